@@ -1,0 +1,94 @@
+package pki
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Topic limits of the AWS IoT message broker (AWS IoT Core quotas, "Message broker and protocol limits"):
+// a topic name is at most 256 bytes of UTF-8 and holds at most 7 forward slashes. For Basic Ingest topics the
+// three slashes of the mandatory "$aws/rules/<rule-name>/" prefix do not count.
+const (
+	MaxTopicBytes  = 256
+	MaxTopicLevels = 7 // slashes
+	// MaxCommonNameLength is the X.509 upper bound on a common name (RFC 5280, ub-common-name), in characters.
+	MaxCommonNameLength = 64
+)
+
+const basicIngestPrefix = "$aws/rules/"
+
+// encodedSlash is how create-csr.sh writes "/" in the CSR common name: openssl's -subj uses "/" to separate
+// attributes. Only the upper-case form is used, as the seed's publish.py and publish.js decode exactly "%2F".
+const encodedSlash = "%2F"
+
+// EncodeTopic writes a topic in its CSR common-name form: every "/" becomes "%2F".
+func EncodeTopic(topic string) string { return strings.ReplaceAll(topic, "/", encodedSlash) }
+
+// DecodeTopic turns a CSR common name back into a topic: every "%2F" becomes "/". Decoding a topic that has no
+// "%2F" is a no-op, so decoding twice is harmless.
+func DecodeTopic(cn string) string { return strings.ReplaceAll(cn, encodedSlash, "/") }
+
+// ValidateTopic checks a destination topic as it is written into the producer's IoT policy resource
+// (arn:aws:iot:<region>:<account>:topic/<topic>). The only wildcard there is IAM's "*": MQTT's "+" and "#" are
+// refused, because in a policy they are literal characters and would silently match nothing the producer means.
+func ValidateTopic(topic string) error {
+	if topic == "" {
+		return errors.New("topic must not be empty")
+	}
+	if !utf8.ValidString(topic) {
+		return fmt.Errorf("topic %q is not valid UTF-8", topic)
+	}
+	if strings.ContainsRune(topic, 0) {
+		return fmt.Errorf("topic %q contains a NUL character", topic)
+	}
+	for _, w := range []string{"+", "#"} {
+		if strings.Contains(topic, w) {
+			return fmt.Errorf("topic %q contains MQTT wildcard %q: the policy uses IAM wildcards, write \"*\" instead", topic, w)
+		}
+	}
+	if len(topic) > MaxTopicBytes {
+		return fmt.Errorf("topic is %d bytes long: AWS IoT allows at most %d", len(topic), MaxTopicBytes)
+	}
+	slashes := strings.Count(topic, "/")
+	if strings.HasPrefix(topic, basicIngestPrefix) {
+		slashes -= 3 // "$aws/rules/<rule>/"; a topic that ends before the third slash simply counts fewer
+		if slashes < 0 {
+			slashes = 0
+		}
+	}
+	if slashes > MaxTopicLevels {
+		return fmt.Errorf("topic %q has %d forward slashes: AWS IoT allows at most %d", topic, slashes, MaxTopicLevels)
+	}
+	return nil
+}
+
+var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+
+// TopicFromCSR returns the destination topic carried in the CSR's subject common name ("/" written as "%2F"),
+// decoded and validated.
+func TopicFromCSR(csr *x509.CertificateRequest) (string, error) {
+	if csr == nil {
+		return "", errors.New("topic from csr: no csr")
+	}
+	n := 0
+	for _, atv := range csr.Subject.Names {
+		if atv.Type.Equal(oidCommonName) {
+			n++
+		}
+	}
+	switch {
+	case n == 0 || csr.Subject.CommonName == "":
+		return "", errors.New(`csr subject has no common name (CN): it must hold the destination topic, with "/" written as "%2F"`)
+	case n > 1:
+		return "", fmt.Errorf("csr subject has %d common names (CN): exactly one, the destination topic, is expected", n)
+	}
+	topic := DecodeTopic(csr.Subject.CommonName)
+	if err := ValidateTopic(topic); err != nil {
+		return "", fmt.Errorf("csr common name: %w", err)
+	}
+	return topic, nil
+}
