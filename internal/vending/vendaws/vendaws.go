@@ -1,0 +1,124 @@
+// Package vendaws holds the AWS SDK side of the certificate vending API shared by its functions and tools:
+// SDK configuration, loading the configuration from SSM, and reading and writing the tokens secret.
+package vendaws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/iotcert/iotcert/internal/vending"
+)
+
+// MaxAttempts of every SDK call. AWS IoT's control plane throttles at a few requests per second per account,
+// so throttled calls are retried more often than the SDK default of 3.
+const MaxAttempts = 8
+
+// LoadAWSConfig loads the default SDK configuration (endpoints from AWS_ENDPOINT_URL_<SERVICE>) with the standard
+// retryer set to MaxAttempts attempts and a 5 s maximum backoff.
+func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = MaxAttempts
+			o.MaxBackoff = 5 * time.Second
+		})
+	}))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
+	}
+	return cfg, nil
+}
+
+// SSMAPI is the part of the SSM client LoadConfig uses.
+type SSMAPI interface {
+	GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+}
+
+// LoadConfig reads the parameters under path (the seed's APP_CONFIG_PATH, not recursive, all pages) and parses
+// the one named appConfig.
+func LoadConfig(ctx context.Context, api SSMAPI, path string) (*vending.Config, error) {
+	if path == "" {
+		return nil, errors.New("load vending config: APP_CONFIG_PATH is empty")
+	}
+	want := strings.TrimSuffix(path, "/") + "/" + vending.ConfigParameterName
+	var names []string
+	p := ssm.NewGetParametersByPathPaginator(api, &ssm.GetParametersByPathInput{
+		Path:           aws.String(path),
+		Recursive:      aws.Bool(false),
+		WithDecryption: aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load vending config: get parameters by path %s: %w", path, err)
+		}
+		for _, prm := range out.Parameters {
+			name := aws.ToString(prm.Name)
+			if name != want {
+				names = append(names, name)
+				continue
+			}
+			c, err := vending.ParseConfig([]byte(aws.ToString(prm.Value)))
+			if err != nil {
+				return nil, fmt.Errorf("parameter %s: %w", name, err)
+			}
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("load vending config: parameter %s not found (found %d others: %s)",
+		want, len(names), strings.Join(names, ", "))
+}
+
+// SecretsAPI is the part of the Secrets Manager client the token functions use.
+type SecretsAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// SecretsWriteAPI adds the write needed by the token tool.
+type SecretsWriteAPI interface {
+	SecretsAPI
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+}
+
+// LoadTokens reads and parses the tokens secret. A secret without a value, or with an empty or placeholder value,
+// yields an empty set and vending.ErrEmptyTokenSecret.
+func LoadTokens(ctx context.Context, api SecretsAPI, secretID string) (*vending.TokenSet, error) {
+	out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
+	if err != nil {
+		var nf *smtypes.ResourceNotFoundException
+		if errors.As(err, &nf) && strings.Contains(strings.ToLower(nf.ErrorMessage()), "value") {
+			// The secret exists but has no AWSCURRENT value yet.
+			return &vending.TokenSet{}, vending.ErrEmptyTokenSecret
+		}
+		return nil, fmt.Errorf("get tokens secret %s: %w", secretID, err)
+	}
+	s, err := vending.ParseTokens([]byte(aws.ToString(out.SecretString)))
+	if err != nil && !errors.Is(err, vending.ErrEmptyTokenSecret) {
+		return nil, fmt.Errorf("secret %s: %w", secretID, err)
+	}
+	return s, err
+}
+
+// SaveTokens writes the token set as a new AWSCURRENT version of the secret.
+func SaveTokens(ctx context.Context, api SecretsWriteAPI, secretID string, s *vending.TokenSet) error {
+	b, err := s.Marshal()
+	if err != nil {
+		return fmt.Errorf("encode tokens: %w", err)
+	}
+	if _, err := api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId:     aws.String(secretID),
+		SecretString: aws.String(string(b)),
+	}); err != nil {
+		return fmt.Errorf("put tokens secret %s: %w", secretID, err)
+	}
+	return nil
+}

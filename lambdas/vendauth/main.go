@@ -1,0 +1,59 @@
+// Command vendauth is the API Gateway token authorizer of the certificate vending API.
+//
+// Environment: APP_CONFIG_PATH (the SSM path holding appConfig), TOKENS_SECRET_ARN (the hashed tokens),
+// REGISTRATIONS_TABLE (single-use token consumption), optional TOKENS_CACHE_SECONDS (default 60).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/iotcert/iotcert/internal/vending/vendaws"
+)
+
+func main() {
+	slog.SetDefault(lambdacontext.NewLogger())
+	h, err := newHandler(context.Background())
+	if err != nil {
+		slog.Error("init failed", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+// newHandler builds the handler from the environment and loads the configuration once.
+func newHandler(ctx context.Context) (*Handler, error) {
+	secretID, table := os.Getenv("TOKENS_SECRET_ARN"), os.Getenv("REGISTRATIONS_TABLE")
+	if secretID == "" || table == "" {
+		return nil, errors.New("TOKENS_SECRET_ARN and REGISTRATIONS_TABLE must be set")
+	}
+	ttl, err := cacheTTLFromEnv(os.Getenv("TOKENS_CACHE_SECONDS"))
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := vendaws.LoadAWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := vendaws.LoadConfig(ctx, ssm.NewFromConfig(cfg), os.Getenv("APP_CONFIG_PATH"))
+	if err != nil {
+		return nil, fmt.Errorf("invalid vending configuration: %w", err)
+	}
+	return &Handler{
+		Secrets:   secretsmanager.NewFromConfig(cfg),
+		Table:     dynamodb.NewFromConfig(cfg),
+		Config:    conf,
+		SecretID:  secretID,
+		TableName: table,
+		CacheTTL:  ttl,
+	}, nil
+}
