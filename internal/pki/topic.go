@@ -50,6 +50,9 @@ func ValidateTopic(topic string) error {
 			return fmt.Errorf("topic %q contains MQTT wildcard %q: the policy uses IAM wildcards, write \"*\" instead", topic, w)
 		}
 	}
+	if strings.Contains(topic, encodedSlash) {
+		return fmt.Errorf("topic %q contains %q, which the certificate common name uses to write \"/\"", topic, encodedSlash)
+	}
 	if len(topic) > MaxTopicBytes {
 		return fmt.Errorf("topic is %d bytes long: AWS IoT allows at most %d", len(topic), MaxTopicBytes)
 	}
@@ -87,8 +90,12 @@ func TopicFromCSR(csr *x509.CertificateRequest) (string, error) {
 		return "", fmt.Errorf("csr subject has %d common names (CN): exactly one, the destination topic, is expected", n)
 	}
 	topic := DecodeTopic(csr.Subject.CommonName)
-	if err := ValidateTopic(topic); err != nil {
+	// A CN such as "a%2F%2B" was percent-encoded by someone who meant the MQTT wildcard "+": refuse it as one
+	// rather than accept the literal text "%2B".
+	if err := ValidateTopic(escapedWildcards.Replace(topic)); err != nil {
 		return "", fmt.Errorf("csr common name: %w", err)
 	}
 	return topic, nil
 }
+
+var escapedWildcards = strings.NewReplacer("%2B", "+", "%2b", "+", "%23", "#")
