@@ -1,0 +1,161 @@
+// Package iotcert holds the shared constructs of the app: the house Go Lambda, the custom-resource provider that
+// fronts it, and the cdk-nag acknowledgement helper.
+package iotcert
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// AssetsDirEnv overrides where prebuilt Lambda binaries are found (default: build/assets under the module root).
+const AssetsDirEnv = "IOTCERT_ASSETS_DIR"
+
+// GoFunctionProps configures NewGoFunction.
+type GoFunctionProps struct {
+	// Handler is the directory name under lambdas/; its binary is <assets>/<Handler>/bootstrap. Required.
+	Handler string
+	// Description of the function.
+	Description string
+	// Timeout of one invocation. Default: 10 seconds.
+	Timeout awscdk.Duration
+	// MemorySize in MB. Default: 256 (Go handlers are small; more memory also buys CPU for key generation).
+	MemorySize float64
+	// Environment variables.
+	Environment map[string]*string
+	// LogRetention of the function's log group. Default: one month.
+	LogRetention awslogs.RetentionDays
+	// OnFailure, for functions invoked asynchronously, sends failed events to an encrypted SQS queue. Default: false.
+	OnFailure bool
+	// ReservedConcurrency caps concurrent executions (0: unreserved).
+	ReservedConcurrency float64
+}
+
+// GoFunction is a Go Lambda with the house defaults: provided.al2023 on arm64, the prebuilt stripped binary as its
+// asset, JSON logs into a log group with retention, X-Ray tracing, and its own role that may write only to that group.
+type GoFunction struct {
+	constructs.Construct
+	Function awslambda.Function
+	Role     awsiam.Role
+	LogGroup awslogs.LogGroup
+	// DeadLetters receives failed asynchronous events when OnFailure is set.
+	DeadLetters awssqs.Queue
+}
+
+func (p GoFunctionProps) withDefaults() GoFunctionProps {
+	if p.Timeout == nil {
+		p.Timeout = awscdk.Duration_Seconds(jsii.Number(10))
+	}
+	if p.MemorySize == 0 {
+		p.MemorySize = 256
+	}
+	if p.LogRetention == "" {
+		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
+	}
+	return p
+}
+
+// NewGoFunction defines a Go Lambda function from the binary built for lambdas/<Handler>.
+func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps) *GoFunction {
+	p := props.withDefaults()
+	if p.Handler == "" {
+		panic("iotcert: GoFunction needs a Handler (a directory under lambdas/)")
+	}
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	g := &GoFunction{Construct: c}
+
+	g.LogGroup = awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
+		Retention:     p.LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	// An own role instead of AWSLambdaBasicExecutionRole: that managed policy may write to every log group.
+	g.Role = awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String(fmt.Sprintf("Runs the %s function", p.Handler)),
+	})
+	g.LogGroup.GrantWrite(g.Role)
+
+	fp := &awslambda.FunctionProps{
+		Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:          awslambda.Architecture_ARM_64(),
+		Handler:               jsii.String("bootstrap"),
+		Code:                  awslambda.Code_FromAsset(jsii.String(AssetDir(p.Handler)), nil),
+		Description:           jsii.String(p.Description),
+		Timeout:               p.Timeout,
+		MemorySize:            jsii.Number(p.MemorySize),
+		Environment:           &p.Environment,
+		Role:                  g.Role,
+		LogGroup:              g.LogGroup,
+		LoggingFormat:         awslambda.LoggingFormat_JSON,
+		Tracing:               awslambda.Tracing_ACTIVE,
+		RecursiveLoop:         awslambda.RecursiveLoop_TERMINATE,
+		ApplicationLogLevelV2: awslambda.ApplicationLogLevel_INFO,
+		SystemLogLevelV2:      awslambda.SystemLogLevel_WARN,
+	}
+	if p.ReservedConcurrency > 0 {
+		fp.ReservedConcurrentExecutions = jsii.Number(p.ReservedConcurrency)
+	}
+	if p.OnFailure {
+		g.DeadLetters = awssqs.NewQueue(c, jsii.String("DeadLetters"), &awssqs.QueueProps{
+			Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+			EnforceSSL:      jsii.Bool(true),
+			RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		})
+		Acknowledge(g.DeadLetters, "AwsSolutions-SQS3", "this queue is itself the dead-letter target of the function's failed asynchronous events")
+		fp.OnFailure = awslambdadestinations.NewSqsDestination(g.DeadLetters)
+	}
+	g.Function = awslambda.NewFunction(c, jsii.String("Resource"), fp)
+	// Lambda adds xray:PutTraceSegments/PutTelemetryRecords on "*" for active tracing.
+	Acknowledge(g.Role, "AwsSolutions-IAM5",
+		"X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; every other grant on this role names ARNs",
+		"Resource::*")
+	return g
+}
+
+var (
+	assetsOnce sync.Once
+	assetsRoot string
+)
+
+// AssetDir returns the directory holding the prebuilt bootstrap of a handler and panics, with the command that builds
+// it, when it is missing.
+func AssetDir(handler string) string {
+	assetsOnce.Do(func() {
+		if d := os.Getenv(AssetsDirEnv); d != "" {
+			assetsRoot = d
+			return
+		}
+		assetsRoot = filepath.Join(ModuleRoot(), "build", "assets")
+	})
+	dir := filepath.Join(assetsRoot, handler)
+	if _, err := os.Stat(filepath.Join(dir, "bootstrap")); err != nil {
+		panic(fmt.Sprintf("iotcert: no Lambda binary for %q in %s: run scripts/build-lambdas.sh (cdk synth does it)", handler, dir))
+	}
+	return dir
+}
+
+// ModuleRoot is the nearest directory at or above the working directory that holds go.mod.
+func ModuleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		panic(fmt.Sprintf("iotcert: %v", err))
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}

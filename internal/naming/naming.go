@@ -1,0 +1,33 @@
+// Package naming checks the names that AWS IoT and CloudFormation accept, so that bad input is refused at synth or at the
+// API edge with a message that names the value, instead of failing later inside a deployment.
+package naming
+
+import (
+	"fmt"
+	"regexp"
+)
+
+var (
+	thingNameRE = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
+	// CloudFormation stack names: a letter first, then letters, digits and hyphens, at most 128 characters.
+	stackNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+)
+
+// ThingName reports whether name is a valid AWS IoT thing name (1 to 128 characters of a-z, A-Z, 0-9, ':', '_' and '-').
+func ThingName(name string) error {
+	if name == "" {
+		return fmt.Errorf("thing name must not be empty")
+	}
+	if !thingNameRE.MatchString(name) {
+		return fmt.Errorf("thing name %q is not valid: use 1 to 128 characters of a-z, A-Z, 0-9, ':', '_' and '-'", name)
+	}
+	return nil
+}
+
+// StackName reports whether name is a valid CloudFormation stack name.
+func StackName(name string) error {
+	if !stackNameRE.MatchString(name) {
+		return fmt.Errorf("stack name %q is not valid: it must start with a letter and hold only letters, digits and '-', at most 128 characters", name)
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+// Command iotcert is the CDK app. It reads context and environment once, decides which stacks this run defines (see
+// internal/selection), defines them and synthesizes. It defines no resources itself.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/iotcert/iotcert/internal/selection"
+	"github.com/iotcert/iotcert/stacks"
+)
+
+func main() {
+	code := run()
+	// Setup runs the app once with a linger so that jsii finishes writing its runtime index in the background:
+	// without the index every later synth is about three times slower.
+	if d, err := time.ParseDuration(os.Getenv("IOTCERT_LINGER")); err == nil {
+		time.Sleep(d)
+	}
+	jsii.Close()
+	os.Exit(code)
+}
+
+func run() (code int) {
+	// Synth-time validation panics with a one-line message (CDK style); the user sees that line, not a stack trace.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "error: %v\n", firstLine(fmt.Sprint(r)))
+			code = 1
+		}
+	}()
+	app := awscdk.NewApp(nil)
+	ctx := contextLookup(app)
+	sel, err := selection.Select(ctx, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		return 1
+	}
+	if err := stacks.Define(app, sel, ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		return 1
+	}
+	if v, _ := ctx("nag"); v != "false" {
+		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	}
+	app.Synth(nil)
+	return 0
+}
+
+// contextLookup reads CDK context values as strings; a key that is absent (or JSON null) is "not given".
+func contextLookup(app awscdk.App) selection.Lookup {
+	return func(key string) (string, bool) {
+		v := app.Node().TryGetContext(jsii.String(key))
+		switch t := v.(type) {
+		case nil:
+			return "", false
+		case string:
+			return t, true
+		case []interface{}:
+			parts := make([]string, len(t))
+			for i, e := range t {
+				parts[i] = fmt.Sprint(e)
+			}
+			return strings.Join(parts, ","), true
+		default:
+			return fmt.Sprint(t), true
+		}
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,357 @@
+package stacks
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotcert/iotcert/constructs/iotcert"
+	"github.com/iotcert/iotcert/internal/pki"
+	"github.com/iotcert/iotcert/internal/selection"
+)
+
+// CrossAccountStackName is the seed's stack name (its main class name in kebab case); producer clients and runbooks use it.
+const CrossAccountStackName = "certificate-based-stack"
+
+// Files of the DESIRED_TOPIC mode, named as the seed names them.
+const (
+	FixedPrivateKeyFile = "fixed-private.pem"
+	FixedCSRFile        = "fixed-public.csr"
+)
+
+// Context keys of the cross-account stack besides the selecting ones.
+const (
+	ctxProducer     = "producer"
+	ctxValidityDays = "validity_days"
+	ctxActivate     = "activate"
+	ctxMQTTClientID = "mqtt_client_id"
+)
+
+// DefaultValidityDays is how long a partner certificate is valid when validity_days is not given.
+const DefaultValidityDays = 365
+
+var (
+	producerRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,39}$`)
+	// MQTT client ids that an IoT policy resource can name literally (no policy variables, no wildcards).
+	clientIDRE = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,128}$`)
+)
+
+// CrossAccountStackProps configures NewCrossAccountStack.
+type CrossAccountStackProps struct {
+	awscdk.StackProps
+	// CSRPEM is the producer's certificate signing request. Required unless Destroy.
+	CSRPEM []byte
+	// Topic is the one topic the producer may publish to, taken from the CSR's common name. Required unless Destroy.
+	Topic string
+	// Producer, when set, suffixes the stack name and the export names so that several producers share an account.
+	Producer string
+	// ValidityDays of the issued certificate. Default: 365.
+	ValidityDays int
+	// Active registers the certificate ACTIVE instead of INACTIVE, skipping the consumer's approval step.
+	Active bool
+	// MQTTClientID, when set, also allows iot:Connect for this one client id, so the producer can publish over MQTT.
+	MQTTClientID string
+	// Destroy defines the stack with no resources: `cdk destroy` only needs its name.
+	Destroy bool
+}
+
+// StackName is certificate-based-stack, or certificate-based-stack-<producer>.
+func (p *CrossAccountStackProps) StackName() string {
+	if p.Producer == "" {
+		return CrossAccountStackName
+	}
+	return CrossAccountStackName + "-" + p.Producer
+}
+
+// exportName keeps the seed's export names for the single-producer case.
+func (p *CrossAccountStackProps) exportName(name string) string {
+	if p.Producer == "" {
+		return name
+	}
+	return name + "-" + p.Producer
+}
+
+// CrossAccountStack turns a partner's CSR into an AWS IoT certificate that may publish to one agreed topic.
+type CrossAccountStack struct {
+	awscdk.Stack
+	Certificate awsiot.CfnCertificate
+	Policy      awsiot.CfnPolicy
+	Signer      *iotcert.Provider
+}
+
+// NewCrossAccountStack defines the signer custom resource, the SNI_ONLY certificate it issues, the partner policy and
+// the outputs the seed's users read.
+func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAccountStackProps) *CrossAccountStack {
+	p := *props
+	if p.ValidityDays == 0 {
+		p.ValidityDays = DefaultValidityDays
+	}
+	sp := p.StackProps
+	if sp.Description == nil {
+		sp.Description = jsii.String("Cross-account certificate signing: a partner's CSR becomes an AWS IoT certificate that may publish to one topic")
+	}
+	stack := awscdk.NewStack(scope, jsii.String(id), &sp)
+	s := &CrossAccountStack{Stack: stack}
+	if p.Destroy {
+		return s
+	}
+	if p.Topic == "" || len(p.CSRPEM) == 0 {
+		panic("certificate-based-stack: a CSR and its topic are required unless DESTROY is set")
+	}
+	if err := pki.ValidateTopic(p.Topic); err != nil {
+		panic(fmt.Sprintf("certificate-based-stack: %v", err))
+	}
+
+	fn := iotcert.NewGoFunction(stack, "CertificateSignerFunction", &iotcert.GoFunctionProps{
+		Handler:     "certsigner",
+		Description: "Signs the partner's CSR into an SNI_ONLY AWS IoT certificate, and deactivates it before deletion",
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(30)),
+		MemorySize:  256,
+	})
+	certArns := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("cert"), ResourceName: jsii.String("*")})
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("iot:DescribeEndpoint"),
+		Resources: jsii.Strings("*"),
+	}))
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("iot:DescribeCertificate", "iot:UpdateCertificate"),
+		Resources: &[]*string{certArns},
+	}))
+	iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
+		"iot:DescribeEndpoint has no resource ARN; X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions",
+		"Resource::*")
+	iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
+		"the certificate id is the SHA-256 of a certificate this function has not signed yet, so no narrower ARN exists",
+		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*")
+	s.Signer = iotcert.NewProvider(stack, "CertificateSignerProvider", fn)
+
+	signer := awscdk.NewCustomResource(stack, jsii.String("CertificateSigner"), &awscdk.CustomResourceProps{
+		ServiceToken: s.Signer.ServiceToken(),
+		ResourceType: jsii.String("Custom::CertificateSigner"),
+		Properties: &map[string]interface{}{
+			"CSR":          string(p.CSRPEM),
+			"AllowedTopic": p.Topic,
+			"ValidityDays": strconv.Itoa(p.ValidityDays),
+		},
+	})
+	pinLogicalID(signer, "CertificateSigner")
+
+	status := "INACTIVE"
+	if p.Active {
+		status = "ACTIVE"
+	}
+	s.Certificate = awsiot.NewCfnCertificate(stack, jsii.String("Certificate"), &awsiot.CfnCertificateProps{
+		CertificateMode: jsii.String("SNI_ONLY"),
+		CertificatePem:  signer.GetAttString(jsii.String("pem")),
+		Status:          jsii.String(status),
+	})
+
+	// Deleted before the certificate (it depends on it): deactivates an ACTIVE certificate so the delete succeeds.
+	releaser := awscdk.NewCustomResource(stack, jsii.String("CertificateReleaser"), &awscdk.CustomResourceProps{
+		ServiceToken: s.Signer.ServiceToken(),
+		ResourceType: jsii.String("Custom::CertificateReleaser"),
+		Properties:   &map[string]interface{}{"CertificateId": s.Certificate.Ref()},
+	})
+	pinLogicalID(releaser, "CertificateReleaser")
+
+	s.Policy = awsiot.NewCfnPolicy(stack, jsii.String("PartnerPolicy"), &awsiot.CfnPolicyProps{
+		PolicyName:     awscdk.Fn_Join(jsii.String("-"), jsii.Strings(*stack.StackName(), "PartnerPolicy")),
+		PolicyDocument: partnerPolicy(stack, p.Topic, p.MQTTClientID),
+	})
+	attach := awsiot.NewCfnPolicyPrincipalAttachment(stack, jsii.String("PrincipalPolicyAttachment"), &awsiot.CfnPolicyPrincipalAttachmentProps{
+		PolicyName: s.Policy.Ref(),
+		Principal:  s.Certificate.AttrArn(),
+	})
+	attach.AddDependency(s.Policy)
+
+	crossAccountOutputs(stack, s.Certificate, &p)
+	return s
+}
+
+// partnerPolicy allows iot:Publish on exactly the topic's ARN and, in MQTT mode, iot:Connect as one client id.
+func partnerPolicy(stack awscdk.Stack, topic, clientID string) map[string]interface{} {
+	arn := func(kind, name string) *string {
+		return awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("arn:"), stack.Partition(), jsii.String(":iot:"), stack.Region(), jsii.String(":"), stack.Account(),
+			jsii.String(":" + kind + "/" + name),
+		})
+	}
+	statements := []interface{}{
+		map[string]interface{}{"Effect": "Allow", "Action": "iot:Publish", "Resource": arn("topic", topic)},
+	}
+	if clientID != "" {
+		statements = append(statements, map[string]interface{}{"Effect": "Allow", "Action": "iot:Connect", "Resource": arn("client", clientID)})
+	}
+	return map[string]interface{}{"Version": "2012-10-17", "Statement": statements}
+}
+
+func crossAccountOutputs(stack awscdk.Stack, cert awsiot.CfnCertificate, p *CrossAccountStackProps) {
+	id := cert.Ref() // the certificate id: the SHA-256 fingerprint of its DER
+	join := func(parts ...*string) *string { return awscdk.Fn_Join(jsii.String(""), &parts) }
+	s := jsii.String
+	url := join(s("https://console.aws.amazon.com/iot/home?region="), stack.Region(), s("#/certificate/"), id)
+	values := []struct {
+		key, desc string
+		value     *string
+		export    bool
+	}{
+		{"CertificateURL", "Console page of the certificate: review it, then Actions -> Activate", url, true},
+		{"CertificateARN", "ARN of the partner certificate", cert.AttrArn(), true},
+		{"CertificateID", "Id (SHA-256 fingerprint) of the partner certificate", id, true},
+		{"CertificatePEMFile", "File that CertificatePEMCommand writes; send it to the producer", join(id, s(".pem")), true},
+		{"CertificatePEMCommand", "Writes the certificate for the producer",
+			join(s("aws iot describe-certificate --certificate-id "), id, s(" --query certificateDescription.certificatePem --output text > "), id, s(".pem")), true},
+		{"CertificateActivateCommand", "Activates the certificate (the consumer's approval)",
+			join(s("aws iot update-certificate --certificate-id "), id, s(" --new-status ACTIVE")), true},
+		// The seed README's output names, for scripts written against it.
+		{"CertificateARNOutput", "Same as CertificateARN (the seed README's name)", cert.AttrArn(), false},
+		{"CertificateIDOutput", "Same as CertificateID (the seed README's name)", id, false},
+		{"CertificateURLOutput", "Same as CertificateURL (the seed README's name)", url, false},
+	}
+	for _, o := range values {
+		props := &awscdk.CfnOutputProps{Value: o.value, Description: s(o.desc)}
+		if o.export {
+			props.ExportName = s(p.exportName(o.key))
+		}
+		awscdk.NewCfnOutput(stack, s(o.key), props)
+	}
+}
+
+// pinLogicalID keeps a custom resource's logical id stable (and equal to the seed's) whatever the construct tree.
+func pinLogicalID(r awscdk.CustomResource, id string) {
+	r.Node().DefaultChild().(awscdk.CfnResource).OverrideLogicalId(jsii.String(id))
+}
+
+// crossAccountPropsFromContext reads the CSR (or makes one for DESIRED_TOPIC) and the stack's options.
+func crossAccountPropsFromContext(sel selection.Selection, ctx selection.Lookup) (*CrossAccountStackProps, error) {
+	p := &CrossAccountStackProps{Destroy: sel.Destroy, Producer: optString(ctx, ctxProducer, "")}
+	if p.Producer != "" && !producerRE.MatchString(p.Producer) {
+		return nil, fmt.Errorf("context %s %q is not valid: use 1 to 40 letters, digits and '-', starting with a letter or digit", ctxProducer, p.Producer)
+	}
+	if sel.Destroy {
+		return p, nil
+	}
+	var err error
+	if p.ValidityDays, err = optInt(ctx, ctxValidityDays, DefaultValidityDays, 1, 36500); err != nil {
+		return nil, err
+	}
+	if p.Active, err = optBool(ctx, ctxActivate); err != nil {
+		return nil, err
+	}
+	if p.MQTTClientID = optString(ctx, ctxMQTTClientID, ""); p.MQTTClientID != "" && !clientIDRE.MatchString(p.MQTTClientID) {
+		return nil, fmt.Errorf("context %s %q is not valid: use 1 to 128 characters of a-z, A-Z, 0-9, ':', '_' and '-'", ctxMQTTClientID, p.MQTTClientID)
+	}
+	switch {
+	case sel.CSRFile != "":
+		p.CSRPEM, err = os.ReadFile(sel.CSRFile)
+		if err != nil {
+			return nil, fmt.Errorf("CSR_FILE %q: %w", sel.CSRFile, unwrapPathError(err))
+		}
+	default:
+		p.CSRPEM, err = ensureFixedCSR(".", sel.DesiredTopic)
+		if err != nil {
+			return nil, err
+		}
+	}
+	csr, err := pki.ParseCSR(p.CSRPEM)
+	if err != nil {
+		return nil, fmt.Errorf("CSR %s: %w", csrSource(sel), err)
+	}
+	if p.Topic, err = pki.TopicFromCSR(csr); err != nil {
+		return nil, fmt.Errorf("CSR %s: %w", csrSource(sel), err)
+	}
+	return p, nil
+}
+
+func csrSource(sel selection.Selection) string {
+	if sel.CSRFile != "" {
+		return strconv.Quote(sel.CSRFile)
+	}
+	return FixedCSRFile
+}
+
+// ensureFixedCSR implements DESIRED_TOPIC: the producer's key (fixed-private.pem, mode 0600) and CSR (fixed-public.csr)
+// are made in dir once. An existing key is never overwritten: it is reused, and so is its CSR while it still names the
+// topic, so that every synth yields the same CSR and the certificate is not reissued on each deploy.
+func ensureFixedCSR(dir, topic string) ([]byte, error) {
+	if err := pki.ValidateTopic(topic); err != nil {
+		return nil, fmt.Errorf("DESIRED_TOPIC: %w", err)
+	}
+	keyPath, csrPath := filepath.Join(dir, FixedPrivateKeyFile), filepath.Join(dir, FixedCSRFile)
+	keyPEM, err := os.ReadFile(keyPath)
+	var key crypto.Signer
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		k, err := pki.GenerateKey(pki.KeyECP384)
+		if err != nil {
+			return nil, err
+		}
+		if keyPEM, err = pki.EncodePrivateKey(k); err != nil {
+			return nil, err
+		}
+		// O_EXCL: never replace a key that appeared meanwhile.
+		f, err := os.OpenFile(keyPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", FixedPrivateKeyFile, unwrapPathError(err))
+		}
+		if _, err := f.Write(keyPEM); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("write %s: %w", FixedPrivateKeyFile, err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("write %s: %w", FixedPrivateKeyFile, err)
+		}
+		key = k
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", FixedPrivateKeyFile, unwrapPathError(err))
+	default:
+		k, err := pki.ParsePrivateKey(keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", FixedPrivateKeyFile, err)
+		}
+		key = k
+	}
+	if old, err := os.ReadFile(csrPath); err == nil {
+		if csr, err := pki.ParseCSR(old); err == nil && samePublicKey(csr, key.Public()) {
+			if t, err := pki.TopicFromCSR(csr); err == nil && t == topic {
+				return old, nil
+			}
+		}
+	}
+	csrPEM, err := pki.NewCSR(key, pki.EncodeTopic(topic))
+	if err != nil {
+		return nil, fmt.Errorf("DESIRED_TOPIC %q: %w", topic, err)
+	}
+	if err := os.WriteFile(csrPath, csrPEM, 0o644); err != nil {
+		return nil, fmt.Errorf("write %s: %w", FixedCSRFile, unwrapPathError(err))
+	}
+	return csrPEM, nil
+}
+
+func samePublicKey(csr *x509.CertificateRequest, pub any) bool {
+	a, err1 := x509.MarshalPKIXPublicKey(csr.PublicKey)
+	b, err2 := x509.MarshalPKIXPublicKey(pub)
+	return err1 == nil && err2 == nil && bytes.Equal(a, b)
+}
+
+// unwrapPathError drops the path the caller already names.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
