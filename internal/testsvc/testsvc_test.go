@@ -2,6 +2,7 @@ package testsvc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -175,20 +176,23 @@ func TestDynamoDB(t *testing.T) {
 	}
 }
 
-// mqttConnect connects a paho client over TLS with cfg and returns it, or the CONNECT error.
-func mqttConnect(b *Broker, clientID string, cert *leaf) (mqtt.Client, error) {
+// mqttConnect connects a paho client to b over TLS, presenting cert unless it is nil, and returns it or the CONNECT
+// error. maxVersion, when not zero, caps the TLS version the client offers.
+func mqttConnect(b *Broker, clientID string, cert *leaf, maxVersion uint16) (mqtt.Client, error) {
+	cfg := b.tlsProbeConfig()
+	if cert != nil {
+		cfg = b.TLSConfig(cert.tls)
+	}
+	if maxVersion != 0 {
+		cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS10, maxVersion
+	}
 	opts := mqtt.NewClientOptions().
 		AddBroker(b.URL()).
 		SetClientID(clientID).
+		SetTLSConfig(cfg).
 		SetConnectTimeout(5 * time.Second).
 		SetAutoReconnect(false).
 		SetConnectRetry(false)
-	if cert != nil {
-		opts.SetTLSConfig(b.TLSConfig(cert.tls))
-	} else {
-		cfg := b.tlsProbeConfig()
-		opts.SetTLSConfig(cfg)
-	}
 	c := mqtt.NewClient(opts)
 	tok := c.Connect()
 	if !tok.WaitTimeout(10 * time.Second) {
@@ -228,23 +232,29 @@ func TestMosquitto(t *testing.T) {
 		return l
 	}
 	tests := []struct {
-		name   string
-		cert   *leaf
-		wantOK bool
+		name       string
+		cert       *leaf
+		maxVersion uint16
+		wantErr    string // empty: the client connects and round-trips a message
 	}{
-		{name: "certificate from the first client CA", cert: issue(caA, "device-a"), wantOK: true},
-		{name: "certificate from the second client CA", cert: issue(caB, "device-b"), wantOK: true},
-		{name: "certificate from another CA", cert: issue(stranger, "intruder")},
-		{name: "no certificate", cert: nil},
+		{name: "certificate from the first client CA", cert: issue(caA, "device-a")},
+		{name: "certificate from the second client CA", cert: issue(caB, "device-b")},
+		{name: "TLS 1.2 client", cert: issue(caA, "device-tls12"), maxVersion: tls.VersionTLS12},
+		{name: "TLS 1.1 client", cert: issue(caA, "device-tls11"), maxVersion: tls.VersionTLS11, wantErr: "tls:"},
+		{name: "certificate from another CA", cert: issue(stranger, "intruder"), wantErr: "remote error: tls:"},
+		{name: "no certificate", cert: nil, wantErr: "remote error: tls:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clientID := strings.ReplaceAll(tt.name, " ", "-")
-			c, err := mqttConnect(b, clientID, tt.cert)
-			if !tt.wantOK {
+			c, err := mqttConnect(b, clientID, tt.cert, tt.maxVersion)
+			if tt.wantErr != "" {
 				if err == nil {
 					c.Disconnect(0)
 					t.Fatalf("Connect(%s) = success, want refused", tt.name)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("Connect(%s) = %v, want an error containing %q", tt.name, err, tt.wantErr)
 				}
 				return
 			}
@@ -253,6 +263,10 @@ func TestMosquitto(t *testing.T) {
 			}
 			defer c.Disconnect(250)
 			roundTrip(t, c, "testsvc/"+clientID)
+			// use_identity_as_username: the broker logs the certificate's CN as the username.
+			if user := "u'" + tt.cert.tls.Leaf.Subject.CommonName + "'"; !strings.Contains(b.Log(), user) {
+				t.Errorf("broker log has no %s, want the certificate CN as username:\n%s", user, b.Log())
+			}
 		})
 	}
 }
