@@ -1,0 +1,48 @@
+// Command thingcert is the onEvent Lambda of the Custom::ThingCertificate resource: it issues the certificate
+// of one thing from a key made in memory, keeps the key in Secrets Manager, and deletes the certificate when
+// the resource goes away.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/iot"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+)
+
+// maxAttempts and maxBackoff widen the SDK's standard retryer: the IoT control plane throttles at a few
+// requests per second per API, and a stack deploying many things hits that.
+const (
+	maxAttempts = 8
+	maxBackoff  = 10 * time.Second
+)
+
+// newHandler builds the SDK clients once, from the environment (AWS_ENDPOINT_URL_<SERVICE> included).
+func newHandler(ctx context.Context) (*Handler, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+		return retry.AddWithMaxBackoffDelay(retry.AddWithMaxAttempts(retry.NewStandard(), maxAttempts), maxBackoff)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	return &Handler{IoT: iot.NewFromConfig(cfg), Secrets: secretsmanager.NewFromConfig(cfg)}, nil
+}
+
+func main() {
+	slog.SetDefault(lambdacontext.NewLogger())
+	h, err := newHandler(context.Background())
+	if err != nil {
+		slog.Error("init failed", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
