@@ -1,0 +1,53 @@
+// Command vendregister is the certificate vending API's function behind GET / and POST /register.
+//
+// Environment: APP_CONFIG_PATH (the SSM path holding appConfig), REGISTRATIONS_TABLE (registration guards and
+// single-use token consumption).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/iot"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/iotcert/iotcert/internal/vending/vendaws"
+)
+
+func main() {
+	slog.SetDefault(lambdacontext.NewLogger())
+	h, err := newHandler(context.Background())
+	if err != nil {
+		slog.Error("init failed", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+// newHandler builds the handler from the environment and loads the configuration once.
+func newHandler(ctx context.Context) (*Handler, error) {
+	table := os.Getenv("REGISTRATIONS_TABLE")
+	if table == "" {
+		return nil, errors.New("REGISTRATIONS_TABLE must be set")
+	}
+	cfg, err := vendaws.LoadAWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := vendaws.LoadConfig(ctx, ssm.NewFromConfig(cfg), os.Getenv("APP_CONFIG_PATH"))
+	if err != nil {
+		return nil, fmt.Errorf("invalid vending configuration: %w", err)
+	}
+	return &Handler{
+		IoT:       iot.NewFromConfig(cfg),
+		Table:     dynamodb.NewFromConfig(cfg),
+		Config:    conf,
+		TableName: table,
+	}, nil
+}
