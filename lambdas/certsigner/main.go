@@ -1,0 +1,37 @@
+// Command certsigner is the custom-resource handler (CDK Provider framework onEvent) of the cross-account
+// certificate-based stack: it signs a partner's CSR into an AWS IoT certificate that names the account's data
+// endpoint as issuer and the agreed topic as subject, and deactivates that certificate before the stack deletes it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/iot"
+)
+
+func main() {
+	slog.SetDefault(lambdacontext.NewLogger())
+	h, err := newHandler(context.Background())
+	if err != nil {
+		slog.Error("init failed", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+// newHandler builds the handler with SDK clients from the default configuration (endpoints can be overridden with
+// the standard AWS_ENDPOINT_URL_<SERVICE> variables).
+func newHandler(ctx context.Context) (*Handler, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	return &Handler{IoT: iot.NewFromConfig(cfg), Now: time.Now}, nil
+}
