@@ -59,24 +59,28 @@ func newAuthority(subject pkix.Name, key crypto.Signer) *authority {
 	return &authority{key: key, cert: cert, certPEM: pemEncode("CERTIFICATE", der)}
 }
 
-// issue signs a leaf certificate for pub and returns its DER.
-func (a *authority) issue(pub crypto.PublicKey, subject pkix.Name, notBefore, notAfter time.Time,
-	sigAlg x509.SignatureAlgorithm) ([]byte, error) {
-	tmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               subject,
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		SignatureAlgorithm:    sigAlg,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, pub, a.key)
+// issue signs a leaf certificate for pub from tmpl (subject, validity and extensions) and returns its DER.
+// The serial number is random.
+func (a *authority) issue(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
+	t := *tmpl
+	t.SerialNumber = randomSerial()
+	t.BasicConstraintsValid = true
+	der, err := x509.CreateCertificate(rand.Reader, &t, a.cert, pub, a.key)
 	if err != nil {
 		return nil, fmt.Errorf("sign certificate: %w", err)
 	}
 	return der, nil
+}
+
+// iotLeaf is the template of the certificates AWS IoT issues.
+func iotLeaf(subject pkix.Name) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:     subject,
+		NotBefore:   time.Now().UTC().Add(-5 * time.Minute),
+		NotAfter:    iotNotAfter,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
 }
 
 // randomSerial is a positive serial number of up to 159 bits, as RFC 5280 allows (at most 20 octets).

@@ -487,8 +487,7 @@ func (f *IoT) createCertificateFromCsr(body []byte, setAsActive bool) (any, *api
 	default:
 		return nil, invalidRequest("public key type %T is not supported", csr.PublicKey)
 	}
-	der, err := f.ca.issue(csr.PublicKey, csr.Subject, time.Now().UTC().Add(-5*time.Minute), iotNotAfter,
-		x509.SHA256WithRSA)
+	der, err := f.ca.issue(iotLeaf(csr.Subject), csr.PublicKey)
 	if err != nil {
 		return nil, errorf(500, "InternalFailureException", "%v", err)
 	}
@@ -505,8 +504,7 @@ func (f *IoT) createKeysAndCertificate(setAsActive bool) (any, *apiError) {
 	if err != nil {
 		return nil, errorf(500, "InternalFailureException", "marshal key: %v", err)
 	}
-	der, err := f.ca.issue(&key.PublicKey, pkix.Name{CommonName: "AWS IoT Certificate"},
-		time.Now().UTC().Add(-5*time.Minute), iotNotAfter, x509.SHA256WithRSA)
+	der, err := f.ca.issue(iotLeaf(pkix.Name{CommonName: "AWS IoT Certificate"}), &key.PublicKey)
 	if err != nil {
 		return nil, errorf(500, "InternalFailureException", "%v", err)
 	}
