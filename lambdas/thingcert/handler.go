@@ -424,7 +424,10 @@ func (h *Handler) delete(ctx context.Context, log *slog.Logger, id string) (Resp
 func (h *Handler) deleteCertificate(ctx context.Context, log *slog.Logger, id string) error {
 	var nf *iottypes.ResourceNotFoundException
 	_, err := h.IoT.UpdateCertificate(ctx, &iot.UpdateCertificateInput{CertificateId: aws.String(id), NewStatus: iottypes.CertificateStatusInactive})
-	var cse *iottypes.CertificateStateException
+	var (
+		cse           *iottypes.CertificateStateException
+		deactivateErr error
+	)
 	switch {
 	case errors.As(err, &nf):
 		log.Info("certificate already gone")
@@ -433,7 +436,9 @@ func (h *Handler) deleteCertificate(ctx context.Context, log *slog.Logger, id st
 		// e.g. REVOKED: it cannot be made INACTIVE, but it can be deleted.
 		log.Info("certificate state kept", "reason", cse.ErrorMessage())
 	case err != nil:
-		return fmt.Errorf("deactivate certificate %s: %w", id, err)
+		// Still try to delete: a certificate that was never activated needs no deactivation.
+		deactivateErr = fmt.Errorf("deactivate certificate %s: %w", id, err)
+		log.Warn("deactivation failed", "error", err.Error())
 	default:
 		log.Info("certificate deactivated")
 	}
@@ -452,6 +457,8 @@ func (h *Handler) deleteCertificate(ctx context.Context, log *slog.Logger, id st
 		case errors.As(err, &nf):
 			log.Info("certificate already gone")
 			return nil
+		case deactivateErr != nil:
+			return fmt.Errorf("%w; delete certificate %s: %w", deactivateErr, id, err)
 		case !errors.As(err, &conflict) || i == attempts-1:
 			return fmt.Errorf("delete certificate %s: %w", id, err)
 		}
