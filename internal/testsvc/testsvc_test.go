@@ -240,7 +240,7 @@ func TestMosquitto(t *testing.T) {
 		{name: "certificate from the first client CA", cert: issue(caA, "device-a")},
 		{name: "certificate from the second client CA", cert: issue(caB, "device-b")},
 		{name: "TLS 1.2 client", cert: issue(caA, "device-tls12"), maxVersion: tls.VersionTLS12},
-		{name: "TLS 1.1 client", cert: issue(caA, "device-tls11"), maxVersion: tls.VersionTLS11, wantErr: "tls:"},
+		{name: "TLS 1.1 client", cert: issue(caA, "device-tls11"), maxVersion: tls.VersionTLS11, wantErr: "protocol version"},
 		{name: "certificate from another CA", cert: issue(stranger, "intruder"), wantErr: "remote error: tls:"},
 		{name: "no certificate", cert: nil, wantErr: "remote error: tls:"},
 	}
