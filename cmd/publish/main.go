@@ -1,0 +1,308 @@
+// Command publish sends one message to the consumer's AWS IoT account with the certificate issued by the
+// cross-account certificate-based stack, as the seed's publish.py and publish.js did:
+//
+//	publish --cert CERT.pem [--key KEY] [--message TEXT] [--topic T] [--endpoint HOST] [--port N] [--ca FILE]
+//	        [--mqtt [--client-id ID]] [--timeout D]
+//
+// The endpoint is the certificate's issuer common name and the topic its subject common name ("%2F" read as "/"),
+// unless --endpoint or --topic override them. --key defaults to the certificate path with its extension replaced
+// by ".key".
+//
+// HTTPS (default): POST https://<endpoint>:8443/topics/<topic>?qos=1 with the message bytes as the body, verbatim,
+// and the response body printed. --mqtt: MQTT 3.1.1 over TLS to <endpoint>:8883, one QoS 1 publish. The MQTT
+// client id defaults to the topic's first level ("producer1" for "producer1/data"); it must be the client id the
+// consumer allowed (the stack's mqtt_client_id). On port 443 the AWS IoT ALPN protocol names are sent.
+// The server is verified against the system roots plus --ca.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/iotcert/iotcert/internal/pki"
+)
+
+// DefaultMessage is what the seed's first publish.py always sent.
+const DefaultMessage = `{"message": "Hello, world!"}`
+
+// apnHeader is the seed's AWS Partner Network attribution header.
+const apnHeader, apnValue = "x-amzn-platform", "APN/1 partner,solution"
+
+// Messages of the seed's clients.
+const (
+	msgNoCert     = "The path to the certificate is a required argument"
+	msgNoEndpoint = "No endpoint information was found in the certificate's issuer common name field"
+	msgNoTopic    = "No topic information was found in the certificate's subject common name field"
+)
+
+// maxResponse bounds the response body read; AWS IoT answers with a short JSON document.
+const maxResponse = 1 << 20
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+type options struct {
+	cert, key, message, topic, endpoint, ca, clientID string
+	port                                              int
+	mqtt                                              bool
+	timeout                                           time.Duration
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	var o options
+	fset.StringVar(&o.cert, "cert", "", "PEM certificate issued by the consumer's stack (required)")
+	fset.StringVar(&o.key, "key", "", "PEM private key (default: the certificate path with its extension replaced by .key)")
+	fset.StringVar(&o.message, "message", DefaultMessage, "message body, sent verbatim")
+	fset.StringVar(&o.topic, "topic", "", "topic to publish to (default: the certificate's subject common name)")
+	fset.StringVar(&o.endpoint, "endpoint", "", "AWS IoT data endpoint (default: the certificate's issuer common name)")
+	fset.IntVar(&o.port, "port", 0, "server port (default: 8443 for HTTPS, 8883 for MQTT)")
+	fset.StringVar(&o.ca, "ca", "", "PEM file of extra CA certificates to trust for the server (added to the system roots)")
+	fset.BoolVar(&o.mqtt, "mqtt", false, "publish over MQTT instead of HTTPS")
+	fset.StringVar(&o.clientID, "client-id", "", "MQTT client id (default: the topic's first level)")
+	fset.DurationVar(&o.timeout, "timeout", 30*time.Second, "time allowed for the whole publish")
+	if err := fset.Parse(args); err != nil {
+		return 2
+	}
+	if fset.NArg() != 0 {
+		fmt.Fprintf(stderr, "publish: unexpected arguments %q\n", fset.Args())
+		return 2
+	}
+	if err := publish(o, stdout); err != nil {
+		fmt.Fprintf(stderr, "publish: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// defaultKeyPath replaces the certificate file's extension with ".key" (publish.py's default).
+func defaultKeyPath(cert string) string {
+	return strings.TrimSuffix(cert, filepath.Ext(cert)) + ".key"
+}
+
+func publish(o options, stdout io.Writer) error {
+	if o.cert == "" {
+		return errors.New(msgNoCert)
+	}
+	if o.key == "" {
+		o.key = defaultKeyPath(o.cert)
+	}
+	certPEM, err := os.ReadFile(o.cert)
+	if err != nil {
+		return fmt.Errorf("read certificate: %w", err)
+	}
+	cert, err := pki.ParseCertificate(certPEM)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.cert, err)
+	}
+	keyPEM, err := os.ReadFile(o.key)
+	if err != nil {
+		return fmt.Errorf("read private key: %w", err)
+	}
+	key, err := pki.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.key, err)
+	}
+	if !publicKeysEqual(key.Public(), cert.PublicKey) {
+		return fmt.Errorf("the private key %s does not belong to the certificate %s", o.key, o.cert)
+	}
+
+	endpoint := o.endpoint
+	if endpoint == "" {
+		if endpoint = cert.Issuer.CommonName; endpoint == "" {
+			return errors.New(msgNoEndpoint)
+		}
+	}
+	topic := o.topic
+	if topic == "" {
+		if topic = pki.DecodeTopic(cert.Subject.CommonName); topic == "" {
+			return errors.New(msgNoTopic)
+		}
+	}
+	if strings.ContainsAny(topic, "+#") {
+		return fmt.Errorf("topic %q contains an MQTT wildcard: a message is published to one concrete topic", topic)
+	}
+
+	roots, err := serverRoots(o.ca)
+	if err != nil {
+		return err
+	}
+	clientCert := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+	tlsConf := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    roots,
+		ServerName: endpoint,
+		// Always offer the certificate: its issuer (a name only, the signing key was discarded) never matches the
+		// CA names a server lists, so selecting by those names would send no certificate at all.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return clientCert, nil },
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	if o.mqtt {
+		port := portOr(o.port, 8883)
+		if port == 443 {
+			tlsConf.NextProtos = []string{"x-amzn-mqtt-ca"} // AWS IoT: MQTT with client certificates on 443
+		}
+		clientID := o.clientID
+		if clientID == "" {
+			clientID = defaultClientID(topic)
+			if clientID == "" {
+				return fmt.Errorf("cannot derive an MQTT client id from topic %q: give --client-id", topic)
+			}
+		}
+		return publishMQTT(ctx, tlsConf, net.JoinHostPort(endpoint, strconv.Itoa(port)), clientID, topic, []byte(o.message), o.timeout)
+	}
+	port := portOr(o.port, 8443)
+	if port == 443 {
+		tlsConf.NextProtos = []string{"x-amzn-http-ca"} // AWS IoT: HTTPS with client certificates on 443
+	}
+	return publishHTTPS(ctx, tlsConf, net.JoinHostPort(endpoint, strconv.Itoa(port)), topic, []byte(o.message), stdout)
+}
+
+func portOr(p, def int) int {
+	if p == 0 {
+		return def
+	}
+	return p
+}
+
+func publicKeysEqual(a, b any) bool {
+	eq, ok := a.(interface{ Equal(x crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
+}
+
+var clientIDRE = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,128}$`)
+
+// defaultClientID is the topic's first level when it is a plain client id, else "".
+func defaultClientID(topic string) string {
+	first, _, _ := strings.Cut(topic, "/")
+	if !clientIDRE.MatchString(first) {
+		return ""
+	}
+	return first
+}
+
+func serverRoots(caFile string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile == "" {
+		return pool, nil
+	}
+	data, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read --ca: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("--ca %s holds no PEM certificate", caFile)
+	}
+	return pool, nil
+}
+
+// topicPath escapes each topic level for the URL path, keeping "/" as the separator.
+func topicPath(topic string) string {
+	levels := strings.Split(topic, "/")
+	for i, l := range levels {
+		levels[i] = url.PathEscape(l)
+	}
+	return strings.Join(levels, "/")
+}
+
+func publishHTTPS(ctx context.Context, tlsConf *tls.Config, hostport, topic string, body []byte, stdout io.Writer) error {
+	u := "https://" + hostport + "/topics/" + topicPath(topic) + "?qos=1"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set(apnHeader, apnValue)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: false}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST %s: %s", u, describeConnError(err))
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("POST %s: read response: %w", u, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("POST %s: server answered %s: %s", u, resp.Status, strings.TrimSpace(string(respBody)))
+	}
+	if len(respBody) > 0 {
+		stdout.Write(respBody)
+		if respBody[len(respBody)-1] != '\n' {
+			io.WriteString(stdout, "\n")
+		}
+	}
+	return nil
+}
+
+// describeConnError adds a hint to TLS failures, the usual problem of a first publish.
+func describeConnError(err error) string {
+	var (
+		unknownCA *x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		verifyErr *tls.CertificateVerificationError
+		opErr     *net.OpError
+	)
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &verifyErr):
+		return fmt.Sprintf("TLS: the server certificate is not trusted (%v); give its CA with --ca", err)
+	case errors.As(err, &hostErr):
+		return fmt.Sprintf("TLS: the server certificate does not match the endpoint (%v); check --endpoint", err)
+	case errors.As(err, &opErr) && opErr.Op == "remote error": // a TLS alert from the server
+		return fmt.Sprintf("TLS: the server refused the handshake (%v); is the certificate ACTIVE in AWS IoT and the key the right one?", err)
+	}
+	return err.Error()
+}
+
+func publishMQTT(ctx context.Context, tlsConf *tls.Config, hostport, clientID, topic string, payload []byte, timeout time.Duration) error {
+	opts := mqtt.NewClientOptions().
+		AddBroker("ssl://" + hostport).
+		SetClientID(clientID).
+		SetTLSConfig(tlsConf).
+		SetProtocolVersion(4).
+		SetCleanSession(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(timeout)
+	c := mqtt.NewClient(opts)
+	tok := c.Connect()
+	if err := wait(ctx, tok); err != nil {
+		return fmt.Errorf("MQTT connect to %s as %q: %s", hostport, clientID, describeConnError(err))
+	}
+	defer c.Disconnect(250)
+	if err := wait(ctx, c.Publish(topic, 1, false, payload)); err != nil {
+		return fmt.Errorf("MQTT publish to %q: %w", topic, err)
+	}
+	return nil
+}
+
+func wait(ctx context.Context, tok mqtt.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
