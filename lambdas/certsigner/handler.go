@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -200,9 +201,19 @@ func (h *Handler) existing(ctx context.Context, id string) (Response, bool, erro
 	if out.CertificateDescription == nil || aws.ToString(out.CertificateDescription.CertificatePem) == "" {
 		return Response{}, false, fmt.Errorf("describe certificate %s: no certificate PEM in the answer", id)
 	}
+	cert, err := pki.ParseCertificate([]byte(aws.ToString(out.CertificateDescription.CertificatePem)))
+	if err != nil {
+		return Response{}, false, fmt.Errorf("describe certificate %s: %w", id, err)
+	}
+	if got := pki.CertificateID(cert.Raw); got != id {
+		return Response{}, false, fmt.Errorf("describe certificate %s: the PEM returned is certificate %s", id, got)
+	}
+	// Re-encode canonically: the same bytes as at issuance whatever line endings the service stored, so the
+	// AWS::IoT::Certificate's CertificatePem does not change and CloudFormation does not replace it.
+	canonical := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
 	return Response{
 		PhysicalResourceID: id,
-		Data:               map[string]string{"pem": aws.ToString(out.CertificateDescription.CertificatePem), "fingerprint": id},
+		Data:               map[string]string{"pem": string(canonical), "fingerprint": id},
 	}, true, nil
 }
 

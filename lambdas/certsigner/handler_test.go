@@ -157,6 +157,20 @@ func TestSignerUpdate(t *testing.T) {
 			t.Errorf("DescribeEndpoint calls = %d, want %d (nothing issued)", got, endpointCalls)
 		}
 	})
+	t.Run("unchanged keeps the issued PEM bytes", func(t *testing.T) {
+		// AWS IoT may hand back the PEM with other line endings; Data.pem must not change, or CloudFormation
+		// would replace the AWS::IoT::Certificate with an identical one.
+		crlf := &Handler{IoT: crlfIoT{h.IoT}, Now: h.Now}
+		req := event(t, "signer-update-unchanged.json")
+		req.PhysicalResourceID = created.PhysicalResourceID
+		resp, err := crlf.Handle(ctx, req)
+		if err != nil {
+			t.Fatalf("Handle(update unchanged, CRLF PEM) = %v", err)
+		}
+		if resp.Data["pem"] != created.Data["pem"] {
+			t.Errorf("Handle(update unchanged, CRLF PEM) pem = %q, want %q", resp.Data["pem"], created.Data["pem"])
+		}
+	})
 	t.Run("unchanged but gone issues a new one", func(t *testing.T) {
 		req := event(t, "signer-update-unchanged.json")
 		req.PhysicalResourceID = strings.Repeat("ab", 32)
@@ -338,4 +352,15 @@ func TestReleaser(t *testing.T) {
 			t.Errorf("Handle(releaser delete, update denied) = %v, want a deactivate error", err)
 		}
 	})
+}
+
+// crlfIoT passes calls to the real client and rewrites described PEMs with CRLF line endings.
+type crlfIoT struct{ IoTAPI }
+
+func (c crlfIoT) DescribeCertificate(ctx context.Context, in *iot.DescribeCertificateInput, opts ...func(*iot.Options)) (*iot.DescribeCertificateOutput, error) {
+	out, err := c.IoTAPI.DescribeCertificate(ctx, in, opts...)
+	if err == nil && out.CertificateDescription != nil {
+		out.CertificateDescription.CertificatePem = aws.String(strings.ReplaceAll(aws.ToString(out.CertificateDescription.CertificatePem), "\n", "\r\n"))
+	}
+	return out, err
 }
