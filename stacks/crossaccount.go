@@ -120,19 +120,14 @@ func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAcc
 		Description: "Signs the partner's CSR into an SNI_ONLY AWS IoT certificate, and deactivates it before deletion",
 		Timeout:     awscdk.Duration_Seconds(jsii.Number(30)),
 		MemorySize:  256,
+		// DescribeEndpoint has no resource ARN.
+		UnscopedActions: []string{"iot:DescribeEndpoint"},
 	})
 	certArns := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("cert"), ResourceName: jsii.String("*")})
-	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("iot:DescribeEndpoint"),
-		Resources: jsii.Strings("*"),
-	}))
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("iot:DescribeCertificate", "iot:UpdateCertificate"),
 		Resources: &[]*string{certArns},
 	}))
-	iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
-		"iot:DescribeEndpoint has no resource ARN; X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions",
-		"Resource::*")
 	iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
 		"the certificate id is the SHA-256 of a certificate this function has not signed yet, so no narrower ARN exists",
 		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*")
@@ -168,14 +163,14 @@ func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAcc
 	pinLogicalID(releaser, "CertificateReleaser")
 
 	s.Policy = awsiot.NewCfnPolicy(stack, jsii.String("PartnerPolicy"), &awsiot.CfnPolicyProps{
-		PolicyName:     awscdk.Fn_Join(jsii.String("-"), jsii.Strings(*stack.StackName(), "PartnerPolicy")),
+		PolicyName:     awscdk.Fn_Join(jsii.String("-"), &[]*string{awscdk.Aws_STACK_NAME(), jsii.String("PartnerPolicy")}),
 		PolicyDocument: partnerPolicy(stack, p.Topic, p.MQTTClientID),
 	})
-	attach := awsiot.NewCfnPolicyPrincipalAttachment(stack, jsii.String("PrincipalPolicyAttachment"), &awsiot.CfnPolicyPrincipalAttachmentProps{
+	// The Ref on the policy name orders the attachment after the policy, as the seed's DependsOn did.
+	awsiot.NewCfnPolicyPrincipalAttachment(stack, jsii.String("PrincipalPolicyAttachment"), &awsiot.CfnPolicyPrincipalAttachmentProps{
 		PolicyName: s.Policy.Ref(),
 		Principal:  s.Certificate.AttrArn(),
 	})
-	attach.AddDependency(s.Policy)
 
 	crossAccountOutputs(stack, s.Certificate, &p)
 	return s

@@ -231,7 +231,7 @@ func TestCrossAccountBadInput(t *testing.T) {
 		ctx     map[string]string
 		wantErr string
 	}{
-		{"weak RSA key", map[string]string{"CSR_FILE": testCSR(t, "weak-rsa1024.csr")}, "RSA"},
+		{"weak RSA key", map[string]string{"CSR_FILE": testCSR(t, "weak-rsa1024.csr")}, "rsa key of 1024 bits is too weak"},
 		{"MQTT wildcard", map[string]string{"CSR_FILE": testCSR(t, "mqtt-wildcard.csr")}, `MQTT wildcard "+"`},
 		{"bad signature", map[string]string{"CSR_FILE": testCSR(t, "bad-signature.csr")}, "signature"},
 		{"not a CSR", map[string]string{"CSR_FILE": testCSR(t, "not-a-csr.csr")}, "not-a-csr.csr"},

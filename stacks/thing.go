@@ -1,11 +1,292 @@
 package stacks
 
 import (
-	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotcert/iotcert/constructs/iotcert"
+	"github.com/iotcert/iotcert/internal/naming"
+	"github.com/iotcert/iotcert/internal/pki"
 	"github.com/iotcert/iotcert/internal/selection"
+	"github.com/iotcert/iotcert/policies"
 )
 
+// Context keys of the per-thing and fleet stacks.
+const (
+	ctxPolicyFile       = "policy_file"
+	ctxRegion           = "region"
+	ctxKeyAlgorithm     = "key_algorithm"
+	ctxAllowBroadPolicy = "allow_broad_policy"
+	ctxStackName        = "stack_name"
+	ctxFleetName        = "fleet_name"
+	ctxThingsPerStack   = "things_per_stack"
+)
+
+// Fleet sizing. A device costs five resources (thing, secret, certificate, two attachments); a stack's shared part
+// (key, policy, function, provider and their roles, policies and log groups) about fifteen. CloudFormation allows 500
+// resources per stack, so 95 devices leave a margin of some ten resources.
+const (
+	resourcesPerDevice    = 5
+	DefaultThingsPerStack = 95
+	maxThingsPerStack     = 97
+	// CloudFormation allows 2,000 stacks per account and region by default; a fleet larger than this is a mistake.
+	maxFleetStacks = 200
+)
+
+// ThingStackProps configures NewThingStack.
+type ThingStackProps struct {
+	awscdk.StackProps
+	// ThingNames are the things the stack defines: one for a per-thing stack, up to DefaultThingsPerStack in a fleet. Required.
+	ThingNames []string
+	// PolicyDocument is the AWS IoT policy every certificate of the stack gets. Default: policies.ThingPolicy.
+	PolicyDocument map[string]interface{}
+	// KeyAlgorithm of the device keys: "EC_P256" (default), "EC_P384" or "RSA_2048".
+	KeyAlgorithm string
+	// Fleet names each device's secret things/<thing>/private-key and adds no per-device outputs.
+	Fleet bool
+}
+
+// ThingStack defines AWS IoT things with their certificates and policy; each private key is kept in Secrets Manager,
+// encrypted with the stack's customer-managed KMS key.
+type ThingStack struct {
+	awscdk.Stack
+	Key     awskms.Key
+	Policy  awsiot.CfnPolicy
+	Devices []*iotcert.Device
+}
+
+// NewThingStack defines the things of props.ThingNames.
+func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps) *ThingStack {
+	p := *props
+	if len(p.ThingNames) == 0 {
+		panic("thing stack: at least one thing name is required")
+	}
+	if len(p.ThingNames) > maxThingsPerStack {
+		panic(fmt.Sprintf("thing stack: %d things exceed CloudFormation's 500 resources per stack (at most %d)", len(p.ThingNames), maxThingsPerStack))
+	}
+	sp := p.StackProps
+	if sp.Description == nil {
+		sp.Description = jsii.String(fmt.Sprintf("AWS IoT thing(s) %s with certificate, policy and private key in Secrets Manager", summarize(p.ThingNames)))
+	}
+	stack := awscdk.NewStack(scope, jsii.String(id), &sp)
+	s := &ThingStack{Stack: stack}
+	if p.PolicyDocument == nil {
+		doc, err := policies.ThingPolicy(*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID())
+		if err != nil {
+			panic(fmt.Sprintf("thing stack: %v", err))
+		}
+		p.PolicyDocument = doc
+	}
+
+	s.Key = awskms.NewKey(stack, jsii.String("SecretKey"), &awskms.KeyProps{
+		Description:       jsii.String("Encrypts the private keys of the AWS IoT things of stack " + id),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
+	})
+
+	fn := iotcert.NewGoFunction(stack, "ThingCertificateFunction", &iotcert.GoFunctionProps{
+		Handler:     "thingcert",
+		Description: "Makes each thing's key and certificate, keeps the key in Secrets Manager, and retires the certificate on delete",
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(120)),
+		MemorySize:  512,
+		// CreateCertificateFromCsr acts on no existing resource, so IAM has no ARN for it.
+		UnscopedActions: []string{"iot:CreateCertificateFromCsr"},
+	})
+	certArns := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("cert"), ResourceName: jsii.String("*")})
+	var thingArns []*string
+	if p.Fleet {
+		thingArns = []*string{stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("thing"), ResourceName: jsii.String("*")})}
+		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
+			"a fleet stack holds up to 97 things; naming each in DetachThingPrincipal's resource list would outgrow IAM's policy size limit",
+			"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*")
+	} else {
+		thingArns = []*string{stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("thing"), ResourceName: jsii.String(p.ThingNames[0])})}
+	}
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("iot:UpdateCertificate", "iot:DeleteCertificate", "iot:DescribeCertificate",
+			"iot:ListAttachedPolicies", "iot:ListPrincipalThings", "iot:DetachPolicy"),
+		Resources: &[]*string{certArns},
+	}))
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("iot:DetachThingPrincipal"),
+		Resources: &thingArns,
+	}))
+	iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
+		"a certificate id is the SHA-256 of a certificate that does not exist yet when the policy is written, so no narrower ARN exists",
+		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*")
+	provider := iotcert.NewProvider(stack, "ThingCertificateProvider", fn)
+
+	s.Policy = awsiot.NewCfnPolicy(stack, jsii.String("ThingPolicy"), &awsiot.CfnPolicyProps{PolicyDocument: p.PolicyDocument})
+
+	for _, name := range p.ThingNames {
+		dp := &iotcert.DeviceProps{
+			ThingName: name, Provider: provider, Key: s.Key, PolicyName: s.Policy.Ref(), KeyAlgorithm: p.KeyAlgorithm,
+		}
+		if p.Fleet {
+			dp.SecretName = id + "/" + name + "/private-key"
+		}
+		d := iotcert.NewDevice(stack, name, dp)
+		if !p.Fleet {
+			d.Secret.GrantRead(fn.Role, nil)
+			d.Secret.GrantWrite(fn.Role)
+		}
+		s.Devices = append(s.Devices, d)
+	}
+	if p.Fleet {
+		// One statement for the stack's secrets: a statement per secret would outgrow IAM's 10,240-character limit on
+		// a role's inline policies at about sixty devices.
+		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue"),
+			Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("secretsmanager"), Resource: jsii.String("secret"), ResourceName: jsii.String(id + "/*"),
+				ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+			})},
+		}))
+		s.Key.GrantEncryptDecrypt(fn.Role)
+		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
+			"the fleet's secrets are named <stack>/<thing>/private-key; one statement for the stack's prefix keeps the role's policy within IAM's size limit",
+			"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"+id+"/*")
+	}
+	if !p.Fleet {
+		d := s.Devices[0]
+		d.PinLogicalIDs("")
+		region := awscdk.Aws_REGION()
+		j := func(parts ...*string) *string { return awscdk.Fn_Join(jsii.String(""), &parts) }
+		out := func(key, desc string, v *string) {
+			awscdk.NewCfnOutput(stack, jsii.String(key), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
+		}
+		out("ThingId", "Thing name", d.Thing.Ref())
+		out("CertificateId", "AWS IoT certificate id", d.CertificateID())
+		out("CertificateArn", "AWS IoT certificate ARN", d.CertificateArn())
+		out("SecretId", "ARN of the secret holding certificateId, certificatePem, csr and privateKey", d.Secret.SecretArn())
+		out("PrivateKeyCommand", "Prints the device's private key", j(jsii.String("aws secretsmanager get-secret-value --region "), region,
+			jsii.String(" --secret-id "), d.Secret.SecretArn(), jsii.String(" --query SecretString --output text | jq -r .privateKey")))
+		out("EndpointCommand", "Prints the AWS IoT data endpoint (ATS) devices connect to",
+			j(jsii.String("aws iot describe-endpoint --region "), region, jsii.String(" --endpoint-type iot:Data-ATS --output text")))
+	}
+	return s
+}
+
+func summarize(names []string) string {
+	if len(names) <= 3 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, ... %s (%d)", names[0], names[len(names)-1], len(names))
+}
+
+// thingOptions are the options shared by the per-thing and fleet stacks, read from context.
+type thingOptions struct {
+	policy       map[string]interface{}
+	keyAlgorithm string
+	env          *awscdk.Environment
+}
+
+func readThingOptions(ctx selection.Lookup) (*thingOptions, error) {
+	o := &thingOptions{keyAlgorithm: optString(ctx, ctxKeyAlgorithm, pki.KeyECP256)}
+	switch strings.ToUpper(o.keyAlgorithm) {
+	case pki.KeyECP256, "EC", "ECC", "P256", "EC_P-256":
+		o.keyAlgorithm = pki.KeyECP256
+	case pki.KeyRSA2048, "RSA", "RSA2048":
+		o.keyAlgorithm = pki.KeyRSA2048
+	case pki.KeyECP384:
+		o.keyAlgorithm = pki.KeyECP384
+	default:
+		return nil, fmt.Errorf("context %s %q is not supported: use EC_P256 (default) or RSA_2048", ctxKeyAlgorithm, o.keyAlgorithm)
+	}
+	broad, err := optBool(ctx, ctxAllowBroadPolicy)
+	if err != nil {
+		return nil, err
+	}
+	if path := optString(ctx, ctxPolicyFile, ""); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("context %s %q: %w", ctxPolicyFile, path, unwrapPathError(err))
+		}
+		if _, err := policies.Check(data, policies.CheckOptions{AllowBroad: broad}); err != nil {
+			hint := ""
+			if !broad {
+				hint = " (to deploy a broad policy anyway, add -c " + ctxAllowBroadPolicy + "=true)"
+			}
+			return nil, fmt.Errorf("context %s %q: %v%s", ctxPolicyFile, path, err, hint)
+		}
+		rendered, err := policies.Render(data, *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID())
+		if err != nil {
+			return nil, fmt.Errorf("context %s %q: %v", ctxPolicyFile, path, err)
+		}
+		if err := json.Unmarshal(rendered, &o.policy); err != nil {
+			return nil, fmt.Errorf("context %s %q: %v", ctxPolicyFile, path, err)
+		}
+	}
+	if region := optString(ctx, ctxRegion, ""); region != "" {
+		o.env = &awscdk.Environment{Region: jsii.String(region)}
+		if acct := os.Getenv("CDK_DEFAULT_ACCOUNT"); acct != "" {
+			o.env.Account = jsii.String(acct)
+		}
+	}
+	return o, nil
+}
+
+// defineThings defines the per-thing stack (thing_name) or the fleet stacks (thing_names, thing_names_file).
 func defineThings(app awscdk.App, sel selection.Selection, ctx selection.Lookup) error {
+	o, err := readThingOptions(ctx)
+	if err != nil {
+		return err
+	}
+	if sel.Kind == selection.Thing {
+		name := optString(ctx, ctxStackName, sel.ThingName)
+		if err := naming.StackName(name); err != nil {
+			return fmt.Errorf("context %s: %v; the stack is named after the thing, so give a valid name with -c %s=<name>", selection.KeyThingName, err, ctxStackName)
+		}
+		NewThingStack(app, name, &ThingStackProps{
+			StackProps: awscdk.StackProps{Env: o.env}, ThingNames: []string{sel.ThingName}, PolicyDocument: o.policy, KeyAlgorithm: o.keyAlgorithm,
+		})
+		return nil
+	}
+	names := sel.ThingNames
+	if sel.ThingNamesFile != "" {
+		data, err := os.ReadFile(sel.ThingNamesFile)
+		if err != nil {
+			return fmt.Errorf("context %s %q: %w", selection.KeyThingNamesFile, sel.ThingNamesFile, unwrapPathError(err))
+		}
+		if names, err = selection.SplitNames(string(data)); err != nil {
+			return fmt.Errorf("context %s %q: %w", selection.KeyThingNamesFile, sel.ThingNamesFile, err)
+		}
+	}
+	fleet := optString(ctx, ctxFleetName, "thing-fleet")
+	if err := naming.StackName(fleet); err != nil {
+		return fmt.Errorf("context %s: %v", ctxFleetName, err)
+	}
+	per, err := optInt(ctx, ctxThingsPerStack, DefaultThingsPerStack, 1, maxThingsPerStack)
+	if err != nil {
+		return err
+	}
+	for i, chunk := range chunks(names, per) {
+		if i >= maxFleetStacks {
+			return fmt.Errorf("%d things need more than %d stacks: split the fleet", len(names), maxFleetStacks)
+		}
+		NewThingStack(app, fmt.Sprintf("%s-%d", fleet, i+1), &ThingStackProps{
+			StackProps: awscdk.StackProps{Env: o.env}, ThingNames: chunk, PolicyDocument: o.policy, KeyAlgorithm: o.keyAlgorithm, Fleet: true,
+		})
+	}
 	return nil
+}
+
+// chunks splits names, in order, into groups of at most n: stack membership follows the list's order.
+func chunks(names []string, n int) [][]string {
+	var out [][]string
+	for len(names) > n {
+		out = append(out, names[:n])
+		names = names[n:]
+	}
+	return append(out, names)
 }

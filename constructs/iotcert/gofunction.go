@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -33,12 +34,15 @@ type GoFunctionProps struct {
 	MemorySize float64
 	// Environment variables.
 	Environment map[string]*string
-	// LogRetention of the function's log group. Default: one month.
+	// LogRetention of the function's log group. Default: one year (AWS Control Tower's minimum).
 	LogRetention awslogs.RetentionDays
 	// OnFailure, for functions invoked asynchronously, sends failed events to an encrypted SQS queue. Default: false.
 	OnFailure bool
 	// ReservedConcurrency caps concurrent executions (0: unreserved).
 	ReservedConcurrency float64
+	// UnscopedActions are actions the function is granted on "*" because the service defines no resource ARN for them
+	// (iot:DescribeEndpoint, iot:CreateCertificateFromCsr); they are named in the cdk-nag acknowledgement.
+	UnscopedActions []string
 }
 
 // GoFunction is a Go Lambda with the house defaults: provided.al2023 on arm64, the prebuilt stripped binary as its
@@ -60,7 +64,7 @@ func (p GoFunctionProps) withDefaults() GoFunctionProps {
 		p.MemorySize = 256
 	}
 	if p.LogRetention == "" {
-		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
+		p.LogRetention = awslogs.RetentionDays_ONE_YEAR
 	}
 	return p
 }
@@ -84,6 +88,7 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		Description: jsii.String(fmt.Sprintf("Runs the %s function", p.Handler)),
 	})
 	g.LogGroup.GrantWrite(g.Role)
+	AcknowledgeGuard(g.LogGroup, "CLOUDWATCH_LOG_GROUP_ENCRYPTED_CHECK", reasonLogsUnencrypted)
 
 	fp := &awslambda.FunctionProps{
 		Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
@@ -115,12 +120,29 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		fp.OnFailure = awslambdadestinations.NewSqsDestination(g.DeadLetters)
 	}
 	g.Function = awslambda.NewFunction(c, jsii.String("Resource"), fp)
+	AcknowledgeGuard(g.Function, "LAMBDA_INSIDE_VPC_CHECK", reasonNoVPC)
 	// Lambda adds xray:PutTraceSegments/PutTelemetryRecords on "*" for active tracing.
+	unscoped := append([]string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, p.UnscopedActions...)
+	if len(p.UnscopedActions) > 0 {
+		g.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings(p.UnscopedActions...),
+			Resources: jsii.Strings("*"),
+		}))
+	}
 	Acknowledge(g.Role, "AwsSolutions-IAM5",
-		"X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; every other grant on this role names ARNs",
+		fmt.Sprintf("%s support no resource-level permissions, so they are granted on *; every other grant on this role names ARNs",
+			strings.Join(unscoped, ", ")),
 		"Resource::*")
 	return g
 }
+
+// Reasons shared by every function of the app.
+const (
+	reasonNoVPC = "the function calls only AWS public API endpoints and reaches no private network; a VPC would add NAT or " +
+		"interface endpoints and cold-start time without narrowing what it can reach"
+	reasonLogsUnencrypted = "logs hold no key material, tokens or secrets by design (tested); CloudWatch Logs encrypts them at rest " +
+		"with service-owned keys"
+)
 
 var (
 	assetsOnce sync.Once

@@ -1,6 +1,7 @@
 package iotcert
 
 import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -19,4 +20,38 @@ func Acknowledge(scope constructs.IConstruct, rule, reason string, appliesTo ...
 		s.AppliesTo = &list
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(scope, &[]*cdknag.NagPackSuppression{s}, jsii.Bool(true))
+}
+
+// AcknowledgeGuard records on a CloudFormation resource that a cfn-guard rule (AWS Control Tower's rule names, upper
+// case) does not apply, with the reason. cfn-guard reads Metadata.guard.SuppressedRules; the synth check refuses an
+// entry there without a reason in Metadata.guard.Reasons.
+func AcknowledgeGuard(scope constructs.IConstruct, rule, reason string) {
+	res, ok := cfnResource(scope)
+	if !ok {
+		panic("iotcert: AcknowledgeGuard needs a CloudFormation resource or a construct whose default child is one")
+	}
+	guard, _ := res.GetMetadata(jsii.String("guard")).(map[string]interface{})
+	if guard == nil {
+		guard = map[string]interface{}{}
+	}
+	rules, _ := guard["SuppressedRules"].([]interface{})
+	reasons, _ := guard["Reasons"].(map[string]interface{})
+	if reasons == nil {
+		reasons = map[string]interface{}{}
+	}
+	if _, seen := reasons[rule]; !seen {
+		rules = append(rules, rule)
+	}
+	reasons[rule] = reason
+	guard["SuppressedRules"] = rules
+	guard["Reasons"] = reasons
+	res.AddMetadata(jsii.String("guard"), guard)
+}
+
+func cfnResource(scope constructs.IConstruct) (awscdk.CfnResource, bool) {
+	if r, ok := scope.(awscdk.CfnResource); ok {
+		return r, true
+	}
+	r, ok := scope.Node().DefaultChild().(awscdk.CfnResource)
+	return r, ok
 }

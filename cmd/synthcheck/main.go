@@ -1,0 +1,346 @@
+// Command synthcheck is the synth check: it synthesizes every stack the app can define, with sample inputs from
+// testdata/, the way a user runs `cdk synth`, with AWS's own checks failing the run:
+//   - the CDK's built-in CloudFormation validator, as errors (-c @aws-cdk/core:validateAgainstDefaultRules=true);
+//   - cdk-nag's AwsSolutions pack, an Aspect of the app (its errors fail `cdk synth`);
+//   - cfn-guard with the AWS Control Tower rule set over every template in the cloud assembly.
+//
+// An acknowledged cfn-guard rule must carry its reason next to the resource (Metadata.guard.Reasons).
+// With -expect-fail it checks the checker: the run must fail, with every finding named by -expect.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// A case is one way of running the app, with the context that selects its stacks.
+type synthCase struct {
+	Name    string
+	Context []string
+}
+
+// defaultCases covers every stack the app defines.
+var defaultCases = []synthCase{
+	{"platform", nil},
+	{"cross-account", []string{"CSR_FILE=testdata/crossaccount/cross-account.csr"}},
+	{"cross-account-mqtt", []string{"CSR_FILE=testdata/crossaccount/cross-account.csr", "producer=acme", "mqtt_client_id=acme-publisher"}},
+	{"cross-account-destroy", []string{"DESTROY=1"}},
+	{"thing", []string{"thing_name=device1234"}},
+	{"fleet", []string{"thing_names_file=testdata/thing/fleet.txt"}},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("synthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	app := fs.String("app", "", "app command (default: the one in cdk.json)")
+	out := fs.String("out", "cdk.out/check", "directory for the cloud assemblies, one per case")
+	only := fs.String("case", "", "run only the cases whose names are listed (comma-separated)")
+	expectFail := fs.Bool("expect-fail", false, "succeed only if the check fails with every finding named in -expect")
+	expect := fs.String("expect", "", "comma-separated findings that must be reported (with -expect-fail)")
+	ctxFlags := multiFlag{}
+	fs.Var(&ctxFlags, "c", "extra context key=value for every case (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(stderr, "synthcheck:", err)
+		return 2
+	}
+	bin := filepath.Join(root, "node_modules", ".bin")
+	os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	guard, rules, err := guardPaths(root)
+	if err != nil {
+		fmt.Fprintln(stderr, "synthcheck:", err)
+		return 2
+	}
+	cases := defaultCases
+	if *app != "" {
+		cases = []synthCase{{"app", nil}}
+	}
+	if *only != "" {
+		cases = filterCases(cases, strings.Split(*only, ","))
+	}
+
+	var findings []string
+	for _, c := range cases {
+		dir := filepath.Join(*out, c.Name)
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(stderr, "synthcheck:", err)
+			return 2
+		}
+		start := time.Now()
+		synthOut, err := synth(root, *app, dir, append(append([]string{}, ctxFlags...), c.Context...))
+		fmt.Fprintf(stdout, "synth %-22s %5.1fs  ", c.Name, time.Since(start).Seconds())
+		if err != nil {
+			fmt.Fprintln(stdout, "FAIL")
+			stdout.Write(indent(synthOut))
+			findings = append(findings, synthFindings(c.Name, synthOut)...)
+			continue
+		}
+		start = time.Now()
+		g, err := checkGuard(guard, rules, dir)
+		if err != nil {
+			fmt.Fprintln(stdout, "FAIL")
+			fmt.Fprintln(stdout, "  cfn-guard:", err)
+			findings = append(findings, c.Name+": cfn-guard: "+err.Error())
+			continue
+		}
+		if len(g) > 0 {
+			fmt.Fprintf(stdout, "FAIL (cfn-guard %.1fs)\n", time.Since(start).Seconds())
+			for _, f := range g {
+				fmt.Fprintln(stdout, "  "+f)
+				findings = append(findings, c.Name+": "+f)
+			}
+			continue
+		}
+		fmt.Fprintf(stdout, "ok (cfn-guard %.1fs)\n", time.Since(start).Seconds())
+	}
+
+	if *expectFail {
+		if len(findings) == 0 {
+			fmt.Fprintln(stdout, "synthcheck: expected the check to fail, and it passed")
+			return 1
+		}
+		all := strings.Join(findings, "\n")
+		missing := 0
+		for _, want := range splitList(*expect) {
+			if !strings.Contains(all, want) {
+				fmt.Fprintf(stdout, "synthcheck: expected finding %q was not reported\n", want)
+				missing++
+			}
+		}
+		if missing > 0 {
+			return 1
+		}
+		fmt.Fprintf(stdout, "synthcheck: failed as expected, %d finding(s), every expected one among them\n", len(findings))
+		return 0
+	}
+	if len(findings) > 0 {
+		fmt.Fprintf(stdout, "synthcheck: %d finding(s)\n", len(findings))
+		return 1
+	}
+	fmt.Fprintf(stdout, "synthcheck: %d case(s) passed the CloudFormation validator, cdk-nag AwsSolutions and cfn-guard (Control Tower)\n", len(cases))
+	return 0
+}
+
+// synth runs `cdk synth` as a user would, with the validator's findings as errors.
+func synth(root, app, outdir string, context []string) ([]byte, error) {
+	args := []string{"synth", "--quiet", "--no-notices", "--output", outdir,
+		"-c", "@aws-cdk/core:validateAgainstDefaultRules=true"}
+	if app != "" {
+		args = append(args, "--app", app)
+	}
+	for _, c := range context {
+		args = append(args, "-c", c)
+	}
+	cmd := exec.Command("cdk", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CDK_DISABLE_VERSION_CHECK=1")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	return buf.Bytes(), err
+}
+
+// synthFindings pulls the rule ids and error lines out of a failed synth's output.
+func synthFindings(name string, out []byte) []string {
+	var f []string
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.Contains(line, "[Error at") || strings.HasPrefix(line, "error:") || strings.Contains(line, "AwsSolutions-") ||
+			strings.Contains(line, "Validation failed") || strings.Contains(line, "[E") {
+			f = append(f, name+": "+line)
+		}
+	}
+	if len(f) == 0 {
+		f = append(f, name+": cdk synth failed")
+	}
+	return f
+}
+
+func guardPaths(root string) (string, string, error) {
+	pkg := filepath.Join(root, "node_modules", "@cdklabs", "cdk-validator-cfnguard")
+	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
+	osName := map[string]string{"linux": "ubuntu", "darwin": "macos"}[runtime.GOOS]
+	bin := filepath.Join(pkg, "bin", osName, arch, "cfn-guard")
+	if _, err := os.Stat(bin); err != nil {
+		return "", "", fmt.Errorf("cfn-guard not found at %s: run scripts/setup.sh", bin)
+	}
+	return bin, filepath.Join(pkg, "rules", "control-tower", "cfn-guard"), nil
+}
+
+// checkGuard runs cfn-guard over every template of a cloud assembly and returns one line per failed rule and resource.
+func checkGuard(guard, rules, dir string) ([]string, error) {
+	templates, err := filepath.Glob(filepath.Join(dir, "*.template.json"))
+	if err != nil || len(templates) == 0 {
+		return nil, fmt.Errorf("no templates in %s", dir)
+	}
+	var findings []string
+	for _, t := range templates {
+		if f, err := unexplainedGuardSuppressions(t); err != nil {
+			return nil, err
+		} else {
+			findings = append(findings, f...)
+		}
+	}
+	args := []string{"validate", "--rules", rules, "-z", "-o", "json", "-S", "none"}
+	for _, t := range templates {
+		args = append(args, "--data", t)
+	}
+	cmd := exec.Command(guard, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 19) { // 19: validation failures
+		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var results []struct {
+		Name         string `json:"name"`
+		NotCompliant []struct {
+			Rule json.RawMessage `json:"Rule"`
+		} `json:"not_compliant"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &results); err != nil {
+		return nil, fmt.Errorf("read cfn-guard output: %v", err)
+	}
+	for _, r := range results {
+		for _, nc := range r.NotCompliant {
+			var rule struct {
+				Name string `json:"name"`
+			}
+			_ = json.Unmarshal(nc.Rule, &rule)
+			res := resourcesIn(nc.Rule)
+			findings = append(findings, fmt.Sprintf("%s: cfn-guard %s on %s", filepath.Base(r.Name), strings.ToUpper(rule.Name), strings.Join(res, ", ")))
+		}
+	}
+	sort.Strings(findings)
+	return findings, nil
+}
+
+// unexplainedGuardSuppressions lists every cfn-guard suppression in a template that carries no reason.
+func unexplainedGuardSuppressions(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tpl struct {
+		Resources map[string]struct {
+			Metadata struct {
+				Guard struct {
+					SuppressedRules []string          `json:"SuppressedRules"`
+					Reasons         map[string]string `json:"Reasons"`
+				} `json:"guard"`
+			} `json:"Metadata"`
+		} `json:"Resources"`
+	}
+	if err := json.Unmarshal(data, &tpl); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	var out []string
+	for id, r := range tpl.Resources {
+		for _, rule := range r.Metadata.Guard.SuppressedRules {
+			if len(strings.TrimSpace(r.Metadata.Guard.Reasons[rule])) < 10 {
+				out = append(out, fmt.Sprintf("%s: cfn-guard %s is acknowledged on %s without a reason", filepath.Base(path), rule, id))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// resourcesIn collects the logical ids that a cfn-guard result points at.
+func resourcesIn(raw json.RawMessage) []string {
+	seen := map[string]bool{}
+	var walk func(v interface{})
+	walk = func(v interface{}) {
+		switch t := v.(type) {
+		case map[string]interface{}:
+			for k, e := range t {
+				if s, ok := e.(string); ok && k == "path" && strings.HasPrefix(s, "/Resources/") {
+					seen[strings.SplitN(strings.TrimPrefix(s, "/Resources/"), "/", 2)[0]] = true
+				}
+				walk(e)
+			}
+		case []interface{}:
+			for _, e := range t {
+				walk(e)
+			}
+		}
+	}
+	var v interface{}
+	_ = json.Unmarshal(raw, &v)
+	walk(v)
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func filterCases(all []synthCase, names []string) []synthCase {
+	var out []synthCase
+	for _, c := range all {
+		for _, n := range names {
+			if c.Name == strings.TrimSpace(n) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func indent(b []byte) []byte {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = "    " + l
+	}
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+	}
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
