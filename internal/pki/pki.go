@@ -174,6 +174,9 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if len(bytes.TrimSpace(der)) == 0 {
 		return nil, errors.New("parse csr: empty input")
 	}
+	if der[0] != 0x30 { // a DER SEQUENCE
+		return nil, fmt.Errorf("parse csr: input is neither a PEM %q block nor DER", pemCSR)
+	}
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
 		return nil, fmt.Errorf("parse csr: %w", err)

@@ -212,7 +212,7 @@ func TestSignerRefuses(t *testing.T) {
 	tests := []struct {
 		fixture, wantErr string
 	}{
-		{"signer-not-a-csr.json", "property CSR: parse csr"},
+		{"signer-not-a-csr.json", `property CSR: parse csr: input is neither a PEM "CERTIFICATE REQUEST" block nor DER`},
 		{"signer-bad-signature.json", "signature does not verify"},
 		{"signer-weak-key.json", "rsa key of 1024 bits is too weak"},
 		{"signer-mqtt-wildcard.json", `contains MQTT wildcard "+": the policy uses IAM wildcards, write "*" instead`},
