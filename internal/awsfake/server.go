@@ -7,6 +7,19 @@
 //   - SNS (AWS query): the form-encoded Action parameter.
 //
 // Signatures are not verified, but every request must carry a SigV4 Authorization header.
+//
+// A handler test builds its handler exactly as main.go does, after pointing the environment at the fake:
+//
+//	srv := awsfake.New(t) // closed when the test ends
+//	srv.SetEnv(t)         // AWS_ENDPOINT_URL_<SERVICE>, region, fake credentials
+//	srv.IoT.PutThingType("sensor")
+//	srv.Inject("iot", "CreateThing", awsfake.Fault{Status: 429, Code: "ThrottlingException", Times: 1})
+//	h, err := newHandler(ctx)
+//	...
+//	if got := srv.Calls("iot", "CreateThing"); got != 2 { ... }
+//
+// The SDK's default retryer backs off for up to seconds after a throttling error; tests that inject throttles run
+// faster with a client whose retryer backs off briefly.
 package awsfake
 
 import (

@@ -121,7 +121,15 @@ func render(name string, v paramVersion, decrypt bool, selector string) map[stri
 }
 
 // find resolves a name with an optional ":version" selector. Caller holds mu.
+// A parameter ARN is accepted in place of the name.
 func (m *SSM) find(ref string) (string, paramVersion, string, *apiError) {
+	if rest, ok := strings.CutPrefix(ref, "arn:aws:ssm:"+Region+":"+AccountID+":parameter"); ok {
+		// "parameter/a/b" names "/a/b"; "parameter/x" names "/x" or, failing that, "x".
+		ref = rest
+		if base, _, _ := strings.Cut(rest, ":"); m.params[base] == nil {
+			ref = strings.TrimPrefix(rest, "/")
+		}
+	}
 	name, selector := ref, ""
 	if i := strings.LastIndex(ref, ":"); i > 0 {
 		name, selector = ref[:i], ref[i:]

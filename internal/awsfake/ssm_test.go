@@ -33,8 +33,14 @@ func TestSSMParameters(t *testing.T) {
 		aws.ToString(g.Parameter.ARN) != "arn:aws:ssm:us-east-1:123456789012:parameter/app/a" {
 		t.Errorf("GetParameter() = %+v, %v", g.Parameter, err)
 	}
-	if g, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/app/a:1")}); err != nil || aws.ToString(g.Parameter.Value) != "1" {
-		t.Errorf("GetParameter(/app/a:1) = %+v, %v, want 1", g, err)
+	for _, ref := range []string{"/app/a:1", "arn:aws:ssm:us-east-1:123456789012:parameter/app/a:1"} {
+		if g, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(ref)}); err != nil || aws.ToString(g.Parameter.Value) != "1" {
+			t.Errorf("GetParameter(%s) = %+v, %v, want 1", ref, g, err)
+		}
+	}
+	srv.SSM.Put("plain", "p")
+	if g, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("arn:aws:ssm:us-east-1:123456789012:parameter/plain")}); err != nil || aws.ToString(g.Parameter.Value) != "p" {
+		t.Errorf("GetParameter(ARN of plain) = %+v, %v, want p", g, err)
 	}
 
 	if _, err := c.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/app/secret"), Value: aws.String("s3cret"), Type: types.ParameterTypeSecureString}); err != nil {
