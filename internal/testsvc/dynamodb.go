@@ -38,6 +38,10 @@ var dynamo struct {
 //
 // The server runs in memory with -sharedDb: every client sees the same tables whatever its credentials and region.
 // DynamoDB Local has no option to choose its listen address: it listens on all interfaces, on a free port.
+// It accepts any credentials but requires some: the caller sets AWS_REGION and access keys (awsfake's SetEnv does).
+// Its error responses carry no X-Amz-Crc32 header, which makes the SDK log a harmless "response did not match
+// expected checksum, 0, ..." warning after each typed error such as ConditionalCheckFailedException.
+//
 // It is skipped (or fails under CI=true) when java or the DynamoDB Local jar is missing.
 func DynamoDB(t testing.TB) string {
 	t.Helper()
