@@ -118,7 +118,7 @@ func TestIssueCrossAccountSerialsDiffer(t *testing.T) {
 		c, _ := ParseCertificate(p)
 		serials = append(serials, c.SerialNumber)
 	}
-	// 50 random 128-bit serials: the largest has fewer than 120 bits with probability 50*2^-8.
+	// 50 random 128-bit serials all below 2^120: probability 2^-400.
 	sort.Slice(serials, func(i, j int) bool { return serials[i].Cmp(serials[j]) < 0 })
 	if top := serials[len(serials)-1].BitLen(); top < 120 {
 		t.Errorf("largest of 50 serials has %d bits, want about 128", top)
