@@ -184,6 +184,14 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if err := CheckPublicKey(csr.PublicKey); err != nil {
 		return nil, fmt.Errorf("parse csr: %w", err)
 	}
+	// Go still verifies SHA-1 CSR signatures; a SHA-1 proof of possession is not accepted here.
+	switch csr.SignatureAlgorithm {
+	case x509.SHA256WithRSA, x509.SHA384WithRSA, x509.SHA512WithRSA,
+		x509.SHA256WithRSAPSS, x509.SHA384WithRSAPSS, x509.SHA512WithRSAPSS,
+		x509.ECDSAWithSHA256, x509.ECDSAWithSHA384, x509.ECDSAWithSHA512:
+	default:
+		return nil, fmt.Errorf("parse csr: signature algorithm %v is not accepted: sign the CSR with SHA-256 or stronger", csr.SignatureAlgorithm)
+	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("parse csr: signature does not verify (the CSR was altered or not signed by its key): %w", err)
 	}

@@ -215,6 +215,7 @@ func TestParseCSR(t *testing.T) {
 		{"ed25519", csrWithKey(t, edKey, pkix.Name{CommonName: "a"}), "not accepted"},
 		{"p224", csrWithKey(t, p224, pkix.Name{CommonName: "a"}), "P-224 is not accepted"},
 		{"too large", make([]byte, 70<<10), "more than"},
+		{"sha1 signature", sha1CSR(t), "signature algorithm SHA1-RSA is not accepted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,6 +338,8 @@ func TestTopicFromCSR(t *testing.T) {
 		{"two cns", parse(csrWithKey(t, k, pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{cn("a"), cn("b")}})), "", "2 common names"},
 		{"nil", nil, "", "no csr"},
 		{"iam wildcard", parse(csrWithKey(t, k, pkix.Name{CommonName: "producer1%2F*"})), "producer1/*", ""},
+		{"64 characters", parse(csrWithKey(t, k, pkix.Name{CommonName: strings.Repeat("x", 64)})), strings.Repeat("x", 64), ""},
+		{"65 characters", parse(csrWithKey(t, k, pkix.Name{CommonName: strings.Repeat("x", 65)})), "", "X.509 allows at most 64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -352,4 +355,19 @@ func TestTopicFromCSR(t *testing.T) {
 			}
 		})
 	}
+}
+
+func sha1CSR(t *testing.T) []byte {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "a"}, SignatureAlgorithm: x509.SHA1WithRSA,
+	}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }

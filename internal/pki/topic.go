@@ -89,6 +89,9 @@ func TopicFromCSR(csr *x509.CertificateRequest) (string, error) {
 	case n > 1:
 		return "", fmt.Errorf("csr subject has %d common names (CN): exactly one, the destination topic, is expected", n)
 	}
+	if n := utf8.RuneCountInString(csr.Subject.CommonName); n > MaxCommonNameLength {
+		return "", fmt.Errorf("csr common name is %d characters: X.509 allows at most %d, and the topic becomes the certificate's common name", n, MaxCommonNameLength)
+	}
 	topic := DecodeTopic(csr.Subject.CommonName)
 	// A CN such as "a%2F%2B" was percent-encoded by someone who meant the MQTT wildcard "+": refuse it as one
 	// rather than accept the literal text "%2B".
