@@ -234,7 +234,7 @@ func publishHTTPS(ctx context.Context, tlsConf *tls.Config, hostport, topic stri
 		return fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set(apnHeader, apnValue)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: false}}
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsConf}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
