@@ -27,7 +27,7 @@ const (
 // Validity bounds, in days, for the ValidityDays property.
 const (
 	DefaultValidityDays = 365
-	MaxValidityDays     = 3650
+	MaxValidityDays     = 36500 // the stack accepts validity_days up to this bound too
 )
 
 // maxResponseData keeps the Provider framework's answer to CloudFormation under its 4096-byte limit
@@ -63,7 +63,7 @@ type Response struct {
 // that certificate before CloudFormation deletes it (Custom::CertificateReleaser).
 //
 // Custom::CertificateSigner properties: CSR (PEM), AllowedTopic (decoded topic), ValidityDays (default "365",
-// at most 3650). Data returned: "pem" (the certificate) and "fingerprint" (its AWS IoT certificate id), which is
+// at most 36500). Data returned: "pem" (the certificate) and "fingerprint" (its AWS IoT certificate id), which is
 // also the physical id.
 //
 // Custom::CertificateReleaser properties: CertificateId.

@@ -217,7 +217,7 @@ func TestSignerRefuses(t *testing.T) {
 		{"signer-weak-key.json", "rsa key of 1024 bits is too weak"},
 		{"signer-mqtt-wildcard.json", `contains MQTT wildcard "+": the policy uses IAM wildcards, write "*" instead`},
 		{"signer-topic-mismatch.json", `property AllowedTopic "producer2/data" does not match the topic "producer1/data" in the CSR common name`},
-		{"signer-bad-validity.json", `property ValidityDays is "forever"`},
+		{"signer-bad-validity.json", `property ValidityDays is "forever": want a whole number of days from 1 to 36500`},
 		{"signer-missing-csr.json", "property CSR is required"},
 		{"unknown-request-type.json", `unknown request type "Frobnicate"`},
 		{"unknown-resource-type.json", `unknown resource type "Custom::Something"`},
