@@ -37,7 +37,7 @@ func captureLogs(t *testing.T) *bytes.Buffer {
 	return &buf
 }
 
-func fixture(t *testing.T, name string, repl ...string) []byte {
+func fixture(t testing.TB, name string, repl ...string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -46,7 +46,7 @@ func fixture(t *testing.T, name string, repl ...string) []byte {
 	return []byte(strings.NewReplacer(repl...).Replace(string(b)))
 }
 
-func event(t *testing.T, header string) events.APIGatewayCustomAuthorizerRequest {
+func event(t testing.TB, header string) events.APIGatewayCustomAuthorizerRequest {
 	t.Helper()
 	var req events.APIGatewayCustomAuthorizerRequest
 	if err := json.Unmarshal(fixture(t, "request-token.json"), &req); err != nil {

@@ -59,6 +59,9 @@ func New(t testing.TB) *Env {
 	t.Helper()
 	srv := awsfake.New(t)
 	srv.SetEnv(t)
+	// The servers are plain HTTP on loopback, and Lambda sets no custom CA bundle: a bundle inherited from the
+	// shell would only add its parsing time to every SDK configuration (and to the cold-start benchmarks).
+	t.Setenv("AWS_CA_BUNDLE", "")
 	testsvc.DynamoDB(t)
 	ctx := context.Background()
 	cfg, err := vendaws.LoadAWSConfig(ctx)
