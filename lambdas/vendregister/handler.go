@@ -60,6 +60,8 @@ const (
 	DefaultLease = 5 * time.Minute
 	// DefaultThingTypeTTL is how long the chosen thing type is cached.
 	DefaultThingTypeTTL = time.Minute
+	// rollbackReserve is the part of the function's remaining time kept for undoing a failed registration.
+	rollbackReserve = 8 * time.Second
 )
 
 // Messages returned to clients.
@@ -267,7 +269,13 @@ func (g *registration) run(ctx context.Context) events.APIGatewayProxyResponse {
 	if resp, ok := g.acquire(ctx); !ok {
 		return resp
 	}
-	resp, ok := g.steps(ctx)
+	// Keep time for the rollback: when the function's deadline is near, the steps stop first.
+	stepsCtx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*rollbackReserve {
+		stepsCtx, cancel = context.WithDeadline(ctx, dl.Add(-rollbackReserve))
+	}
+	resp, ok := g.steps(stepsCtx)
+	cancel()
 	if !ok {
 		g.rollback(ctx)
 		return resp
@@ -520,7 +528,11 @@ func publicKeyPEM(csr *x509.CertificateRequest) (string, error) {
 // rollback undoes, in reverse order, what the registration created, then releases the token and the guard.
 // It runs on a context of its own so that a cancelled request still cleans up.
 func (g *registration) rollback(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	limit := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		limit = time.Until(dl)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
 	defer cancel()
 	h, name := g.h, g.req.ThingName
 	var errs []error
