@@ -93,6 +93,16 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
 		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
 	})
+	// Only AWS services (here Secrets Manager) may create grants on the key (AWS Control Tower CT.KMS.PR.3).
+	s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("kms:CreateGrant"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{"BoolIfExists": map[string]interface{}{
+			"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false",
+		}},
+	}), jsii.Bool(false))
 
 	fn := iotcert.NewGoFunction(stack, "ThingCertificateFunction", &iotcert.GoFunctionProps{
 		Handler:     "thingcert",
@@ -152,7 +162,7 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 				ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
 			})},
 		}))
-		s.Key.GrantEncryptDecrypt(fn.Role)
+		s.Key.Grant(fn.Role, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey"))
 		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
 			"the fleet's secrets are named <stack>/<thing>/private-key; one statement for the stack's prefix keeps the role's policy within IAM's size limit",
 			"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"+id+"/*")

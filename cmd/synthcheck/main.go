@@ -87,26 +87,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 		start := time.Now()
 		synthOut, err := synth(root, *app, dir, append(append([]string{}, ctxFlags...), c.Context...))
 		fmt.Fprintf(stdout, "synth %-22s %5.1fs  ", c.Name, time.Since(start).Seconds())
-		if err != nil {
+		failed := err != nil
+		if failed {
 			fmt.Fprintln(stdout, "FAIL")
 			stdout.Write(indent(synthOut))
 			findings = append(findings, synthFindings(c.Name, synthOut)...)
-			continue
+			// A synth with errors still writes its templates: cfn-guard judges them too.
+			if t, _ := filepath.Glob(filepath.Join(dir, "*.template.json")); len(t) == 0 {
+				continue
+			}
 		}
 		start = time.Now()
 		g, err := checkGuard(guard, rules, dir)
 		if err != nil {
-			fmt.Fprintln(stdout, "FAIL")
 			fmt.Fprintln(stdout, "  cfn-guard:", err)
 			findings = append(findings, c.Name+": cfn-guard: "+err.Error())
 			continue
 		}
 		if len(g) > 0 {
-			fmt.Fprintf(stdout, "FAIL (cfn-guard %.1fs)\n", time.Since(start).Seconds())
+			if !failed {
+				fmt.Fprintln(stdout, "FAIL")
+			}
+			fmt.Fprintf(stdout, "  cfn-guard (%.1fs):\n", time.Since(start).Seconds())
 			for _, f := range g {
 				fmt.Fprintln(stdout, "  "+f)
 				findings = append(findings, c.Name+": "+f)
 			}
+			continue
+		}
+		if failed {
 			continue
 		}
 		fmt.Fprintf(stdout, "ok (cfn-guard %.1fs)\n", time.Since(start).Seconds())
@@ -163,8 +172,8 @@ func synthFindings(name string, out []byte) []string {
 	var f []string
 	for _, line := range strings.Split(string(out), "\n") {
 		line = strings.TrimSpace(line)
-		if strings.Contains(line, "[Error at") || strings.HasPrefix(line, "error:") || strings.Contains(line, "AwsSolutions-") ||
-			strings.Contains(line, "Validation failed") || strings.Contains(line, "[E") {
+		if strings.HasPrefix(line, "ERROR") || strings.HasPrefix(line, "error:") || strings.Contains(line, "[Error at") ||
+			strings.Contains(line, "Acknowledge with 'CloudFormation-Validate::") {
 			f = append(f, name+": "+line)
 		}
 	}
@@ -187,17 +196,24 @@ func guardPaths(root string) (string, string, error) {
 
 // checkGuard runs cfn-guard over every template of a cloud assembly and returns one line per failed rule and resource.
 func checkGuard(guard, rules, dir string) ([]string, error) {
-	templates, err := filepath.Glob(filepath.Join(dir, "*.template.json"))
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	// Absolute paths: cfn-guard names each result by the absolute path of its data file.
+	templates, err := filepath.Glob(filepath.Join(abs, "*.template.json"))
 	if err != nil || len(templates) == 0 {
 		return nil, fmt.Errorf("no templates in %s", dir)
 	}
 	var findings []string
+	suppressed := map[string]map[string]map[string]bool{} // template -> rule -> logical ids
 	for _, t := range templates {
-		if f, err := unexplainedGuardSuppressions(t); err != nil {
+		sup, problems, err := guardSuppressions(t)
+		if err != nil {
 			return nil, err
-		} else {
-			findings = append(findings, f...)
 		}
+		suppressed[t] = sup
+		findings = append(findings, problems...)
 	}
 	args := []string{"validate", "--rules", rules, "-z", "-o", "json", "-S", "none"}
 	for _, t := range templates {
@@ -226,19 +242,29 @@ func checkGuard(guard, rules, dir string) ([]string, error) {
 				Name string `json:"name"`
 			}
 			_ = json.Unmarshal(nc.Rule, &rule)
-			res := resourcesIn(nc.Rule)
-			findings = append(findings, fmt.Sprintf("%s: cfn-guard %s on %s", filepath.Base(r.Name), strings.ToUpper(rule.Name), strings.Join(res, ", ")))
+			name := strings.ToUpper(rule.Name)
+			var open []string
+			for _, id := range resourcesIn(nc.Rule) {
+				if !suppressed[r.Name][name][id] {
+					open = append(open, id)
+				}
+			}
+			if len(open) > 0 {
+				findings = append(findings, fmt.Sprintf("%s: cfn-guard %s on %s", filepath.Base(r.Name), name, strings.Join(open, ", ")))
+			}
 		}
 	}
 	sort.Strings(findings)
 	return findings, nil
 }
 
-// unexplainedGuardSuppressions lists every cfn-guard suppression in a template that carries no reason.
-func unexplainedGuardSuppressions(path string) ([]string, error) {
+// guardSuppressions reads the cfn-guard acknowledgements of a template: rule (upper case) -> logical ids. cfn-guard
+// 3.1.1 and the Control Tower rules have no resource-level suppression of their own, so the check applies
+// Metadata.guard.SuppressedRules itself, and refuses one without a reason in Metadata.guard.Reasons.
+func guardSuppressions(path string) (map[string]map[string]bool, []string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var tpl struct {
 		Resources map[string]struct {
@@ -251,18 +277,24 @@ func unexplainedGuardSuppressions(path string) ([]string, error) {
 		} `json:"Resources"`
 	}
 	if err := json.Unmarshal(data, &tpl); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, nil, fmt.Errorf("%s: %v", path, err)
 	}
-	var out []string
+	sup := map[string]map[string]bool{}
+	var problems []string
 	for id, r := range tpl.Resources {
 		for _, rule := range r.Metadata.Guard.SuppressedRules {
 			if len(strings.TrimSpace(r.Metadata.Guard.Reasons[rule])) < 10 {
-				out = append(out, fmt.Sprintf("%s: cfn-guard %s is acknowledged on %s without a reason", filepath.Base(path), rule, id))
+				problems = append(problems, fmt.Sprintf("%s: cfn-guard %s is acknowledged on %s without a reason", filepath.Base(path), rule, id))
+				continue
 			}
+			if sup[rule] == nil {
+				sup[rule] = map[string]bool{}
+			}
+			sup[rule][id] = true
 		}
 	}
-	sort.Strings(out)
-	return out, nil
+	sort.Strings(problems)
+	return sup, problems, nil
 }
 
 // resourcesIn collects the logical ids that a cfn-guard result points at.

@@ -1,7 +1,10 @@
 package iotcert
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -54,4 +57,22 @@ func cfnResource(scope constructs.IConstruct) (awscdk.CfnResource, bool) {
 	}
 	r, ok := scope.Node().DefaultChild().(awscdk.CfnResource)
 	return r, ok
+}
+
+// ScopeServicePermissions adds SourceAccount to every Lambda permission under scope that grants invoke to an AWS service
+// principal without one, so that only this account's API (or rule, or bucket) can invoke the function: the
+// confused-deputy guard AWS Control Tower's CT.LAMBDA.PR.2 asks for.
+func ScopeServicePermissions(scope constructs.IConstruct) {
+	for _, c := range *scope.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		perm, ok := c.(awslambda.CfnPermission)
+		if !ok || !*awscdk.CfnResource_IsCfnResource(c) || *perm.CfnResourceType() != "AWS::Lambda::Permission" {
+			continue
+		}
+		if principal := perm.Principal(); principal != nil && strings.HasSuffix(*principal, ".amazonaws.com") && perm.SourceAccount() == nil {
+			perm.AddPropertyOverride(jsii.String("SourceAccount"), awscdk.Aws_ACCOUNT_ID())
+			AcknowledgeGuard(perm, "LAMBDA_FUNCTION_PUBLIC_ACCESS_PROHIBITED_CHECK",
+				"the permission names its caller by SourceArn (this stack's API, an Fn::Join) and SourceAccount (AWS::AccountId); "+
+					"the rule accepts only literal values, which an account-agnostic template cannot hold")
+		}
+	}
 }

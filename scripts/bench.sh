@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Measures synth time: the floor (a one-resource Go CDK app) and the whole app in each of its selections, warm (jsii
+# cache and Go build cache populated), in the same run, with the same CLI flags. Prints one line per case: the median
+# and min/max of N runs. Usage: scripts/bench.sh [runs]   (default 5)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$root/node_modules/.bin:$PATH"
+runs=${1:-5}
+scripts/build-lambdas.sh
+go build -o build/app . && go build -o build/floorapp ./testdata/floorapp
+
+time_synth() { # label, app, context...
+	local label=$1 app=$2; shift 2
+	local ctx=() t0 t1 times=()
+	for c in "$@"; do ctx+=(-c "$c"); done
+	cdk synth --quiet --no-notices --app "$app" -o build/bench.out "${ctx[@]}" >/dev/null 2>&1 # warm-up
+	for _ in $(seq "$runs"); do
+		rm -rf build/bench.out
+		t0=$(date +%s%N)
+		cdk synth --quiet --no-notices --app "$app" -o build/bench.out "${ctx[@]}" >/dev/null 2>&1
+		t1=$(date +%s%N)
+		times+=($(((t1 - t0) / 1000000)))
+	done
+	printf '%s\n' "${times[@]}" | sort -n | awk -v l="$label" '{a[NR]=$1} END {printf "%-40s median %6d ms  min %6d  max %6d  (%d runs)\n", l, a[int((NR+1)/2)], a[1], a[NR], NR}'
+}
+
+echo "synth (warm, cdk synth --quiet, validator off unless said)"
+time_synth "floor: one-resource Go app" build/floorapp
+time_synth "app: platform (CertVending-dev)" build/app
+time_synth "app: cross-account (CSR_FILE)" build/app CSR_FILE=testdata/crossaccount/cross-account.csr
+time_synth "app: thing (thing_name)" build/app thing_name=device1234
+time_synth "app: platform, cdk-nag off" build/app nag=false
+time_synth "app: platform + CFN validator as errors" build/app @aws-cdk/core:validateAgainstDefaultRules=true
+for n in 10 100 1000; do
+	seq -f "sensor-%05g" 1 "$n" >build/fleet-$n.txt
+	stacks=$(( (n + 94) / 95 ))
+	time_synth "fleet: $n things ($stacks stacks)" build/app thing_names_file=build/fleet-$n.txt
+done
+
+echo
+echo "Lambda binaries (linux/arm64, -s -w, lambda.norpc)"
+for d in build/assets/*/; do
+	name=$(basename "$d")
+	size=$(stat -c %s "$d/bootstrap")
+	zipped=$(cd "$d" && rm -f /tmp/bench-$name.zip && zip -q -X -9 /tmp/bench-$name.zip bootstrap && stat -c %s /tmp/bench-$name.zip)
+	printf '%-14s binary %6.2f MB   zip %5.2f MB\n' "$name" "$(echo "$size/1048576" | bc -l)" "$(echo "$zipped/1048576" | bc -l)"
+done
