@@ -237,6 +237,10 @@ func readThingOptions(ctx selection.Lookup) (*thingOptions, error) {
 			return nil, fmt.Errorf("context %s %q: %v", ctxPolicyFile, path, err)
 		}
 	}
+	if _, ok := ctx("role_arn"); ok {
+		// The seed assumed this role at synth to read the previous key back; synth here needs no AWS access at all.
+		fmt.Fprintln(os.Stderr, "warning: context role_arn is not used: synth needs no AWS credentials; deploy with a profile allowed to deploy the stack")
+	}
 	if region := optString(ctx, ctxRegion, ""); region != "" {
 		o.env = &awscdk.Environment{Region: jsii.String(region)}
 		if acct := os.Getenv("CDK_DEFAULT_ACCOUNT"); acct != "" {
