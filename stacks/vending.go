@@ -342,6 +342,9 @@ func defineVendingAPI(stack awscdk.Stack, s *VendingStack, p *VendingStackProps,
 		iotcert.Acknowledge(api, "AwsSolutions-APIG3",
 			"the stage is throttled below AWS IoT's quotas and every method needs a device token; a WAFv2 web ACL is attached when web_acl_arn is given")
 	}
+	awscdk.NewCfnOutput(stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
+		Value: api.Url(), Description: jsii.String("Stage URL: cmd/register --url <this>"),
+	})
 	awscdk.NewCfnOutput(stack, jsii.String("RegisterUrl"), &awscdk.CfnOutputProps{
 		Value:       api.UrlForPath(jsii.String("/register")),
 		Description: jsii.String("POST here with Authorization: DeviceToken <token>"),
