@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/iotcert/iotcert/internal/selection"
+	"github.com/iotcert/iotcert/internal/testsvc"
 )
 
 // buildApp builds the app binary once per test binary.
@@ -28,7 +29,7 @@ func buildApp(t *testing.T) string {
 // The app refuses missing or contradictory context with one line that names the keys, before defining anything.
 func TestAppContextErrors(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed: run scripts/setup.sh")
+		testsvc.Require(t, "node", "run scripts/setup.sh (installs Node 24 into node_modules/.bin)")
 	}
 	bin := buildApp(t)
 	for _, tc := range []struct {
@@ -75,7 +76,7 @@ func TestLambdaAssetsReproducible(t *testing.T) {
 		t.Skip("cross-compiles every handler twice")
 	}
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
+		testsvc.Require(t, "git", "apt-get install git")
 	}
 	if err := exec.Command("git", "rev-parse", "--verify", "HEAD").Run(); err != nil {
 		if os.Getenv("CI") == "true" {
