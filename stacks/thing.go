@@ -163,6 +163,10 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 			})},
 		}))
 		s.Key.Grant(fn.Role, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey"))
+		awscdk.NewCfnOutput(stack, jsii.String("SecretNames"), &awscdk.CfnOutputProps{
+			Value:       jsii.String(id + "/<thing>/private-key"),
+			Description: jsii.String("Name of each device's secret (certificateId, certificatePem, csr, privateKey)"),
+		})
 		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
 			"the fleet's secrets are named <stack>/<thing>/private-key; one statement for the stack's prefix keeps the role's policy within IAM's size limit",
 			"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"+id+"/*")
