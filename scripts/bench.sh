@@ -25,7 +25,7 @@ time_synth() { # label, app, context...
 	printf '%s\n' "${times[@]}" | sort -n | awk -v l="$label" '{a[NR]=$1} END {printf "%-40s median %6d ms  min %6d  max %6d  (%d runs)\n", l, a[int((NR+1)/2)], a[1], a[NR], NR}'
 }
 
-echo "synth (warm, cdk synth --quiet, validator off unless said)"
+echo "synth (warm, cdk synth --quiet; the CloudFormation validator at its default, warnings, unless said)"
 time_synth "floor: one-resource Go app" build/floorapp
 time_synth "app: platform (CertVending-dev)" build/app
 time_synth "app: cross-account (CSR_FILE)" build/app CSR_FILE=testdata/crossaccount/cross-account.csr

@@ -32,8 +32,8 @@ const (
 )
 
 // Fleet sizing. A device costs five resources (thing, secret, certificate, two attachments); a stack's shared part
-// (key, policy, function, provider and their roles, policies and log groups) about fifteen. CloudFormation allows 500
-// resources per stack, so 95 devices leave a margin of some ten resources.
+// (key, policy, function, provider and their roles, policies and log groups) eleven. CloudFormation allows 500
+// resources per stack: 95 devices make 486, leaving room for a few more shared resources; 97 is the most that fits.
 const (
 	resourcesPerDevice    = 5
 	DefaultThingsPerStack = 95
