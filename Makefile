@@ -40,7 +40,7 @@ synth-check:
 synth-check-selftest:
 	@echo "==> synth check self-test (a deliberately bad app must fail)"
 	@go run ./cmd/synthcheck -app "go run ./testdata/badapp" -out cdk.out/check-bad -expect-fail \
-		-expect "CloudFormation-Validate::F3012,AwsSolutions-IAM5,AwsSolutions-S10,IAM_INLINE_POLICY_NO_STATEMENTS_WITH_FULL_ACCESS_CHECK"
+		-expect "CloudFormation-Validate::F3012,AwsSolutions-IAM5,AwsSolutions-S10,IAM_INLINE_POLICY_NO_STATEMENTS_WITH_FULL_ACCESS_CHECK,iot-action-wildcard,iot-resource-wildcard"
 
 bench:
 	@scripts/bench.sh

@@ -319,19 +319,14 @@ func defineVendingAPI(stack awscdk.Stack, s *VendingStack, p *VendingStackProps,
 		"devices are not Cognito users: they authenticate with operator-issued tokens checked by the Lambda token authorizer")
 
 	// Errors that API Gateway answers itself (401, 403, 400 from validation, 429, 5xx) in the API's JSON error shape.
-	body := `{"status": false, "error": $context.error.messageString}`
+	// messageString is already a quoted JSON string; validationErrorString is not escaped, so it is not used.
 	for _, r := range []struct {
 		id  string
 		typ awsapigateway.ResponseType
-	}{{"Default4xx", awsapigateway.ResponseType_DEFAULT_4XX()}, {"Default5xx", awsapigateway.ResponseType_DEFAULT_5XX()},
-		{"BadBody", awsapigateway.ResponseType_BAD_REQUEST_BODY()}} {
-		tpl := body
-		if r.id == "BadBody" {
-			tpl = `{"status": false, "error": "$context.error.validationErrorString"}`
-		}
+	}{{"Default4xx", awsapigateway.ResponseType_DEFAULT_4XX()}, {"Default5xx", awsapigateway.ResponseType_DEFAULT_5XX()}} {
 		api.AddGatewayResponse(jsii.String(r.id), &awsapigateway.GatewayResponseOptions{
 			Type:      r.typ,
-			Templates: &map[string]*string{"application/json": jsii.String(tpl)},
+			Templates: &map[string]*string{"application/json": jsii.String(`{"status": false, "error": $context.error.messageString}`)},
 		})
 	}
 	if p.WebACLArn != "" {

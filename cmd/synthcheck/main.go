@@ -2,7 +2,9 @@
 // testdata/, the way a user runs `cdk synth`, with AWS's own checks failing the run:
 //   - the CDK's built-in CloudFormation validator, as errors (-c @aws-cdk/core:validateAgainstDefaultRules=true);
 //   - cdk-nag's AwsSolutions pack, an Aspect of the app (its errors fail `cdk synth`);
-//   - cfn-guard with the AWS Control Tower rule set over every template in the cloud assembly.
+//   - cfn-guard with the AWS Control Tower rule set over every template in the cloud assembly;
+//   - the app's own IoT policy rules (package policies) over every AWS::IoT::Policy: no action wildcards, no
+//     Allow on every resource, no unscoped iot:Connect. cdk-nag and cfn-guard have no IoT rules.
 //
 // An acknowledged cfn-guard rule must carry its reason next to the resource (Metadata.guard.Reasons).
 // With -expect-fail it checks the checker: the run must fail, with every finding named by -expect.
@@ -22,6 +24,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/iotcert/iotcert/policies"
 )
 
 // A case is one way of running the app, with the context that selects its stacks.
@@ -99,6 +103,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		start = time.Now()
 		g, err := checkGuard(guard, rules, dir)
+		if err == nil {
+			var p []string
+			p, err = checkIoTPolicies(dir, allowBroad(append(append([]string{}, ctxFlags...), c.Context...)))
+			g = append(g, p...)
+		}
 		if err != nil {
 			fmt.Fprintln(stdout, "  cfn-guard:", err)
 			findings = append(findings, c.Name+": cfn-guard: "+err.Error())
@@ -144,7 +153,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "synthcheck: %d finding(s)\n", len(findings))
 		return 1
 	}
-	fmt.Fprintf(stdout, "synthcheck: %d case(s) passed the CloudFormation validator, cdk-nag AwsSolutions and cfn-guard (Control Tower)\n", len(cases))
+	fmt.Fprintf(stdout, "synthcheck: %d case(s) passed the CloudFormation validator, cdk-nag AwsSolutions, cfn-guard (Control Tower) and the IoT policy rules\n", len(cases))
 	return 0
 }
 
@@ -256,6 +265,37 @@ func checkGuard(guard, rules, dir string) ([]string, error) {
 	}
 	sort.Strings(findings)
 	return findings, nil
+}
+
+// checkIoTPolicies applies the policies package's rules to every AWS::IoT::Policy of every template in dir.
+func checkIoTPolicies(dir string, broad bool) ([]string, error) {
+	templates, err := filepath.Glob(filepath.Join(dir, "*.template.json"))
+	if err != nil {
+		return nil, err
+	}
+	var findings []string
+	for _, t := range templates {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := policies.CheckTemplate(data, policies.CheckOptions{AllowBroad: broad}); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				findings = append(findings, fmt.Sprintf("%s: iot policy %s", filepath.Base(t), line))
+			}
+		}
+	}
+	return findings, nil
+}
+
+// allowBroad mirrors the app: -c allow_broad_policy=true lets a broad IoT policy through, on purpose.
+func allowBroad(context []string) bool {
+	for _, c := range context {
+		if c == "allow_broad_policy=true" {
+			return true
+		}
+	}
+	return false
 }
 
 // guardSuppressions reads the cfn-guard acknowledgements of a template: rule (upper case) -> logical ids. cfn-guard

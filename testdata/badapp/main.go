@@ -5,6 +5,7 @@ package main
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -21,6 +22,12 @@ func main() {
 	// cdk-nag AwsSolutions-IAM5: iot:* on every resource.
 	role := awsiam.NewRole(stack, jsii.String("Role"), &awsiam.RoleProps{AssumedBy: awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil)})
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings("iot:*"), Resources: jsii.Strings("*")}))
+
+	// The app's IoT policy rules: iot:* on every resource (cdk-nag and cfn-guard have no IoT rules).
+	awsiot.NewCfnPolicy(stack, jsii.String("Policy"), &awsiot.CfnPolicyProps{PolicyDocument: map[string]interface{}{
+		"Version":   "2012-10-17",
+		"Statement": []interface{}{map[string]interface{}{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}},
+	}})
 
 	// The CloudFormation validator: a property of the wrong type.
 	awscdk.NewCfnResource(stack, jsii.String("Certificate"), &awscdk.CfnResourceProps{
