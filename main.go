@@ -46,8 +46,10 @@ func run() (code int) {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		return 1
 	}
+	// cdk-nag's AwsSolutions and Serverless packs: their errors fail `cdk synth` (-c nag=false turns them off).
 	if v, _ := ctx("nag"); v != "false" {
 		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+		awscdk.Aspects_Of(app).Add(cdknag.NewServerlessChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	}
 	app.Synth(nil)
 	return 0

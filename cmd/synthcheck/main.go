@@ -1,7 +1,7 @@
 // Command synthcheck is the synth check: it synthesizes every stack the app can define, with sample inputs from
 // testdata/, the way a user runs `cdk synth`, with AWS's own checks failing the run:
 //   - the CDK's built-in CloudFormation validator, as errors (-c @aws-cdk/core:validateAgainstDefaultRules=true);
-//   - cdk-nag's AwsSolutions pack, an Aspect of the app (its errors fail `cdk synth`);
+//   - cdk-nag's AwsSolutions and Serverless packs, Aspects of the app (their errors fail `cdk synth`);
 //   - cfn-guard with the AWS Control Tower rule set over every template in the cloud assembly;
 //   - the app's own IoT policy rules (package policies) over every AWS::IoT::Policy: no action wildcards, no
 //     Allow on every resource, no unscoped iot:Connect. cdk-nag and cfn-guard have no IoT rules.
@@ -153,7 +153,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "synthcheck: %d finding(s)\n", len(findings))
 		return 1
 	}
-	fmt.Fprintf(stdout, "synthcheck: %d case(s) passed the CloudFormation validator, cdk-nag AwsSolutions, cfn-guard (Control Tower) and the IoT policy rules\n", len(cases))
+	fmt.Fprintf(stdout, "synthcheck: %d case(s) passed the CloudFormation validator, cdk-nag (AwsSolutions, Serverless), cfn-guard (Control Tower) and the IoT policy rules\n", len(cases))
 	return 0
 }
 

@@ -36,7 +36,9 @@ type GoFunctionProps struct {
 	Environment map[string]*string
 	// LogRetention of the function's log group. Default: one year (AWS Control Tower's minimum).
 	LogRetention awslogs.RetentionDays
-	// OnFailure, for functions invoked asynchronously, sends failed events to an encrypted SQS queue. Default: false.
+	// OnFailure, for functions invoked asynchronously, sends failed events to an encrypted SQS queue. Default: false,
+	// for functions invoked synchronously (API Gateway, the custom-resource provider framework), whose caller receives
+	// the error itself; cdk-nag's Serverless-LambdaDLQ is acknowledged for them with that reason.
 	OnFailure bool
 	// ReservedConcurrency caps concurrent executions (0: unreserved).
 	ReservedConcurrency float64
@@ -120,6 +122,11 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		fp.OnFailure = awslambdadestinations.NewSqsDestination(g.DeadLetters)
 	}
 	g.Function = awslambda.NewFunction(c, jsii.String("Resource"), fp)
+	if !p.OnFailure {
+		Acknowledge(g.Function, "Serverless-LambdaDLQ",
+			"invoked synchronously (API Gateway or the custom-resource provider framework): the caller receives every error, "+
+				"and there is no queued event to keep")
+	}
 	AcknowledgeGuard(g.Function, "LAMBDA_INSIDE_VPC_CHECK", reasonNoVPC)
 	// Lambda adds xray:PutTraceSegments/PutTelemetryRecords on "*" for active tracing.
 	unscoped := append([]string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, p.UnscopedActions...)
