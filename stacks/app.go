@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
 
 	"github.com/iotcert/iotcert/internal/selection"
 )
@@ -27,6 +28,11 @@ func Define(app awscdk.App, sel selection.Selection, ctx selection.Lookup) error
 		return definePlatform(app, ctx)
 	}
 	return nil
+}
+
+// iotArn is the ARN of an AWS IoT resource of the stack's account and region, e.g. iotArn(stack, "cert", "*").
+func iotArn(stack awscdk.Stack, resource, name string) *string {
+	return stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String(resource), ResourceName: jsii.String(name)})
 }
 
 // optString returns a context value or def when the key is absent or blank.

@@ -123,7 +123,7 @@ func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAcc
 		// DescribeEndpoint has no resource ARN.
 		UnscopedActions: []string{"iot:DescribeEndpoint"},
 	})
-	certArns := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("cert"), ResourceName: jsii.String("*")})
+	certArns := iotArn(stack, "cert", "*")
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("iot:DescribeCertificate", "iot:UpdateCertificate"),
 		Resources: &[]*string{certArns},

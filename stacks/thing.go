@@ -112,15 +112,15 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 		// CreateCertificateFromCsr acts on no existing resource, so IAM has no ARN for it.
 		UnscopedActions: []string{"iot:CreateCertificateFromCsr"},
 	})
-	certArns := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("cert"), ResourceName: jsii.String("*")})
+	certArns := iotArn(stack, "cert", "*")
 	var thingArns []*string
 	if p.Fleet {
-		thingArns = []*string{stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("thing"), ResourceName: jsii.String("*")})}
+		thingArns = []*string{iotArn(stack, "thing", "*")}
 		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
 			"a fleet stack holds up to 97 things; naming each in DetachThingPrincipal's resource list would outgrow IAM's policy size limit",
 			"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*")
 	} else {
-		thingArns = []*string{stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("thing"), ResourceName: jsii.String(p.ThingNames[0])})}
+		thingArns = []*string{iotArn(stack, "thing", p.ThingNames[0])}
 	}
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("iot:UpdateCertificate", "iot:DeleteCertificate", "iot:DescribeCertificate",

@@ -180,9 +180,7 @@ func NewVendingStack(scope constructs.Construct, id string, props *VendingStackP
 	})
 	s.Registrar.Role.AddToPolicy(readConfig)
 	s.Table.GrantReadWriteData(s.Registrar.Role)
-	arn := func(resource, name string) *string {
-		return stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String(resource), ResourceName: jsii.String(name)})
-	}
+	arn := func(resource, name string) *string { return iotArn(stack, resource, name) }
 	policyArns := []*string{}
 	for _, name := range sortedValues(conf.Policies) {
 		policyArns = append(policyArns, arn("policy", name))
