@@ -42,8 +42,14 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	jsii.Close()
+	for _, d := range outdirs {
+		os.RemoveAll(d)
+	}
 	os.Exit(code)
 }
+
+// outdirs are the cloud assemblies the tests wrote, removed when the binary ends.
+var outdirs []string
 
 // newTestApp is an App for unit tests: bundling skipped, assets fingerprinted in place instead of copied.
 func newTestApp(_ testing.TB, context map[string]interface{}) awscdk.App {
@@ -58,6 +64,7 @@ func newTestApp(_ testing.TB, context map[string]interface{}) awscdk.App {
 	if err != nil {
 		panic(err)
 	}
+	outdirs = append(outdirs, dir)
 	return awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(dir)})
 }
 

@@ -5,15 +5,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
+
+	"github.com/iotcert/iotcert/internal/awsconfig"
 )
 
 func main() {
@@ -29,9 +29,9 @@ func main() {
 // newHandler builds the handler with SDK clients from the default configuration (endpoints can be overridden with
 // the standard AWS_ENDPOINT_URL_<SERVICE> variables).
 func newHandler(ctx context.Context) (*Handler, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := awsconfig.Load(ctx, 10*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, err
 	}
 	return &Handler{IoT: iot.NewFromConfig(cfg), Now: time.Now}, nil
 }

@@ -5,34 +5,26 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/iotcert/iotcert/internal/awsconfig"
 )
 
-// maxAttempts and maxBackoff widen the SDK's standard retryer: the IoT control plane throttles at a few
-// requests per second per API, and a stack deploying many things hits that.
-const (
-	maxAttempts = 8
-	maxBackoff  = 10 * time.Second
-)
+// maxBackoff between retries: a custom resource has minutes, so it can wait out a throttled control plane.
+const maxBackoff = 10 * time.Second
 
 // newHandler builds the SDK clients once, from the environment (AWS_ENDPOINT_URL_<SERVICE> included).
 func newHandler(ctx context.Context) (*Handler, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.AddWithMaxBackoffDelay(retry.AddWithMaxAttempts(retry.NewStandard(), maxAttempts), maxBackoff)
-	}))
+	cfg, err := awsconfig.Load(ctx, maxBackoff)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, err
 	}
 	return &Handler{IoT: iot.NewFromConfig(cfg), Secrets: secretsmanager.NewFromConfig(cfg)}, nil
 }

@@ -10,32 +10,18 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/iotcert/iotcert/internal/awsconfig"
 	"github.com/iotcert/iotcert/internal/vending"
 )
 
-// MaxAttempts of every SDK call. AWS IoT's control plane throttles at a few requests per second per account,
-// so throttled calls are retried more often than the SDK default of 3.
-const MaxAttempts = 8
-
-// LoadAWSConfig loads the default SDK configuration (endpoints from AWS_ENDPOINT_URL_<SERVICE>) with the standard
-// retryer set to MaxAttempts attempts and a 5 s maximum backoff.
+// LoadAWSConfig loads the app's SDK configuration (awsconfig.Load) with at most 5 s between attempts, so that a
+// registration still answers within API Gateway's 29 s.
 func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = MaxAttempts
-			o.MaxBackoff = 5 * time.Second
-		})
-	}))
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
-	}
-	return cfg, nil
+	return awsconfig.Load(ctx, 5*time.Second)
 }
 
 // SSMAPI is the part of the SSM client LoadConfig uses.
