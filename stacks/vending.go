@@ -229,18 +229,22 @@ func defineVendingIoTObjects(stack awscdk.Stack, conf *vending.Config) {
 	if err != nil {
 		panic(fmt.Sprintf("%s: %v", *stack.StackName(), err))
 	}
+	// Retained on delete: the things and certificates registered through the API are not the stack's, and they keep
+	// using both (a policy still attached to certificates could not be deleted anyway).
 	for i, typ := range sortedKeys(conf.Policies) {
-		awsiot.NewCfnThingType(stack, jsii.String(fmt.Sprintf("ThingType%d", i+1)), &awsiot.CfnThingTypeProps{
+		tt := awsiot.NewCfnThingType(stack, jsii.String(fmt.Sprintf("ThingType%d", i+1)), &awsiot.CfnThingTypeProps{
 			ThingTypeName: jsii.String(typ),
 			ThingTypeProperties: &awsiot.CfnThingType_ThingTypePropertiesProperty{
 				ThingTypeDescription: jsii.String("Devices registered through the certificate vending API"),
 				SearchableAttributes: jsii.Strings(limit(conf.Attributes[typ], 3)...),
 			},
 		})
-		awsiot.NewCfnPolicy(stack, jsii.String(fmt.Sprintf("DevicePolicy%d", i+1)), &awsiot.CfnPolicyProps{
+		tt.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+		pol := awsiot.NewCfnPolicy(stack, jsii.String(fmt.Sprintf("DevicePolicy%d", i+1)), &awsiot.CfnPolicyProps{
 			PolicyName:     jsii.String(conf.Policies[typ]),
 			PolicyDocument: doc,
 		})
+		pol.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
 	}
 }
 

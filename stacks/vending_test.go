@@ -85,9 +85,13 @@ func TestVendingStackState(t *testing.T) {
 			"BillingMode": "PAY_PER_REQUEST",
 		})
 	})
-	check(t, "managed thing type and policy of the seed's configuration", func() {
-		tpl.HasResourceProperties(jsii.String("AWS::IoT::ThingType"), map[string]interface{}{"ThingTypeName": "CvmGenericType"})
-		tpl.HasResourceProperties(jsii.String("AWS::IoT::Policy"), map[string]interface{}{"PolicyName": "multa_backend_policy_dev"})
+	check(t, "managed thing type and policy of the seed's configuration, kept when the stack goes", func() {
+		tpl.HasResource(jsii.String("AWS::IoT::ThingType"), map[string]interface{}{
+			"Properties": map[string]interface{}{"ThingTypeName": "CvmGenericType"}, "DeletionPolicy": "Retain",
+		})
+		tpl.HasResource(jsii.String("AWS::IoT::Policy"), map[string]interface{}{
+			"Properties": map[string]interface{}{"PolicyName": "multa_backend_policy_dev"}, "DeletionPolicy": "Retain",
+		})
 	})
 	check(t, "registry events into Firehose, errors logged", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::IoT::TopicRule"), map[string]interface{}{
