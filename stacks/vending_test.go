@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotcert/iotcert/policies"
 )
 
 var defaultVending = sync.OnceValues(func() (assertions.Template, string) {
@@ -124,6 +126,11 @@ func TestVendingStackState(t *testing.T) {
 			})},
 		})
 	})
+	for id, props := range resourcesOfType(tpl, "AWS::Lambda::Permission") {
+		if props["SourceAccount"] == nil || props["SourceArn"] == nil {
+			t.Errorf("Lambda permission %s = %v, want SourceAccount and SourceArn (confused-deputy guard)", id, props)
+		}
+	}
 	text := string(mustJSON(templateJSON(tpl)))
 	if strings.Contains(text, "DEVICE_AUTHORIZER_VALID_TOKENS") {
 		t.Errorf("template carries a token list")
@@ -157,5 +164,18 @@ func TestVendingEnvironments(t *testing.T) {
 	}
 	if envs, err := vendingEnvironments("dev, prod"); err != nil || len(envs) != 2 {
 		t.Errorf(`vendingEnvironments("dev, prod") = %d environments, %v, want 2`, len(envs), err)
+	}
+}
+
+// Every AWS::IoT::Policy the app defines passes the app's own IoT policy rules.
+func TestEveryIoTPolicyPassesTheRules(t *testing.T) {
+	vend, _ := defaultVending()
+	cross, _ := defaultCrossAccount()
+	thing, _ := defaultThing()
+	for name, tpl := range map[string]assertions.Template{"CertVending-dev": vend, "certificate-based-stack": cross, "device1234": thing} {
+		n, err := policies.CheckTemplate(mustJSON(templateJSON(tpl)), policies.CheckOptions{})
+		if err != nil || n == 0 {
+			t.Errorf("%s: CheckTemplate() = %d policies, %v; want at least one and no finding", name, n, err)
+		}
 	}
 }
