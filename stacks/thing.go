@@ -3,6 +3,7 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"strings"
 
@@ -28,16 +29,17 @@ const (
 	ctxAllowBroadPolicy = "allow_broad_policy"
 	ctxStackName        = "stack_name"
 	ctxFleetName        = "fleet_name"
-	ctxThingsPerStack   = "things_per_stack"
+	ctxFleetStacks      = "fleet_stacks"
 )
 
 // Fleet sizing. A device costs five resources (thing, secret, certificate, two attachments); a stack's shared part
 // (key, policy, function, provider and their roles, policies and log groups) eleven. CloudFormation allows 500
-// resources per stack: 95 devices make 486, leaving room for a few more shared resources; 97 is the most that fits.
+// resources per stack, so a stack holds at most 97 devices.
 const (
-	resourcesPerDevice    = 5
-	DefaultThingsPerStack = 95
-	maxThingsPerStack     = 97
+	maxThingsPerStack = 97
+	// A fleet of at most this many things fits one stack without fleet_stacks; a larger one must say how many stacks
+	// it spreads over, so that the number never changes behind the operator's back as the fleet grows.
+	singleStackFleet = 90
 	// CloudFormation allows 2,000 stacks per account and region by default; a fleet larger than this is a mistake.
 	maxFleetStacks = 200
 )
@@ -45,14 +47,16 @@ const (
 // ThingStackProps configures NewThingStack.
 type ThingStackProps struct {
 	awscdk.StackProps
-	// ThingNames are the things the stack defines: one for a per-thing stack, up to DefaultThingsPerStack in a fleet. Required.
+	// ThingNames are the things the stack defines: one for a per-thing stack, up to 97 in a fleet stack (none is
+	// allowed there: a fleet stack whose things all left still deploys, and so deletes them).
 	ThingNames []string
 	// PolicyDocument is the AWS IoT policy every certificate of the stack gets. Default: policies.ThingPolicy.
 	PolicyDocument map[string]interface{}
 	// KeyAlgorithm of the device keys: "EC_P256" (default), "EC_P384" or "RSA_2048".
 	KeyAlgorithm string
-	// Fleet names each device's secret things/<thing>/private-key and adds no per-device outputs.
-	Fleet bool
+	// Fleet, when set, is the fleet's name: each device's secret is named <fleet>/<thing>/private-key, and the stack
+	// adds no per-device outputs.
+	Fleet string
 }
 
 // ThingStack defines AWS IoT things with their certificates and policy; each private key is kept in Secrets Manager,
@@ -67,7 +71,7 @@ type ThingStack struct {
 // NewThingStack defines the things of props.ThingNames.
 func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps) *ThingStack {
 	p := *props
-	if len(p.ThingNames) == 0 {
+	if len(p.ThingNames) == 0 && p.Fleet == "" {
 		panic("thing stack: at least one thing name is required")
 	}
 	if len(p.ThingNames) > maxThingsPerStack {
@@ -114,7 +118,7 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 	})
 	certArns := iotArn(stack, "cert", "*")
 	var thingArns []*string
-	if p.Fleet {
+	if p.Fleet != "" {
 		thingArns = []*string{iotArn(stack, "thing", "*")}
 		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
 			"a fleet stack holds up to 97 things; naming each in DetachThingPrincipal's resource list would outgrow IAM's policy size limit",
@@ -142,36 +146,36 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 		dp := &iotcert.DeviceProps{
 			ThingName: name, Provider: provider, Key: s.Key, PolicyName: s.Policy.Ref(), KeyAlgorithm: p.KeyAlgorithm,
 		}
-		if p.Fleet {
-			dp.SecretName = id + "/" + name + "/private-key"
+		if p.Fleet != "" {
+			dp.SecretName = fleetSecretName(p.Fleet, name)
 		}
 		d := iotcert.NewDevice(stack, name, dp)
-		if !p.Fleet {
+		if p.Fleet == "" {
 			d.Secret.GrantRead(fn.Role, nil)
 			d.Secret.GrantWrite(fn.Role)
 		}
 		s.Devices = append(s.Devices, d)
 	}
-	if p.Fleet {
-		// One statement for the stack's secrets: a statement per secret would outgrow IAM's 10,240-character limit on
+	if p.Fleet != "" {
+		// One statement for the fleet's secrets: a statement per secret would outgrow IAM's 10,240-character limit on
 		// a role's inline policies at about sixty devices.
 		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue"),
 			Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{
-				Service: jsii.String("secretsmanager"), Resource: jsii.String("secret"), ResourceName: jsii.String(id + "/*"),
+				Service: jsii.String("secretsmanager"), Resource: jsii.String("secret"), ResourceName: jsii.String(p.Fleet + "/*"),
 				ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
 			})},
 		}))
 		s.Key.Grant(fn.Role, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey"))
 		awscdk.NewCfnOutput(stack, jsii.String("SecretNames"), &awscdk.CfnOutputProps{
-			Value:       jsii.String(id + "/<thing>/private-key"),
+			Value:       jsii.String(fleetSecretName(p.Fleet, "<thing>")),
 			Description: jsii.String("Name of each device's secret (certificateId, certificatePem, csr, privateKey)"),
 		})
 		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
-			"the fleet's secrets are named <stack>/<thing>/private-key; one statement for the stack's prefix keeps the role's policy within IAM's size limit",
-			"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"+id+"/*")
+			"the fleet's secrets are named <fleet>/<thing>/private-key; one statement for the fleet's prefix keeps the role's policy within IAM's size limit",
+			"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"+p.Fleet+"/*")
 	}
-	if !p.Fleet {
+	if p.Fleet == "" {
 		d := s.Devices[0]
 		d.PinLogicalIDs("")
 		region := awscdk.Aws_REGION()
@@ -192,6 +196,9 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 }
 
 func summarize(names []string) string {
+	if len(names) == 0 {
+		return "(none yet)"
+	}
 	if len(names) <= 3 {
 		return strings.Join(names, ", ")
 	}
@@ -284,27 +291,52 @@ func defineThings(app awscdk.App, sel selection.Selection, ctx selection.Lookup)
 	if err := naming.StackName(fleet); err != nil {
 		return fmt.Errorf("context %s: %v", ctxFleetName, err)
 	}
-	per, err := optInt(ctx, ctxThingsPerStack, DefaultThingsPerStack, 1, maxThingsPerStack)
-	if err != nil {
+	n := 1
+	if len(names) > singleStackFleet {
+		n = 0
+	}
+	if n, err = optInt(ctx, ctxFleetStacks, n, 1, maxFleetStacks); err != nil {
 		return err
 	}
-	for i, chunk := range chunks(names, per) {
-		if i >= maxFleetStacks {
-			return fmt.Errorf("%d things need more than %d stacks: split the fleet", len(names), maxFleetStacks)
+	if n == 0 {
+		return fmt.Errorf("%d things need several stacks: give their number with -c %s=<n> (for example %d, room to grow); "+
+			"it stays fixed, since changing it moves things between stacks", len(names), ctxFleetStacks, suggestFleetStacks(len(names)))
+	}
+	shards := fleetShards(names, n)
+	for i, shard := range shards {
+		if len(shard) > maxThingsPerStack {
+			return fmt.Errorf("%s-%d would hold %d things, more than the %d that fit CloudFormation's 500 resources: raise %s (now %d) to spread the fleet",
+				fleet, i+1, len(shard), maxThingsPerStack, ctxFleetStacks, n)
 		}
+	}
+	for i, shard := range shards {
 		NewThingStack(app, fmt.Sprintf("%s-%d", fleet, i+1), &ThingStackProps{
-			StackProps: awscdk.StackProps{Env: o.env}, ThingNames: chunk, PolicyDocument: o.policy, KeyAlgorithm: o.keyAlgorithm, Fleet: true,
+			StackProps: awscdk.StackProps{Env: o.env}, ThingNames: shard, PolicyDocument: o.policy, KeyAlgorithm: o.keyAlgorithm, Fleet: fleet,
 		})
 	}
 	return nil
 }
 
-// chunks splits names, in order, into groups of at most n: stack membership follows the list's order.
-func chunks(names []string, n int) [][]string {
-	var out [][]string
-	for len(names) > n {
-		out = append(out, names[:n])
-		names = names[n:]
+// fleetShards places each thing in stack FNV-1a(name) mod n. A thing's stack depends on its name and n only: adding
+// or removing other things never moves it, so a change to the list re-creates no other device's certificate (and a
+// moved thing, whose name is a physical name, could not be created in its new stack before the old one let go).
+func fleetShards(names []string, n int) [][]string {
+	shards := make([][]string, n)
+	for _, name := range names {
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		k := h.Sum32() % uint32(n)
+		shards[k] = append(shards[k], name)
 	}
-	return append(out, names)
+	return shards
+}
+
+// suggestFleetStacks leaves a third of each stack free for growth and hash imbalance.
+func suggestFleetStacks(things int) int {
+	return (things + 59) / 60
+}
+
+// fleetSecretName names a fleet device's secret: by fleet and thing, so it can be found without knowing the stack.
+func fleetSecretName(fleet, thing string) string {
+	return fleet + "/" + thing + "/private-key"
 }

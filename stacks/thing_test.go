@@ -153,7 +153,9 @@ func TestThingBadInput(t *testing.T) {
 		{"unscoped connect", map[string]string{"thing_name": "d1", "policy_file": "../testdata/thing/policy-unscoped-connect.json"}, "Connect"},
 		{"missing policy file", map[string]string{"thing_name": "d1", "policy_file": "nope.json"}, `context policy_file "nope.json": no such file or directory`},
 		{"unknown key algorithm", map[string]string{"thing_name": "d1", "key_algorithm": "DSA"}, `context key_algorithm "DSA" is not supported`},
-		{"too many per stack", map[string]string{"thing_names": "a,b", "things_per_stack": "500"}, "context things_per_stack must be a whole number from 1 to 97"},
+		{"bad fleet_stacks", map[string]string{"thing_names": "a,b", "fleet_stacks": "0"}, "context fleet_stacks must be a whole number from 1 to 200"},
+		{"large fleet without fleet_stacks", map[string]string{"thing_names": fleetNames(91)}, "91 things need several stacks: give their number with -c fleet_stacks=<n> (for example 2"},
+		{"fleet_stacks too small", map[string]string{"thing_names": fleetNames(300), "fleet_stacks": "3"}, "would hold 99 things, more than the 97"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := synthApp(tc.ctx)
@@ -171,23 +173,34 @@ func TestThingBroadPolicyFlag(t *testing.T) {
 	}
 }
 
-func TestFleetStacks(t *testing.T) {
-	names := make([]string, 200)
+func fleetNames(n int) string {
+	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("sensor-%03d", i)
 	}
-	tpls, _, err := synthApp(map[string]string{"thing_names": strings.Join(names, ","), "fleet_name": "plant-a"})
+	return strings.Join(names, ",")
+}
+
+func TestFleetStacks(t *testing.T) {
+	tpls, _, err := synthApp(map[string]string{"thing_names": fleetNames(200), "fleet_name": "plant-a", "fleet_stacks": "4"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"plant-a-1": 95, "plant-a-2": 95, "plant-a-3": 10}
-	if len(tpls) != len(want) {
-		t.Fatalf("fleet stacks = %v, want %v", keys(tpls), keys(want))
+	if len(tpls) != 4 {
+		t.Fatalf("fleet stacks = %v, want plant-a-1 to plant-a-4", keys(tpls))
 	}
-	for name, n := range want {
-		tpl := tpls[name]
-		check(t, name+" things", func() { tpl.ResourceCountIs(jsii.String("AWS::IoT::Thing"), jsii.Number(float64(n))) })
-		check(t, name+" one secret per thing", func() { tpl.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(float64(n))) })
+	total := 0
+	for _, name := range []string{"plant-a-1", "plant-a-2", "plant-a-3", "plant-a-4"} {
+		tpl, ok := tpls[name]
+		if !ok {
+			t.Fatalf("fleet stacks = %v, want %s", keys(tpls), name)
+		}
+		things := len(resourcesOfType(tpl, "AWS::IoT::Thing"))
+		secrets := len(resourcesOfType(tpl, "AWS::SecretsManager::Secret"))
+		if things == 0 || things > 97 || secrets != things {
+			t.Errorf("%s: %d things, %d secrets; want 1 to 97 things, one secret each", name, things, secrets)
+		}
+		total += things
 		res, _ := templateJSON(tpl)["Resources"].(map[string]interface{})
 		if len(res) > 500 {
 			t.Errorf("%s has %d resources, want at most 500", name, len(res))
@@ -196,7 +209,53 @@ func TestFleetStacks(t *testing.T) {
 			t.Errorf("%s template is %d bytes, want at most 1 MB", name, size)
 		}
 	}
-	check(t, "fleet secrets are named by stack and thing", func() {
-		tpls["plant-a-3"].HasResourceProperties(jsii.String("AWS::SecretsManager::Secret"), map[string]interface{}{"Name": "plant-a-3/sensor-190/private-key"})
-	})
+	if total != 200 {
+		t.Errorf("things over all fleet stacks = %d, want 200", total)
+	}
+	var secretStack string
+	for name, tpl := range tpls {
+		for _, props := range resourcesOfType(tpl, "AWS::SecretsManager::Secret") {
+			if props["Name"] == "plant-a/sensor-190/private-key" {
+				secretStack = name
+			}
+		}
+	}
+	if secretStack == "" {
+		t.Errorf("no secret named plant-a/sensor-190/private-key: fleet secrets are named by fleet and thing")
+	}
+}
+
+// A thing's stack depends on its name and the number of stacks only: removing or adding other things moves nothing.
+func TestFleetShardsAreStable(t *testing.T) {
+	names := strings.Split(fleetNames(300), ",")
+	where := func(list []string) map[string]int {
+		m := map[string]int{}
+		for i, shard := range fleetShards(list, 5) {
+			for _, n := range shard {
+				m[n] = i
+			}
+		}
+		return m
+	}
+	before := where(names)
+	after := where(append(append([]string{"new-device"}, names[:10]...), names[11:]...)) // one added, one removed
+	for _, n := range names {
+		if n == names[10] {
+			continue
+		}
+		if after[n] != before[n] {
+			t.Errorf("%s moved from stack %d to %d when another thing was added and one removed", n, before[n]+1, after[n]+1)
+		}
+	}
+}
+
+// A fleet stack whose things have all left is still defined, so that deploying it deletes them.
+func TestFleetEmptyStackStillDefined(t *testing.T) {
+	tpls, _, err := synthApp(map[string]string{"thing_names": "a", "fleet_stacks": "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tpls) != 3 {
+		t.Fatalf("fleet stacks = %v, want 3 (two without things)", keys(tpls))
+	}
 }
