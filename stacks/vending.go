@@ -23,6 +23,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/iotcert/iotcert/constructs/iotcert"
+	"github.com/iotcert/iotcert/internal/naming"
 	"github.com/iotcert/iotcert/internal/vending"
 	"github.com/iotcert/iotcert/policies"
 )
@@ -302,7 +303,7 @@ func defineVendingAPI(stack awscdk.Stack, s *VendingStack, p *VendingStackProps,
 			Required:             jsii.Strings("thingName", "version"),
 			AdditionalProperties: jsii.Bool(false),
 			Properties: &map[string]*awsapigateway.JsonSchema{
-				"thingName": {Type: awsapigateway.JsonSchemaType_STRING, Pattern: jsii.String("^[a-zA-Z0-9:_-]{1,128}$")},
+				"thingName": {Type: awsapigateway.JsonSchemaType_STRING, Pattern: jsii.String(naming.ThingNamePattern)},
 				"version":   {Type: awsapigateway.JsonSchemaType_STRING, MinLength: jsii.Number(1), MaxLength: jsii.Number(vending.MaxVersionLength)},
 				"csr":       {Type: awsapigateway.JsonSchemaType_STRING, MaxLength: jsii.Number(vending.MaxBodyBytes)},
 			},

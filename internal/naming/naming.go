@@ -7,8 +7,12 @@ import (
 	"regexp"
 )
 
+// ThingNamePattern is AWS IoT's rule for thing (and thing type) names, anchored, for JSON schemas and messages.
+const ThingNamePattern = `^[a-zA-Z0-9:_-]{1,128}$`
+
 var (
-	thingNameRE = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
+	// ThingNameRE matches valid AWS IoT thing names.
+	ThingNameRE = regexp.MustCompile(ThingNamePattern)
 	// CloudFormation stack names: a letter first, then letters, digits and hyphens, at most 128 characters.
 	stackNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
 )
@@ -18,7 +22,7 @@ func ThingName(name string) error {
 	if name == "" {
 		return fmt.Errorf("thing name must not be empty")
 	}
-	if !thingNameRE.MatchString(name) {
+	if !ThingNameRE.MatchString(name) {
 		return fmt.Errorf("thing name %q is not valid: use 1 to 128 characters of a-z, A-Z, 0-9, ':', '_' and '-'", name)
 	}
 	return nil

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/iotcert/iotcert/internal/naming"
 )
 
 // DefaultPrefix is the seed's configuration prefix: the parameter lives at /<prefix>/<env>/config-parameters/appConfig.
@@ -83,7 +85,7 @@ func AmazonRootCA(n int) (string, error) {
 }
 
 var (
-	thingTypeRe  = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
+	thingTypeRe  = naming.ThingNameRE // AWS IoT's thing type names follow the thing name rule
 	policyNameRe = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 )
 

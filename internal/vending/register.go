@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/iotcert/iotcert/internal/naming"
 )
 
 // The registrations table (partition key "thingName", string) holds two kinds of items.
@@ -44,7 +46,7 @@ const MaxVersionLength = 64
 
 var (
 	// ThingNameRe is AWS IoT's thing name rule.
-	ThingNameRe = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
+	ThingNameRe = naming.ThingNameRE
 	// versionRe is the ASCII part of AWS IoT's attribute value rule, which has no spaces.
 	versionRe = regexp.MustCompile(`^[a-zA-Z0-9_.,@/:#=\[\]-]{1,64}$`)
 )

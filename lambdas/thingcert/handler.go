@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/iotcert/iotcert/internal/naming"
 	"github.com/iotcert/iotcert/internal/pki"
 )
 
@@ -119,16 +120,13 @@ type SecretValue struct {
 	PrivateKey     string `json:"privateKey"`
 }
 
-var (
-	thingNameRE = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
-	certIDRE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
-)
+var certIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func (p Properties) normalize() (Properties, error) {
 	if p.KeyAlgorithm == "" {
 		p.KeyAlgorithm = pki.KeyECP256
 	}
-	if !thingNameRE.MatchString(p.ThingName) {
+	if !naming.ThingNameRE.MatchString(p.ThingName) {
 		return p, fmt.Errorf("ThingName %q is not valid: want 1 to 128 characters of [a-zA-Z0-9:_-]", p.ThingName)
 	}
 	switch p.KeyAlgorithm {
