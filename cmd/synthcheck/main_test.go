@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func writeTemplate(t *testing.T, tpl map[string]interface{}) string {
+	t.Helper()
+	dir := t.TempDir()
+	b, _ := json.Marshal(tpl)
+	path := filepath.Join(dir, "S.template.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestGuardSuppressionsNeedReasons(t *testing.T) {
+	path := writeTemplate(t, map[string]interface{}{"Resources": map[string]interface{}{
+		"Fn": map[string]interface{}{"Type": "AWS::Lambda::Function", "Metadata": map[string]interface{}{"guard": map[string]interface{}{
+			"SuppressedRules": []string{"LAMBDA_INSIDE_VPC_CHECK"},
+			"Reasons":         map[string]string{"LAMBDA_INSIDE_VPC_CHECK": "calls only public AWS endpoints"},
+		}}},
+		"Logs": map[string]interface{}{"Type": "AWS::Logs::LogGroup", "Metadata": map[string]interface{}{"guard": map[string]interface{}{
+			"SuppressedRules": []string{"CLOUDWATCH_LOG_GROUP_ENCRYPTED_CHECK"},
+		}}},
+	}})
+	sup, problems, err := guardSuppressions(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sup["LAMBDA_INSIDE_VPC_CHECK"]["Fn"] {
+		t.Errorf("guardSuppressions() = %v, want LAMBDA_INSIDE_VPC_CHECK on Fn", sup)
+	}
+	if sup["CLOUDWATCH_LOG_GROUP_ENCRYPTED_CHECK"]["Logs"] {
+		t.Errorf("guardSuppressions() honoured an acknowledgement without a reason: %v", sup)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], "CLOUDWATCH_LOG_GROUP_ENCRYPTED_CHECK is acknowledged on Logs without a reason") {
+		t.Errorf("guardSuppressions() problems = %v, want the one without a reason", problems)
+	}
+}
+
+func TestResourcesIn(t *testing.T) {
+	raw := json.RawMessage(`{"checks":[{"Clause":{"path":"/Resources/B/Properties/X"}},{"x":{"path":"/Resources/A/Properties"}},{"path":"/Outputs/O"}]}`)
+	if got, want := resourcesIn(raw), []string{"A", "B"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("resourcesIn() = %v, want %v", got, want)
+	}
+}
+
+func TestCheckIoTPolicies(t *testing.T) {
+	path := writeTemplate(t, map[string]interface{}{"Resources": map[string]interface{}{
+		"Broad": map[string]interface{}{"Type": "AWS::IoT::Policy", "Properties": map[string]interface{}{"PolicyDocument": map[string]interface{}{
+			"Version": "2012-10-17", "Statement": []interface{}{map[string]interface{}{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}},
+		}}},
+	}})
+	findings, err := checkIoTPolicies(filepath.Dir(path), false)
+	if err != nil || len(findings) == 0 || !strings.Contains(strings.Join(findings, "\n"), "iot-action-wildcard") {
+		t.Errorf("checkIoTPolicies() = %v, %v, want an iot-action-wildcard finding", findings, err)
+	}
+	if findings, _ := checkIoTPolicies(filepath.Dir(path), allowBroad([]string{"allow_broad_policy=true"})); len(findings) != 0 {
+		t.Errorf("checkIoTPolicies(allow_broad_policy=true) = %v, want none", findings)
+	}
+}
+
+func TestSynthFindings(t *testing.T) {
+	out := []byte("ERROR AwsSolutions-IAM5[Action::iot:*]: wildcard\n   BadStack/Role\nAcknowledge with 'CloudFormation-Validate::F3012'\nplain line\n")
+	got := synthFindings("bad", out)
+	if len(got) != 2 || !strings.Contains(got[0], "AwsSolutions-IAM5") || !strings.Contains(got[1], "F3012") {
+		t.Errorf("synthFindings() = %v, want the nag error and the validator id", got)
+	}
+}
