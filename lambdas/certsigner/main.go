@@ -5,25 +5,16 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 
 	"github.com/iotcert/iotcert/internal/awsconfig"
+	"github.com/iotcert/iotcert/internal/lambdamain"
 )
 
 func main() {
-	slog.SetDefault(lambdacontext.NewLogger())
-	h, err := newHandler(context.Background())
-	if err != nil {
-		slog.Error("init failed", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+	lambdamain.Start(newHandler, func(h *Handler) any { return h.Handle })
 }
 
 // newHandler builds the handler with SDK clients from the default configuration (endpoints can be overridden with

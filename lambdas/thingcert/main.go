@@ -5,16 +5,13 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/iotcert/iotcert/internal/awsconfig"
+	"github.com/iotcert/iotcert/internal/lambdamain"
 )
 
 // maxBackoff between retries: a custom resource has minutes, so it can wait out a throttled control plane.
@@ -30,11 +27,5 @@ func newHandler(ctx context.Context) (*Handler, error) {
 }
 
 func main() {
-	slog.SetDefault(lambdacontext.NewLogger())
-	h, err := newHandler(context.Background())
-	if err != nil {
-		slog.Error("init failed", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+	lambdamain.Start(newHandler, func(h *Handler) any { return h.Handle })
 }

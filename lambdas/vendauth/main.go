@@ -8,26 +8,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/iotcert/iotcert/internal/lambdamain"
 	"github.com/iotcert/iotcert/internal/vending/vendaws"
 )
 
 func main() {
-	slog.SetDefault(lambdacontext.NewLogger())
-	h, err := newHandler(context.Background())
-	if err != nil {
-		slog.Error("init failed", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+	lambdamain.Start(newHandler, func(h *Handler) any { return h.Handle })
 }
 
 // newHandler builds the handler from the environment and loads the configuration once.
