@@ -7,12 +7,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/iotcert/iotcert/internal/lambdamain"
 	"github.com/iotcert/iotcert/internal/vending/vendaws"
@@ -28,13 +26,9 @@ func newHandler(ctx context.Context) (*Handler, error) {
 	if table == "" {
 		return nil, errors.New("REGISTRATIONS_TABLE must be set")
 	}
-	cfg, err := vendaws.LoadAWSConfig(ctx)
+	cfg, conf, err := vendaws.LoadFunctionConfig(ctx)
 	if err != nil {
 		return nil, err
-	}
-	conf, err := vendaws.LoadConfig(ctx, ssm.NewFromConfig(cfg), os.Getenv("APP_CONFIG_PATH"))
-	if err != nil {
-		return nil, fmt.Errorf("invalid vending configuration: %w", err)
 	}
 	return &Handler{
 		IoT:       iot.NewFromConfig(cfg),

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -22,6 +23,20 @@ import (
 // registration still answers within API Gateway's 29 s.
 func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 	return awsconfig.Load(ctx, 5*time.Second)
+}
+
+// LoadFunctionConfig is what both vending functions do at cold start: the SDK configuration, then the vending
+// configuration from SSM below APP_CONFIG_PATH, validated.
+func LoadFunctionConfig(ctx context.Context) (aws.Config, *vending.Config, error) {
+	cfg, err := LoadAWSConfig(ctx)
+	if err != nil {
+		return aws.Config{}, nil, err
+	}
+	conf, err := LoadConfig(ctx, ssm.NewFromConfig(cfg), os.Getenv("APP_CONFIG_PATH"))
+	if err != nil {
+		return aws.Config{}, nil, fmt.Errorf("invalid vending configuration: %w", err)
+	}
+	return cfg, conf, nil
 }
 
 // SSMAPI is the part of the SSM client LoadConfig uses.
