@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -51,11 +52,30 @@ func TestMain(m *testing.M) {
 // outdirs are the cloud assemblies the tests wrote, removed when the binary ends.
 var outdirs []string
 
-// newTestApp is an App for unit tests: bundling skipped, assets fingerprinted in place instead of copied.
+// projectContext is the context of cdk.json (the feature flags a user's synth runs with).
+var projectContext = sync.OnceValue(func() map[string]interface{} {
+	data, err := os.ReadFile(filepath.Join(iotcert.ModuleRoot(), "cdk.json"))
+	if err != nil {
+		panic(err)
+	}
+	var c struct {
+		Context map[string]interface{} `json:"context"`
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		panic(fmt.Sprintf("cdk.json: %v", err))
+	}
+	return c.Context
+})
+
+// newTestApp is an App for unit tests with cdk.json's context: bundling skipped, assets fingerprinted in place
+// instead of copied.
 func newTestApp(_ testing.TB, context map[string]interface{}) awscdk.App {
 	ctx := map[string]interface{}{
 		"aws:cdk:bundling-stacks":       []string{},
 		"aws:cdk:disable-asset-staging": true,
+	}
+	for k, v := range projectContext() {
+		ctx[k] = v
 	}
 	for k, v := range context {
 		ctx[k] = v
