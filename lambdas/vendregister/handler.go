@@ -555,8 +555,7 @@ func (g *registration) rollback(ctx context.Context) {
 		note("detach thing principal", err)
 	}
 	if g.thingCreated {
-		_, err := h.IoT.DeleteThing(ctx, &iot.DeleteThingInput{ThingName: aws.String(name)})
-		note("delete thing", err)
+		note("delete thing", g.deleteThing(ctx))
 	}
 	if g.policyAttached {
 		_, err := h.IoT.DetachPolicy(ctx, &iot.DetachPolicyInput{PolicyName: aws.String(h.Config.Policies[g.thingType]), Target: aws.String(g.certARN)})
@@ -580,22 +579,51 @@ func (g *registration) rollback(ctx context.Context) {
 	g.log.InfoContext(ctx, "rolled back", "certificateId", g.certID)
 }
 
-// deleteCertificate retries on DeleteConflictException: detaching is eventually consistent in AWS IoT.
-func (g *registration) deleteCertificate(ctx context.Context) error {
+// Back-off of the deletes that wait for a detach to propagate: AWS IoT documents DetachThingPrincipal as
+// asynchronous, and DeleteThing and DeleteCertificate fail while the principal is still seen as attached.
+const (
+	cleanupAttempts = 6
+	cleanupBackoff  = 100 * time.Millisecond // doubled after each attempt: at most 3.1 s of waiting in all
+)
+
+// retryAttached calls op until it succeeds, fails for another reason than a principal still attached, the attempts
+// run out or ctx ends.
+func retryAttached(ctx context.Context, op func() error, attached func(error) bool) error {
 	var err error
-	for i := 0; i < 4; i++ {
-		_, err = g.h.IoT.DeleteCertificate(ctx, &iot.DeleteCertificateInput{CertificateId: aws.String(g.certID)})
-		var conflict *iottypes.DeleteConflictException
-		if err == nil || !errors.As(err, &conflict) {
+	for i := range cleanupAttempts {
+		if err = op(); err == nil || !attached(err) || i == cleanupAttempts-1 {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(time.Duration(250<<i) * time.Millisecond):
+		case <-time.After(cleanupBackoff << i):
 		}
 	}
 	return err
+}
+
+// deleteThing deletes the thing, waiting with bounded back-off while its principal's detach propagates.
+func (g *registration) deleteThing(ctx context.Context) error {
+	return retryAttached(ctx, func() error {
+		_, err := g.h.IoT.DeleteThing(ctx, &iot.DeleteThingInput{ThingName: aws.String(g.req.ThingName)})
+		return err
+	}, func(err error) bool {
+		// AWS IoT answers InvalidRequestException "... is still attached to one or more principals".
+		var invalid *iottypes.InvalidRequestException
+		return errors.As(err, &invalid) && strings.Contains(invalid.ErrorMessage(), "attached")
+	})
+}
+
+// deleteCertificate deletes the certificate, waiting with bounded back-off on DeleteConflictException.
+func (g *registration) deleteCertificate(ctx context.Context) error {
+	return retryAttached(ctx, func() error {
+		_, err := g.h.IoT.DeleteCertificate(ctx, &iot.DeleteCertificateInput{CertificateId: aws.String(g.certID)})
+		return err
+	}, func(err error) bool {
+		var conflict *iottypes.DeleteConflictException
+		return errors.As(err, &conflict)
+	})
 }
 
 // deleteOwned deletes a table item only if this request wrote it.
