@@ -227,7 +227,8 @@ func (h *Handler) issue(ctx context.Context, props signerProps) (Response, error
 		return Response{}, fmt.Errorf("property CSR: %w", err)
 	}
 	allowed := pki.DecodeTopic(props.allowedTopic)
-	if err := pki.ValidateTopic(allowed); err != nil {
+	// Wildcards are the stack's call (allow_topic_wildcard); reserved topics and policy variables are never granted.
+	if err := pki.CheckTopicGrant(allowed, true); err != nil {
 		return Response{}, fmt.Errorf("property AllowedTopic: %w", err)
 	}
 	if allowed != topic {
