@@ -42,6 +42,7 @@ type IoTAPI interface {
 	AttachThingPrincipal(ctx context.Context, in *iot.AttachThingPrincipalInput, optFns ...func(*iot.Options)) (*iot.AttachThingPrincipalOutput, error)
 	DetachThingPrincipal(ctx context.Context, in *iot.DetachThingPrincipalInput, optFns ...func(*iot.Options)) (*iot.DetachThingPrincipalOutput, error)
 	UpdateCertificate(ctx context.Context, in *iot.UpdateCertificateInput, optFns ...func(*iot.Options)) (*iot.UpdateCertificateOutput, error)
+	DescribeCertificate(ctx context.Context, in *iot.DescribeCertificateInput, optFns ...func(*iot.Options)) (*iot.DescribeCertificateOutput, error)
 	DeleteCertificate(ctx context.Context, in *iot.DeleteCertificateInput, optFns ...func(*iot.Options)) (*iot.DeleteCertificateOutput, error)
 }
 
@@ -60,6 +61,9 @@ const (
 	DefaultLease = 5 * time.Minute
 	// DefaultThingTypeTTL is how long the chosen thing type is cached.
 	DefaultThingTypeTTL = time.Minute
+	// DefaultGuardTTL is how long a guard that records nothing to clean up is kept before DynamoDB's TTL removes
+	// it (a request that was refused or crashed before making anything).
+	DefaultGuardTTL = 24 * time.Hour
 	// rollbackReserve is the part of the function's remaining time kept for undoing a failed registration.
 	rollbackReserve = 8 * time.Second
 )
@@ -68,7 +72,6 @@ const (
 const (
 	msgRegisterFailed = "Error registering thing agent in AWS IoT"
 	msgNotConfigured  = "registration is not configured"
-	msgTokenUsed      = "token already used"
 	msgNoAuthContext  = "missing authorizer context"
 )
 
@@ -77,9 +80,12 @@ const (
 // POST /register takes {"thingName","version"} and an optional "csr". It registers a thing of the configured
 // type with a new certificate (created by AWS IoT, or from the CSR so the key stays on the device) and the type's
 // policy, and answers in the seed's shape. Each registration holds a guard item in the registrations table, so
-// retries and concurrent requests for one thing name produce one thing and one certificate; any failure after the
-// certificate exists undoes every step and releases the guard. Every response is JSON; client errors are 4xx
-// with {"status": false, "error": ...}. The body's CSR and keys and the caller's token never reach a log line.
+// retries and concurrent requests for one thing name produce one thing and one certificate. The token is spent in
+// a conditional write that re-checks it (revoked, used, expired: 403). The guard records the certificate as soon
+// as it exists; any failure undoes every step, gives a single-use token back and releases the guard, and when AWS
+// IoT does not let the undo finish, or the request dies, the next request for the name finishes it first (see
+// guard.go). Every response is JSON; client errors are 4xx with {"status": false, "error": ...}. The body's CSR
+// and keys and the caller's token never reach a log line.
 type Handler struct {
 	IoT       IoTAPI
 	Table     TableAPI
@@ -87,6 +93,8 @@ type Handler struct {
 	TableName string
 	// Lease of a PENDING guard. Default: DefaultLease.
 	Lease time.Duration
+	// GuardTTL of a guard that records nothing to clean up. Default: DefaultGuardTTL.
+	GuardTTL time.Duration
 	// ThingTypeTTL bounds how long the chosen thing type is cached. Default: DefaultThingTypeTTL.
 	ThingTypeTTL time.Duration
 	Now          func() time.Time
@@ -141,6 +149,7 @@ type caller struct {
 	tokenID     string
 	thingPrefix string
 	singleUse   bool
+	expiresAt   int64 // epoch seconds; 0: the token does not expire
 }
 
 func callerFrom(req events.APIGatewayProxyRequest) (caller, bool) {
@@ -157,6 +166,13 @@ func callerFrom(req events.APIGatewayProxyRequest) (caller, bool) {
 		return ""
 	}
 	c := caller{tokenID: str("tokenId"), thingPrefix: str("thingPrefix"), singleUse: str("singleUse") == "true"}
+	if v := str("expiresAt"); v != "" {
+		exp, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || exp <= 0 {
+			return c, false
+		}
+		c.expiresAt = exp
+	}
 	return c, c.tokenID != ""
 }
 
@@ -266,7 +282,8 @@ type registration struct {
 	thingType string
 	requestID string
 
-	tokenConsumed     bool
+	takeover          bool // undoing a crashed request's recorded steps: a step it never reached finds nothing
+	tokenSpent        bool
 	certID, certARN   string
 	policyAttached    bool
 	thingCreated      bool
@@ -308,79 +325,6 @@ func isConditionFailed(err error) bool {
 	return errors.As(err, &c)
 }
 
-// acquire takes the registration guard for the thing name. A PENDING guard past its lease is taken over; a
-// COMPLETE guard whose thing no longer exists (deleted by an operator) is cleared and the guard retaken once.
-func (g *registration) acquire(ctx context.Context) (events.APIGatewayProxyResponse, bool) {
-	h := g.h
-	lease := h.Lease
-	if lease <= 0 {
-		lease = DefaultLease
-	}
-	for attempt := 0; attempt < 2; attempt++ {
-		now := h.now()
-		_, err := h.Table.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(h.TableName),
-			Item: map[string]ddbtypes.AttributeValue{
-				vending.TableKey: s(g.req.ThingName),
-				"status":         s(vending.StatusPending),
-				"requestId":      s(g.requestID),
-				"tokenId":        s(g.who.tokenID),
-				"thingTypeName":  s(g.thingType),
-				"createdAt":      s(now.UTC().Format(time.RFC3339)),
-				"leaseUntil":     n(now.Add(lease).Unix()),
-			},
-			ConditionExpression:       aws.String("attribute_not_exists(thingName) OR (#s = :pending AND leaseUntil < :now)"),
-			ExpressionAttributeNames:  map[string]string{"#s": "status"},
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pending": s(vending.StatusPending), ":now": n(now.Unix())},
-		})
-		if err == nil {
-			return events.APIGatewayProxyResponse{}, true
-		}
-		if !isConditionFailed(err) {
-			g.log.ErrorContext(ctx, "take registration guard", "err", err)
-			return fail(http.StatusInternalServerError, msgRegisterFailed), false
-		}
-		out, err := h.Table.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: aws.String(h.TableName), Key: g.key(g.req.ThingName), ConsistentRead: aws.Bool(true),
-		})
-		if err != nil {
-			g.log.ErrorContext(ctx, "read registration guard", "err", err)
-			return fail(http.StatusInternalServerError, msgRegisterFailed), false
-		}
-		status, holder := attrS(out.Item, "status"), attrS(out.Item, "requestId")
-		switch status {
-		case "":
-			continue // released in the meantime
-		case vending.StatusPending:
-			g.log.InfoContext(ctx, "registration already in progress")
-			return fail(http.StatusConflict, vending.MsgInProgress), false
-		}
-		exists, err := g.thingExists(ctx)
-		if err != nil {
-			g.log.ErrorContext(ctx, "describe thing", "err", err)
-			return fail(http.StatusInternalServerError, msgRegisterFailed), false
-		}
-		if exists || attempt > 0 {
-			g.log.InfoContext(ctx, "thing already registered")
-			return fail(http.StatusBadRequest, vending.MsgThingExists), false
-		}
-		// The thing was deleted after its registration: clear the stale record, then retry.
-		_, err = h.Table.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName:                 aws.String(h.TableName),
-			Key:                       g.key(g.req.ThingName),
-			ConditionExpression:       aws.String("#s = :complete AND requestId = :rid"),
-			ExpressionAttributeNames:  map[string]string{"#s": "status"},
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":complete": s(vending.StatusComplete), ":rid": s(holder)},
-		})
-		if err != nil && !isConditionFailed(err) {
-			g.log.ErrorContext(ctx, "clear stale registration record", "err", err)
-			return fail(http.StatusInternalServerError, msgRegisterFailed), false
-		}
-		g.log.InfoContext(ctx, "cleared the record of a deleted thing")
-	}
-	return fail(http.StatusConflict, vending.MsgInProgress), false
-}
-
 func attrS(item map[string]ddbtypes.AttributeValue, k string) string {
 	if v, ok := item[k].(*ddbtypes.AttributeValueMemberS); ok {
 		return v.Value
@@ -418,27 +362,8 @@ func (g *registration) steps(ctx context.Context) (events.APIGatewayProxyRespons
 		return fail(http.StatusBadRequest, vending.MsgThingExists), false
 	}
 
-	if g.who.singleUse {
-		_, err := h.Table.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(h.TableName),
-			Item: map[string]ddbtypes.AttributeValue{
-				vending.TableKey: s(vending.TokenItemKey(g.who.tokenID)),
-				"status":         s(vending.StatusUsed),
-				"tokenId":        s(g.who.tokenID),
-				"usedBy":         s(r.ThingName),
-				"requestId":      s(g.requestID),
-				"createdAt":      s(h.now().UTC().Format(time.RFC3339)),
-			},
-			ConditionExpression: aws.String("attribute_not_exists(thingName)"),
-		})
-		if isConditionFailed(err) {
-			g.log.InfoContext(ctx, "single-use token already used")
-			return fail(http.StatusForbidden, msgTokenUsed), false
-		}
-		if err != nil {
-			return failed("consume single-use token", err)
-		}
-		g.tokenConsumed = true
+	if resp, ok := g.spendToken(ctx); !ok {
+		return resp, false
 	}
 
 	policy := h.Config.Policies[g.thingType]
@@ -473,6 +398,9 @@ func (g *registration) steps(ctx context.Context) (events.APIGatewayProxyRespons
 		cd.KeyPair = vending.KeyPair{PublicKey: pub}
 	}
 	cd.CertificateID, cd.CertificateARN = g.certID, g.certARN
+	if err := g.recordCertificate(ctx); err != nil {
+		return failed("record certificate", err)
+	}
 
 	if _, err := h.IoT.AttachPolicy(ctx, &iot.AttachPolicyInput{PolicyName: aws.String(policy), Target: aws.String(g.certARN)}); err != nil {
 		return failed("attach policy", err)
@@ -512,12 +440,13 @@ func (g *registration) steps(ctx context.Context) (events.APIGatewayProxyRespons
 	_, err = h.Table.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(h.TableName),
 		Key:                      g.key(r.ThingName),
-		UpdateExpression:         aws.String("SET #s = :complete, certificateId = :cid, completedAt = :at REMOVE leaseUntil"),
+		UpdateExpression:         aws.String("SET #s = :complete, certificateId = :cid, completedAt = :at, publicKeySha256 = :pk REMOVE leaseUntil, thingPlanned"),
 		ConditionExpression:      aws.String("#s = :pending AND requestId = :rid"),
 		ExpressionAttributeNames: map[string]string{"#s": "status"},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 			":complete": s(vending.StatusComplete), ":pending": s(vending.StatusPending),
 			":cid": s(g.certID), ":rid": s(g.requestID), ":at": s(h.now().UTC().Format(time.RFC3339)),
+			":pk": s(g.publicKeySum()),
 		},
 	})
 	if err != nil {
@@ -532,110 +461,4 @@ func publicKeyPEM(csr *x509.CertificateRequest) (string, error) {
 		return "", err
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
-}
-
-// rollback undoes, in reverse order, what the registration created, then releases the token and the guard.
-// It runs on a context of its own so that a cancelled request still cleans up.
-func (g *registration) rollback(ctx context.Context) {
-	limit := 30 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		limit = time.Until(dl)
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
-	defer cancel()
-	h, name := g.h, g.req.ThingName
-	var errs []error
-	note := func(step string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", step, err))
-		}
-	}
-	if g.principalAttached {
-		_, err := h.IoT.DetachThingPrincipal(ctx, &iot.DetachThingPrincipalInput{ThingName: aws.String(name), Principal: aws.String(g.certARN)})
-		note("detach thing principal", err)
-	}
-	if g.thingCreated {
-		note("delete thing", g.deleteThing(ctx))
-	}
-	if g.policyAttached {
-		_, err := h.IoT.DetachPolicy(ctx, &iot.DetachPolicyInput{PolicyName: aws.String(h.Config.Policies[g.thingType]), Target: aws.String(g.certARN)})
-		note("detach policy", err)
-	}
-	if g.activated {
-		_, err := h.IoT.UpdateCertificate(ctx, &iot.UpdateCertificateInput{CertificateId: aws.String(g.certID), NewStatus: iottypes.CertificateStatusInactive})
-		note("deactivate certificate", err)
-	}
-	if g.certID != "" {
-		note("delete certificate", g.deleteCertificate(ctx))
-	}
-	if g.tokenConsumed {
-		note("release token", g.deleteOwned(ctx, vending.TokenItemKey(g.who.tokenID)))
-	}
-	note("release guard", g.deleteOwned(ctx, name))
-	if len(errs) > 0 {
-		g.log.ErrorContext(ctx, "rollback incomplete", "certificateId", g.certID, "err", errors.Join(errs...))
-		return
-	}
-	g.log.InfoContext(ctx, "rolled back", "certificateId", g.certID)
-}
-
-// Back-off of the deletes that wait for a detach to propagate: AWS IoT documents DetachThingPrincipal as
-// asynchronous, and DeleteThing and DeleteCertificate fail while the principal is still seen as attached.
-const (
-	cleanupAttempts = 6
-	cleanupBackoff  = 100 * time.Millisecond // doubled after each attempt: at most 3.1 s of waiting in all
-)
-
-// retryAttached calls op until it succeeds, fails for another reason than a principal still attached, the attempts
-// run out or ctx ends.
-func retryAttached(ctx context.Context, op func() error, attached func(error) bool) error {
-	var err error
-	for i := range cleanupAttempts {
-		if err = op(); err == nil || !attached(err) || i == cleanupAttempts-1 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(cleanupBackoff << i):
-		}
-	}
-	return err
-}
-
-// deleteThing deletes the thing, waiting with bounded back-off while its principal's detach propagates.
-func (g *registration) deleteThing(ctx context.Context) error {
-	return retryAttached(ctx, func() error {
-		_, err := g.h.IoT.DeleteThing(ctx, &iot.DeleteThingInput{ThingName: aws.String(g.req.ThingName)})
-		return err
-	}, func(err error) bool {
-		// AWS IoT answers InvalidRequestException "... is still attached to one or more principals".
-		var invalid *iottypes.InvalidRequestException
-		return errors.As(err, &invalid) && strings.Contains(invalid.ErrorMessage(), "attached")
-	})
-}
-
-// deleteCertificate deletes the certificate, waiting with bounded back-off on DeleteConflictException.
-func (g *registration) deleteCertificate(ctx context.Context) error {
-	return retryAttached(ctx, func() error {
-		_, err := g.h.IoT.DeleteCertificate(ctx, &iot.DeleteCertificateInput{CertificateId: aws.String(g.certID)})
-		return err
-	}, func(err error) bool {
-		var conflict *iottypes.DeleteConflictException
-		return errors.As(err, &conflict)
-	})
-}
-
-// deleteOwned deletes a table item only if this request wrote it.
-func (g *registration) deleteOwned(ctx context.Context, key string) error {
-	_, err := g.h.Table.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(g.h.TableName),
-		Key:                       g.key(key),
-		ConditionExpression:       aws.String("requestId = :rid"),
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":rid": s(g.requestID)},
-	})
-	if isConditionFailed(err) {
-		return nil
-	}
-	return err
 }
