@@ -101,6 +101,9 @@ type Handler struct {
 	// AllowCSRSANs accepts subject alternative names in a CSR (the subject must still be exactly CN=<thingName>).
 	// Default: refused.
 	AllowCSRSANs bool
+	// ThingNamePrefix, when set, is the environment's thing-name prefix: the function's IAM grants on things name only
+	// thing/<prefix>*, so other names are refused up front. Default: any name.
+	ThingNamePrefix string
 
 	mu          sync.Mutex
 	thingType   string
@@ -202,6 +205,10 @@ func (h *Handler) register(ctx context.Context, req events.APIGatewayProxyReques
 		return fail(http.StatusForbidden, msgNoAuthContext)
 	}
 	log := slog.With("thingName", r.ThingName, "tokenId", who.tokenID)
+	if !strings.HasPrefix(r.ThingName, h.ThingNamePrefix) {
+		log.InfoContext(ctx, "thing name outside the environment's prefix", "thingNamePrefix", h.ThingNamePrefix)
+		return fail(http.StatusForbidden, fmt.Sprintf("thingName must start with %q in this environment", h.ThingNamePrefix))
+	}
 	if !strings.HasPrefix(r.ThingName, who.thingPrefix) {
 		log.InfoContext(ctx, "thing name outside the token's prefix", "thingPrefix", who.thingPrefix)
 		return fail(http.StatusForbidden, fmt.Sprintf("thingName must start with %q for this token", who.thingPrefix))
