@@ -135,12 +135,30 @@ func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAcc
 	})
 	certArns := iotArn(stack, "cert", "*")
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("iot:DescribeCertificate", "iot:UpdateCertificate"),
+		Actions: jsii.Strings("iot:DescribeCertificate", "iot:UpdateCertificate",
+			"iot:ListPrincipalThings", "iot:ListAttachedPolicies", "iot:DetachPolicy"),
 		Resources: &[]*string{certArns},
 	}))
+	// Before the stack deletes the certificate, the releaser detaches whatever was attached to it outside the stack.
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("iot:DetachThingPrincipal"),
+		Resources: &[]*string{iotArn(stack, "thing", "*")},
+	}))
+	// The signer remembers the certificate it issued for each set of properties (so an update rollback gets it back),
+	// under a path of its own stack.
+	paramPath := "iotcert/certsigner/" + *stack.StackName() + "/*"
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"),
+		Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("ssm"), Resource: jsii.String("parameter"), ResourceName: jsii.String(paramPath),
+		})},
+	}))
 	iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
-		"the certificate id is the SHA-256 of a certificate this function has not signed yet, so no narrower ARN exists",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*")
+		"the certificate id is the SHA-256 of a certificate this function has not signed yet, so no narrower ARN exists; "+
+			"things attached to it outside the stack have names the stack cannot know; the parameters are named by a hash of the properties",
+		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*",
+		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*",
+		"Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/"+paramPath)
 	s.Signer = iotcert.NewProvider(stack, "CertificateSignerProvider", fn)
 
 	signer := awscdk.NewCustomResource(stack, jsii.String("CertificateSigner"), &awscdk.CustomResourceProps{

@@ -291,3 +291,16 @@ func TestThingNameBoundAtSynth(t *testing.T) {
 		}
 	}
 }
+
+// The cross-account signer: describe, update and detach the partner's certificate, detach things attached to it
+// outside the stack, and remember issued certificates under its own stack's parameter path.
+func TestSignerGrants(t *testing.T) {
+	tpl, _ := defaultCrossAccount()
+	checkGrants(t, "signer", roleGrants(tpl, "CertificateSignerFunction"), []string{
+		"Allow iot:DescribeCertificate,iot:DetachPolicy,iot:ListAttachedPolicies,iot:ListPrincipalThings,iot:UpdateCertificate on " + iotARN + "cert/*",
+		"Allow iot:DescribeEndpoint,xray:PutTelemetryRecords,xray:PutTraceSegments on *",
+		"Allow iot:DetachThingPrincipal on " + iotARN + "thing/*",
+		"Allow logs:CreateLogStream,logs:PutLogEvents on ${CertificateSignerFunctionLogs.Arn}",
+		"Allow ssm:DeleteParameter,ssm:GetParameter,ssm:PutParameter on arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/iotcert/certsigner/certificate-based-stack/*",
+	})
+}
