@@ -192,7 +192,7 @@ func vendingGrants(things string) (authorizer, registrar []string) {
 	return []string{
 			"Allow dynamodb:GetItem on ${Registrations.Arn}",
 			"Allow logs:CreateLogStream,logs:PutLogEvents on ${AuthorizerFunctionLogs.Arn}",
-			"Allow secretsmanager:DescribeSecret,secretsmanager:GetSecretValue on ${DeviceTokens}",
+			"Allow secretsmanager:GetSecretValue on ${DeviceTokens}",
 			ssm + "%s/config-parameters",
 			"Allow xray:PutTelemetryRecords,xray:PutTraceSegments on *",
 		}, []string{

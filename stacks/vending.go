@@ -178,7 +178,10 @@ func NewVendingStack(scope constructs.Construct, id string, props *VendingStackP
 		},
 	})
 	s.Authorizer.Role.AddToPolicy(readConfig)
-	s.Tokens.GrantRead(s.Authorizer.Role, nil)
+	// GetSecretValue only (GrantRead would add DescribeSecret, which the authorizer never calls).
+	s.Authorizer.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("secretsmanager:GetSecretValue"), Resources: &[]*string{s.Tokens.SecretArn()},
+	}))
 	// The authorizer only looks up single-use token records (GrantReadData would add Scan, Query, BatchGetItem and
 	// stream reads).
 	s.Table.Grant(s.Authorizer.Role, jsii.String("dynamodb:GetItem"))
