@@ -16,7 +16,9 @@ import (
 //
 //	thingName       the thing name
 //	status          "PENDING" while a request registers the thing, "ROLLBACK" while what a failed or crashed
-//	                request made still has to be removed, "COMPLETE" once the thing is registered
+//	                request made still has to be removed, "COMPLETE" once the thing is registered, "REISSUE" while
+//	                a key-mode retry after a lost answer replaces the certificate (newCertificateId/Arn record the
+//	                new one until it is in place)
 //	requestId       random id of the request that holds the guard (conditions on it make updates race-free)
 //	tokenId         id of the token that registered the thing
 //	thingTypeName   thing type used
@@ -45,6 +47,7 @@ const (
 	StatusPending  = "PENDING"
 	StatusRollback = "ROLLBACK"
 	StatusComplete = "COMPLETE"
+	StatusReissue  = "REISSUE"
 	StatusUsed     = "USED"
 	StatusRevoked  = "REVOKED"
 	// TTLAttribute is the registrations table's time-to-live attribute (epoch seconds).

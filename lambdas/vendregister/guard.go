@@ -29,6 +29,9 @@ type guard struct {
 	thingPlanned               bool
 	publicKeySum               string
 	leaseUntil                 int64
+	completedAt                time.Time
+	// newCertID and newCertARN: the certificate a key-mode reissue is making (status REISSUE).
+	newCertID, newCertARN string
 }
 
 func parseGuard(item map[string]ddbtypes.AttributeValue) guard {
@@ -43,6 +46,8 @@ func parseGuard(item map[string]ddbtypes.AttributeValue) guard {
 	if v, ok := item["leaseUntil"].(*ddbtypes.AttributeValueMemberN); ok {
 		g.leaseUntil, _ = strconv.ParseInt(v.Value, 10, 64)
 	}
+	g.completedAt, _ = time.Parse(time.RFC3339, attrS(item, "completedAt"))
+	g.newCertID, g.newCertARN = attrS(item, "newCertificateId"), attrS(item, "newCertificateArn")
 	return g
 }
 
@@ -66,9 +71,10 @@ func (h *Handler) guardTTL() time.Duration {
 //   - PENDING or ROLLBACK past its lease (a crashed request, or a rollback AWS IoT did not let finish): it is taken
 //     over, and what the previous request recorded (certificate, thing, single-use token) is removed first.
 //   - PENDING or ROLLBACK within its lease: 409, another request is at work.
-//   - COMPLETE and the thing exists: a CSR-mode retry of the same registration (same token, same public key) gets
-//     the certificate that was issued, because the first answer may have been lost; anything else is refused with
-//     the seed's "Thing exists" message.
+//   - COMPLETE and the thing exists: a retry of the same registration, whose first answer may have been lost, is
+//     answered (see replay); anything else is refused with the seed's "Thing exists" message.
+//   - REISSUE past its lease (a key-mode reissue that died): its new certificate is removed and the guard put back
+//     to COMPLETE, then the request is treated as above.
 //   - COMPLETE and the thing was deleted (by an operator): the stale record is cleared and the guard retaken.
 func (g *registration) acquire(ctx context.Context) (events.APIGatewayProxyResponse, bool) {
 	h := g.h
@@ -116,6 +122,16 @@ func (g *registration) acquire(ctx context.Context) (events.APIGatewayProxyRespo
 				continue
 			}
 			return resp, ok
+		case vending.StatusReissue:
+			if old.leaseUntil >= now.Unix() {
+				g.log.InfoContext(ctx, "registration already in progress")
+				return fail(http.StatusConflict, vending.MsgInProgress), false
+			}
+			if err := g.abandonReissue(ctx, old); err != nil {
+				g.log.ErrorContext(ctx, "undo an abandoned reissue", "err", err)
+				return fail(http.StatusInternalServerError, msgRegisterFailed), false
+			}
+			continue
 		}
 		exists, err := g.thingExists(ctx)
 		if err != nil {
@@ -240,11 +256,23 @@ func (g *registration) publicKeySum() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// replay answers a retry of a completed CSR-mode registration whose answer may have been lost: the same token and
-// the same public key get the certificate that was issued. The certificate is public and useless without the key,
-// which never left the device. In key mode the private key was never stored, so nothing can be replayed.
+// replay answers a retry of a completed registration whose answer may have been lost.
+//
+// CSR mode: the same token and the same public key get the certificate that was issued. The certificate is public
+// and useless without the key, which never left the device.
+//
+// Key mode: the private key was never stored, so the answer cannot be repeated. The same single-use token (it
+// names one device) within ReplayWindow of the completion gets a new key and certificate for the thing, and the
+// lost certificate is retired. A multi-use token is refused: another device holding it could take the thing over.
 func (g *registration) replay(ctx context.Context, old guard) (events.APIGatewayProxyResponse, bool) {
-	if g.csr == nil || old.tokenID != g.who.tokenID || old.certID == "" || old.publicKeySum != g.publicKeySum() {
+	if g.csr == nil {
+		if !g.who.singleUse || old.tokenID != g.who.tokenID || old.certID == "" || old.completedAt.IsZero() ||
+			g.h.now().After(old.completedAt.Add(g.h.replayWindow())) {
+			return events.APIGatewayProxyResponse{}, false
+		}
+		return g.reissue(ctx, old), true
+	}
+	if old.tokenID != g.who.tokenID || old.certID == "" || old.publicKeySum != g.publicKeySum() {
 		return events.APIGatewayProxyResponse{}, false
 	}
 	out, err := g.h.IoT.DescribeCertificate(ctx, &iot.DescribeCertificateInput{CertificateId: aws.String(old.certID)})

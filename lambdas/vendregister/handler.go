@@ -95,6 +95,9 @@ type Handler struct {
 	Lease time.Duration
 	// GuardTTL of a guard that records nothing to clean up. Default: DefaultGuardTTL.
 	GuardTTL time.Duration
+	// ReplayWindow after a key-mode registration during which its single-use token may ask again after a lost
+	// answer. Default: DefaultReplayWindow.
+	ReplayWindow time.Duration
 	// ThingTypeTTL bounds how long the chosen thing type is cached. Default: DefaultThingTypeTTL.
 	ThingTypeTTL time.Duration
 	Now          func() time.Time

@@ -298,3 +298,64 @@ func TestLostSuccessRetry(t *testing.T) {
 		}
 	})
 }
+
+// TestLostSuccessKeyMode: in key mode the private key of the lost answer was never stored. The same single-use
+// token, within the replay window, gets a new key and certificate for its thing, and the lost certificate is
+// retired; after the window, or with a multi-use token, the retry is refused.
+func TestLostSuccessKeyMode(t *testing.T) {
+	env, h := setup(t)
+	clock := time.Now()
+	h.Now = func() time.Time { return clock }
+	req := request(t, registerBody("lost-key", ""))
+	req.RequestContext.Authorizer = map[string]any{"tokenId": "one-device", "thingPrefix": "", "singleUse": "true"}
+	first := call(t, h, req)
+	checkIssued(t, env, first, "lost-key", nil)
+	lost := certificateIDOf(t, first)
+
+	clock = clock.Add(DefaultReplayWindow - time.Second)
+	again := call(t, h, req)
+	checkIssued(t, env, again, "lost-key", nil)
+	if id := certificateIDOf(t, again); id == lost {
+		t.Fatalf("retry got the lost certificate %s, whose key the device never had", id)
+	}
+	if _, ok := env.Srv.IoT.Certificate(lost); ok {
+		t.Errorf("certificate %s of the lost answer still exists", lost)
+	}
+	if n := len(env.Srv.IoT.Certificates()); n != 1 {
+		t.Errorf("certificates = %d, want 1", n)
+	}
+	if got := attr(env.Item(t, "lost-key"), "certificateId"); got != certificateIDOf(t, again) {
+		t.Errorf("guard certificateId = %s, want the new certificate", got)
+	}
+
+	clock = clock.Add(DefaultReplayWindow + time.Second)
+	if resp := call(t, h, req); resp.StatusCode != 400 || errorOf(t, resp) != vending.MsgThingExists {
+		t.Errorf("retry after the replay window = %d %s, want 400 %q", resp.StatusCode, resp.Body, vending.MsgThingExists)
+	}
+}
+
+// TestReissueCrash: a reissue that dies leaves its new certificate recorded; the next request removes it, puts the
+// registration back as it was, then reissues.
+func TestReissueCrash(t *testing.T) {
+	env, h := setup(t)
+	clock := time.Now()
+	h.Now = func() time.Time { return clock }
+	req := request(t, registerBody("reissue-crash", ""))
+	req.RequestContext.Authorizer = map[string]any{"tokenId": "dev-9", "thingPrefix": "", "singleUse": "true"}
+	first := call(t, h, req)
+	checkIssued(t, env, first, "reissue-crash", nil)
+	crashOnce(t, h, req, "AttachThingPrincipal")
+	item := env.Item(t, "reissue-crash")
+	if attr(item, "status") != vending.StatusReissue || attr(item, "newCertificateId") == "" {
+		t.Fatalf("guard after a crashed reissue = %v, want REISSUE recording the new certificate", item)
+	}
+	if resp := call(t, h, req); resp.StatusCode != 409 {
+		t.Errorf("retry within the lease = %d %s, want 409", resp.StatusCode, resp.Body)
+	}
+	clock = clock.Add(DefaultLease + time.Second)
+	resp := call(t, h, req)
+	checkIssued(t, env, resp, "reissue-crash", nil)
+	if n := len(env.Srv.IoT.Certificates()); n != 1 {
+		t.Errorf("certificates = %d, want 1 (the lost one and the crashed reissue's removed)", n)
+	}
+}
