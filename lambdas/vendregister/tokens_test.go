@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/iot"
 
 	"github.com/iotcert/iotcert/internal/vending"
+	"github.com/iotcert/iotcert/internal/vending/vendtest"
 )
 
 // TestTokenRecheckedWhenSpent: whatever the authorizer (or API Gateway's cache of its answer) allowed, the
@@ -90,5 +93,40 @@ func TestTokenUses(t *testing.T) {
 		if resp.StatusCode != want || (want == 403 && errorOf(t, resp) != vending.MsgTokenUsed) {
 			t.Errorf("Handle(single-use, %d) = %d %s, want %d", i, resp.StatusCode, resp.Body, want)
 		}
+	}
+}
+
+// TestDeprecatedThingTypeSkipped: a deprecated thing type is not chosen, as AWS IoT refuses new things of that
+// type; undeprecating it makes it eligible again.
+func TestDeprecatedThingTypeSkipped(t *testing.T) {
+	env := vendtest.New(t)
+	env.Srv.SSM.Put(vendtest.ConfigPath+"/appConfig", strings.Replace(vendtest.SeedConfig,
+		`"POLICIES": {`, `"POLICIES": {"AcvmOldType": {"name": "multa_backend_policy_dev"}, `, 1))
+	env.Srv.IoT.PutThingType("AcvmOldType") // listed before CvmGenericType
+	client := iot.NewFromConfig(env.Srv.Config(context.Background()))
+	deprecate := func(undo bool) {
+		t.Helper()
+		if _, err := client.DeprecateThingType(context.Background(), &iot.DeprecateThingTypeInput{ThingTypeName: aws.String("AcvmOldType"), UndoDeprecate: undo}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deprecate(false)
+	h, err := newHandler(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := call(t, h, request(t, registerBody("typed-1", ""))); resp.StatusCode != 200 {
+		t.Fatalf("Handle(one type deprecated) = %d %s, want 200", resp.StatusCode, resp.Body)
+	}
+	if th, _ := env.Srv.IoT.Thing("typed-1"); th.TypeName != vendtest.ThingType {
+		t.Errorf("thing type = %q, want %s (AcvmOldType is deprecated)", th.TypeName, vendtest.ThingType)
+	}
+	deprecate(true)
+	h.ThingTypeTTL = time.Nanosecond // do not wait for the cached choice to expire
+	if resp := call(t, h, request(t, registerBody("typed-2", ""))); resp.StatusCode != 200 {
+		t.Fatalf("Handle(type undeprecated) = %d %s, want 200", resp.StatusCode, resp.Body)
+	}
+	if th, _ := env.Srv.IoT.Thing("typed-2"); th.TypeName != "AcvmOldType" {
+		t.Errorf("thing type = %q, want AcvmOldType once undeprecated (first in listing order)", th.TypeName)
 	}
 }
