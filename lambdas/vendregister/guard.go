@@ -206,7 +206,7 @@ func (g *registration) takeOver(ctx context.Context, old guard) (resp events.API
 	if errs := prev.undo(ctx); len(errs) > 0 {
 		// Still incomplete: leave the guard ROLLBACK, free for the next request at once.
 		g.log.ErrorContext(ctx, "cleanup of an abandoned registration incomplete", "err", errors.Join(errs...))
-		g.setLease(ctx, h.now())
+		g.setLease(ctx, h.now().Add(-time.Second))
 		return fail(http.StatusInternalServerError, msgRegisterFailed), false, false
 	}
 	_, err = h.Table.UpdateItem(ctx, &dynamodb.UpdateItemInput{

@@ -359,3 +359,28 @@ func TestReissueCrash(t *testing.T) {
 		t.Errorf("certificates = %d, want 1 (the lost one and the crashed reissue's removed)", n)
 	}
 }
+
+// TestTakeoverCleanupIncomplete: when the next request cannot finish the cleanup either, it answers 500 and leaves
+// the guard ROLLBACK, free at once for the request after it, which finishes.
+func TestTakeoverCleanupIncomplete(t *testing.T) {
+	fastCleanup(t)
+	env, h := setup(t)
+	// Two rounds of cleanup (the failed request's, then the first takeover's) each give up after
+	// 2*cleanupAttempts observations; the detach settles 2 calls into the third round.
+	env.Srv.IoT.SetDetachDelay(4*cleanupAttempts + 2)
+	env.Srv.Inject(awsfake.ServiceIoT, "UpdateCertificate", awsfake.Fault{Status: 400, Code: "InvalidRequestException", Times: 1})
+	for i, want := range []int{500, 500, 200} {
+		resp := call(t, h, request(t, registerBody("very-stuck", "")))
+		if resp.StatusCode != want {
+			t.Fatalf("request %d = %d %s, want %d", i+1, resp.StatusCode, resp.Body, want)
+		}
+		if want == 500 {
+			if got := attr(env.Item(t, "very-stuck"), "status"); got != vending.StatusRollback {
+				t.Errorf("guard after request %d = %q, want ROLLBACK", i+1, got)
+			}
+		}
+	}
+	if n := len(env.Srv.IoT.Certificates()); n != 1 {
+		t.Errorf("certificates = %d, want 1", n)
+	}
+}
