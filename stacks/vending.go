@@ -156,6 +156,8 @@ func NewVendingStack(scope constructs.Construct, id string, props *VendingStackP
 		Billing:                          awsdynamodb.Billing_OnDemand(nil),
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+		// Guards that record nothing to clean up, and revocation records, expire on their own.
+		TimeToLiveAttribute: jsii.String(vending.TTLAttribute),
 	})
 
 	configPath := vending.ConfigPath(p.Prefix, p.Env)
