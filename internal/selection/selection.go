@@ -69,7 +69,11 @@ func Select(ctx, env Lookup) (Selection, error) {
 	csr, csrSet := either(ctx, env, KeyCSRFile)
 	topic, topicSet := either(ctx, env, KeyDesiredTopic)
 	destroyVal, destroySet := either(ctx, env, KeyDestroy)
-	destroy := destroySet && isTrue(destroyVal)
+	if destroySet && strings.TrimSpace(destroyVal) == "" {
+		// A value of DESTROY never selects another stack: an empty one is a question, not "not set".
+		return Selection{}, errors.New("DESTROY is set but empty: DESTROY=1 selects the cross-account stack (to destroy it); unset DESTROY for any other stack")
+	}
+	destroy := destroySet
 	thing, thingSet := ctx(KeyThingName)
 	names, namesSet := ctx(KeyThingNames)
 	namesFile, namesFileSet := ctx(KeyThingNamesFile)
@@ -150,15 +154,6 @@ func either(ctx, env Lookup, key string) (string, bool) {
 		return v, true
 	}
 	return env(key)
-}
-
-// isTrue treats any value as set, as the seed did ("if defined"), except the explicit negatives an operator may export.
-func isTrue(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "0", "false", "no":
-		return false
-	}
-	return true
 }
 
 func given(keys map[string]bool) []string {
