@@ -39,3 +39,28 @@ func TestPolicyFileHintOnlyForBreadth(t *testing.T) {
 		})
 	}
 }
+
+// DESIRED_TOPIC is validated before anything is written: a topic too long for the certificate's common name leaves no
+// fixed-private.pem or fixed-public.csr behind.
+func TestDesiredTopicValidatedBeforeWriting(t *testing.T) {
+	for _, tc := range []struct{ name, topic, want string }{
+		{"65 characters", strings.Repeat("a", 65), "65 characters as a certificate common name"},
+		{"slashes count as %2F", strings.Repeat("abcdefg/", 7) + "abcdefghijk", "81 characters as a certificate common name"},
+		{"MQTT wildcard", "a/+/b", "MQTT wildcard"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, err := ensureFixedCSR(dir, tc.topic)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ensureFixedCSR(%q) = %v, want an error containing %q", tc.topic, err, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("ensureFixedCSR(%q) refused the topic but wrote %d files", tc.topic, len(entries))
+			}
+		})
+	}
+	// 64 characters is the bound, and fits.
+	if _, err := ensureFixedCSR(t.TempDir(), strings.Repeat("a", 64)); err != nil {
+		t.Errorf("ensureFixedCSR(64 characters) = %v, want nil", err)
+	}
+}
