@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/iotcert/iotcert/internal/cli"
 	"github.com/iotcert/iotcert/internal/vending"
 	"github.com/iotcert/iotcert/internal/vending/vendaws"
 )
@@ -28,54 +29,84 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage:
-  vend-token add    --secret-id ARN [--prefix p] [--expires 720h] [--single-use] [--id id]
-  vend-token revoke --secret-id ARN --id id
-  vend-token list   --secret-id ARN
-`
+var tool = cli.Tool{
+	Name: "vend-token",
+	Synopsis: `vend-token add    --secret-id ARN [--prefix p] [--expires 720h] [--single-use] [--id id]
+	vend-token revoke --secret-id ARN --id id
+	vend-token list   --secret-id ARN`,
+	About: `manages the device tokens of the certificate vending API. The tokens secret (the stack's TokensSecretArn
+output) keeps only SHA-256 hashes: add prints a new token once, revoke removes one, list shows ids, prefixes and
+expiry. AWS credentials, region and endpoint come from the standard SDK environment.`,
+	Examples: []string{
+		"vend-token add --secret-id <TokensSecretArn> --prefix sensor- --expires 720h --single-use",
+		"vend-token list --secret-id <TokensSecretArn>",
+		"vend-token revoke --secret-id <TokensSecretArn> --id <id>",
+	},
+}
+
+// commands are vend-token's commands, in help order.
+var commands = []string{"add", "revoke", "list"}
+
+type flags struct {
+	secretID, prefix, id *string
+	expires              *time.Duration
+	singleUse            *bool
+}
+
+// commandFlags defines the flags of one command; nil for an unknown command.
+func commandFlags(cmd string) (*flag.FlagSet, *flags) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	f := &flags{secretID: fs.String("secret-id", "", "ARN or name of the tokens secret (required)")}
+	switch cmd {
+	case "add":
+		f.prefix = fs.String("prefix", "", "thing names this token may register must start with this prefix (default: any name)")
+		f.expires = fs.Duration("expires", 720*time.Hour, "lifetime of the token; 0 for no expiry")
+		f.singleUse = fs.Bool("single-use", false, "the token registers one thing only")
+		f.id = fs.String("id", "", "token id (default: random)")
+	case "revoke":
+		f.id = fs.String("id", "", "id of the token to revoke (required)")
+	case "list":
+	default:
+		return nil, nil
+	}
+	return fs, f
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+		return tool.UsageError(stderr, "give a command (usage: vend-token add|revoke|list --secret-id ARN ...)")
 	}
 	cmd := args[0]
-	fs := flag.NewFlagSet("vend-token "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	secretID := fs.String("secret-id", "", "ARN or name of the tokens secret (required)")
-	var (
-		prefix    *string
-		expires   *time.Duration
-		singleUse *bool
-		id        *string
-	)
 	switch cmd {
-	case "add":
-		prefix = fs.String("prefix", "", "thing names this token may register must start with this prefix")
-		expires = fs.Duration("expires", 720*time.Hour, "lifetime of the token; 0 for no expiry")
-		singleUse = fs.Bool("single-use", false, "the token registers one thing only")
-		id = fs.String("id", "", "token id (default: random)")
-	case "revoke":
-		id = fs.String("id", "", "id of the token to revoke (required)")
-	case "list":
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+	case "-h", "-help", "--help", "help":
+		var sets []*flag.FlagSet
+		for _, c := range commands {
+			fs, _ := commandFlags(c)
+			sets = append(sets, fs)
+		}
+		tool.Help(stdout, sets...)
 		return 0
-	default:
-		fmt.Fprintf(stderr, "vend-token: unknown command %q\n%s", cmd, usage)
-		return 2
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	fs, f := commandFlags(cmd)
+	if fs == nil {
+		return tool.UsageError(stderr, "unknown command %q: use add, revoke or list", cmd)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vend-token %s: unexpected argument %q\n", cmd, fs.Arg(0))
-		return 2
+	sub := tool
+	sub.Name = "vend-token " + cmd
+	if code, done := sub.Parse(fs, args[1:], stdout, stderr); done {
+		return code
 	}
-	if *secretID == "" {
-		fmt.Fprintf(stderr, "vend-token %s: --secret-id is required\n", cmd)
-		return 2
+	switch {
+	case fs.NArg() > 0:
+		return sub.UsageError(stderr, "unexpected argument %q", fs.Arg(0))
+	case *f.secretID == "":
+		return sub.UsageError(stderr, "--secret-id is required")
+	case cmd == "revoke" && *f.id == "":
+		return sub.UsageError(stderr, "--id is required")
+	case cmd == "add" && *f.expires < 0:
+		return sub.UsageError(stderr, "--expires must not be negative, got %v", *f.expires)
 	}
+	secretID, prefix, expires, singleUse, id := f.secretID, f.prefix, f.expires, f.singleUse, f.id
 	ctx := context.Background()
 	cfg, err := vendaws.LoadAWSConfig(ctx)
 	if err != nil {
@@ -90,10 +121,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "add":
-		if *expires < 0 {
-			fmt.Fprintf(stderr, "vend-token add: --expires must not be negative, got %v\n", *expires)
-			return 2
-		}
 		newID, token, err := vending.NewToken()
 		if err != nil {
 			fmt.Fprintf(stderr, "vend-token: %v\n", err)
@@ -118,10 +145,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "id: %s\ntoken: %s\n", rec.ID, token)
 		fmt.Fprintln(stderr, "vend-token: the token is shown only now; the secret keeps its hash")
 	case "revoke":
-		if *id == "" {
-			fmt.Fprintln(stderr, "vend-token revoke: --id is required")
-			return 2
-		}
 		if !set.Remove(*id) {
 			fmt.Fprintf(stderr, "vend-token revoke: no token with id %q\n", *id)
 			return 1
