@@ -39,9 +39,10 @@ func nagErrors(t *testing.T, scope awscdk.App, context map[string]string) map[st
 		var findings []string
 		check(t, "synth "+*s.StackName(), func() {
 			assertions.Template_FromStack(s, nil) // synthesizes: the aspects run
-			for _, m := range *assertions.Annotations_FromStack(s).FindError(jsii.String("*"), assertions.Match_AnyValue()) {
-				data := strings.SplitN(*m.Entry.Data.(*string), "\n", 2)[0]
-				findings = append(findings, *m.Id+": "+data)
+			if msg := panicMessage(func() {
+				assertions.Annotations_FromStack(s).HasNoError(jsii.String("*"), assertions.Match_AnyValue())
+			}); msg != "" {
+				findings = append(findings, strings.SplitN(msg, "\n", 8)...)
 			}
 		})
 		out[*s.StackName()] = findings

@@ -117,6 +117,7 @@ func defaultKeyPath(cert string) string {
 
 func publish(o options, stdout io.Writer) error {
 	if o.cert == "" {
+		//lint:ignore ST1005 the seed's client message, kept verbatim
 		return errors.New(msgNoCert)
 	}
 	if o.key == "" {
@@ -145,12 +146,14 @@ func publish(o options, stdout io.Writer) error {
 	endpoint := o.endpoint
 	if endpoint == "" {
 		if endpoint = cert.Issuer.CommonName; endpoint == "" {
+			//lint:ignore ST1005 the seed's client message, kept verbatim
 			return errors.New(msgNoEndpoint)
 		}
 	}
 	topic := o.topic
 	if topic == "" {
 		if topic = pki.DecodeTopic(cert.Subject.CommonName); topic == "" {
+			//lint:ignore ST1005 the seed's client message, kept verbatim
 			return errors.New(msgNoTopic)
 		}
 	}

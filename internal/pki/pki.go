@@ -224,7 +224,6 @@ func CheckPublicKey(pub any) error {
 		}
 		return nil
 	case ed25519.PublicKey:
-		//lint:ignore ST1005 the message starts with the algorithm's proper name
 		return fmt.Errorf("Ed25519 keys are not accepted; use EC P-256/P-384 or RSA ≥ %d", MinRSABits)
 	default:
 		return fmt.Errorf("this key type is not accepted; use EC P-256/P-384 or RSA ≥ %d", MinRSABits)
