@@ -217,3 +217,41 @@ func TestAppQuietOnSuccess(t *testing.T) {
 		}
 	}
 }
+
+// Set-up on a machine that is already set up prints nothing (each step speaks only when it has work to do), and the
+// benchmark script needs no tool that set-up does not install (zip and bc are not in a Debian base system).
+func TestSetupSilentWhenWarm(t *testing.T) {
+	if _, err := os.Stat(filepath.Join("node_modules", ".lock-sha256")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("node_modules is not set up: %v", err)
+		}
+		t.Skip("run scripts/setup.sh first: this test checks a set-up machine")
+	}
+	var out bytes.Buffer
+	cmd := exec.Command("scripts/setup.sh", "synth")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("scripts/setup.sh synth: %v\n%s", err, out.String())
+	}
+	// A second run is warm whatever the first found.
+	out.Reset()
+	cmd = exec.Command("scripts/setup.sh", "synth")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil || out.Len() != 0 {
+		t.Errorf("warm scripts/setup.sh synth = %v, output %q; want success and no output", err, out.String())
+	}
+	bench, err := os.ReadFile(filepath.Join("scripts", "bench.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(bench), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, f := range strings.FieldsFunc(line, func(r rune) bool { return strings.ContainsRune(" \t|;&$()\"'", r) }) {
+			if f == "zip" || f == "bc" {
+				t.Errorf("scripts/bench.sh runs %s, which set-up does not install: %q", f, line)
+			}
+		}
+	}
+}
