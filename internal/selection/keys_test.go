@@ -251,3 +251,16 @@ func TestPreferTyped(t *testing.T) {
 		t.Error("typed thing_name and CSR_FILE: want the contradiction error")
 	}
 }
+
+// The README lists every key the app checks (the unknown-key message points there).
+func TestREADMEListsEveryKey(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Keys {
+		if !strings.Contains(string(data), "`"+k.Name+"`") {
+			t.Errorf("README.md does not list the context key `%s`", k.Name)
+		}
+	}
+}
