@@ -37,9 +37,14 @@ func run() (code int) {
 			code = 1
 		}
 	}()
-	app := awscdk.NewApp(nil)
+	// No stack traces in the assembly's metadata: under jsii they all point into the runtime's bundled program.js
+	// (e.g. "../jsii-runtime.123/lib/program.js:1:5565"), which the CLI prints above an annotation and which helps no one.
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]interface{}{"aws:cdk:disable-stack-trace": true}})
 	ctx := contextLookup(app)
 	typed, standing, err := typedContextKeys(app)
+	if err == nil {
+		err = selection.CheckUnknown(typed)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		return 1

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,6 +178,8 @@ func TestAppContextKeys(t *testing.T) {
 	}{
 		{"hyphen typo", root, map[string]interface{}{"thing-name": "x"}, nil, `"thing-name" is not a context key of this app (did you mean "thing_name"?)`},
 		{"case typo", root, map[string]interface{}{"CSR_file": "x"}, nil, `"CSR_file" is not a context key of this app (did you mean "CSR_FILE"?)`},
+		{"a typo is named before the selection is judged", root, map[string]interface{}{"thing_name": "no spaces", "policyfile": "p.json"}, nil,
+			`"policyfile" is not a context key of this app (did you mean "policy_file"?)`},
 		{"validity_days with thing_name", root, map[string]interface{}{"thing_name": "d1", "validity_days": "30"}, nil,
 			"context validity_days applies to the cross-account stack (CSR_FILE, DESIRED_TOPIC, DESTROY), not to the per-thing stack"},
 		{"policy_file with CSR_FILE", root, map[string]interface{}{"CSR_FILE": csr, "policy_file": "p.json"}, nil,
@@ -253,5 +256,45 @@ func TestSetupSilentWhenWarm(t *testing.T) {
 				t.Errorf("scripts/bench.sh runs %s, which set-up does not install: %q", f, line)
 			}
 		}
+	}
+}
+
+// A fleet stack near CloudFormation's resource limit carries the CDK's note that it is approaching the limit, without
+// a source position inside jsii's runtime (which the CLI would print above it).
+func TestAppNoRuntimePositions(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		testsvc.Require(t, "node", "run scripts/setup.sh (installs Node 24 into node_modules/.bin)")
+	}
+	bin := buildApp(t)
+	root, _ := os.Getwd()
+	names := make([]string, 97)
+	for i := range names {
+		names[i] = fmt.Sprintf("sensor-%03d", i)
+	}
+	out := t.TempDir()
+	ctx, _ := json.Marshal(map[string]string{"thing_names": strings.Join(names, ","), "fleet_stacks": "1", "nag": "false"})
+	cmd := exec.Command(bin)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+string(ctx), "CDK_OUTDIR="+out, "CDK_VALIDATION=false")
+	if b, err := cmd.CombinedOutput(); err != nil || len(b) != 0 {
+		t.Fatalf("app = %v, output %q; want success and no output", err, b)
+	}
+	// The assembly's metadata (manifest.json and <stack>.metadata.json) is what the CLI prints annotations from.
+	files, _ := filepath.Glob(filepath.Join(out, "*.json"))
+	found := false
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "approaching allowed maximum") {
+			found = true
+		}
+		if strings.Contains(string(data), "program.js") {
+			t.Errorf("%s names jsii's program.js (a stack trace into the runtime)", filepath.Base(f))
+		}
+	}
+	if !found {
+		t.Error("the fleet stack of 97 things carries no note that it approaches the resource limit: the test no longer checks anything")
 	}
 }

@@ -95,29 +95,44 @@ func IsCDKKey(name string) bool {
 	return strings.HasPrefix(name, "@") || strings.Contains(name, ":")
 }
 
+// CheckUnknown refuses every typed key the app does not know, each with the closest known key, in one line. main
+// runs it before Select, since a typo can be what makes a selection fail.
+func CheckUnknown(typed []string) error {
+	sorted := append([]string(nil), typed...)
+	sort.Strings(sorted)
+	var unknown []string
+	for _, name := range sorted {
+		if _, ok := LookupKey(name); ok {
+			continue
+		}
+		msg := fmt.Sprintf("%q is not a context key of this app", name)
+		if s := Closest(name); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		unknown = append(unknown, msg)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("context: %s; the README lists the keys", strings.Join(unknown, "; "))
+	}
+	return nil
+}
+
 // CheckKeys judges the context keys a user typed (typed: every context key except the CDK's own and the standing
 // configuration of cdk.json) against what the selection k defines. An unknown key is an error that suggests the closest
 // known key; a known key that does not apply to k is an error too, so nothing typed is dropped without a word.
 func CheckKeys(typed []string, k Kind) error {
-	sort.Strings(typed)
-	var unknown, misplaced []string
-	for _, name := range typed {
-		key, ok := LookupKey(name)
-		switch {
-		case !ok:
-			msg := fmt.Sprintf("%q is not a context key of this app", name)
-			if s := Closest(name); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			unknown = append(unknown, msg)
-		case key.For&Applies(1<<k) == 0:
+	if err := CheckUnknown(typed); err != nil {
+		return err
+	}
+	sorted := append([]string(nil), typed...)
+	sort.Strings(sorted)
+	var misplaced []string
+	for _, name := range sorted {
+		if key, _ := LookupKey(name); key.For&Applies(1<<k) == 0 {
 			misplaced = append(misplaced, fmt.Sprintf("%s applies to %s, not to %s", name, key.For, selectedBy(k)))
 		}
 	}
-	switch {
-	case len(unknown) > 0:
-		return fmt.Errorf("context: %s; the README lists the keys", strings.Join(unknown, "; "))
-	case len(misplaced) > 0:
+	if len(misplaced) > 0 {
 		return fmt.Errorf("context %s: remove it", strings.Join(misplaced, "; "))
 	}
 	return nil

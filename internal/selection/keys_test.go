@@ -264,3 +264,13 @@ func TestREADMEListsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckUnknownBeforeSelection(t *testing.T) {
+	if err := CheckUnknown([]string{"thing_name", "validity_days"}); err != nil {
+		t.Errorf("CheckUnknown(known keys) = %v, want nil", err)
+	}
+	err := CheckUnknown([]string{"DESIRED_topic", "thing_name"})
+	if err == nil || !strings.Contains(err.Error(), `"DESIRED_topic" is not a context key of this app (did you mean "DESIRED_TOPIC"?)`) {
+		t.Errorf("CheckUnknown(DESIRED_topic) = %v, want the suggestion", err)
+	}
+}
