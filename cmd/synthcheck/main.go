@@ -42,6 +42,8 @@ var defaultCases = []synthCase{
 	{"cross-account-mqtt", []string{"CSR_FILE=testdata/crossaccount/cross-account.csr", "producer=acme", "mqtt_client_id=acme-publisher"}},
 	{"cross-account-destroy", []string{"DESTROY=1"}},
 	{"thing", []string{"thing_name=device1234"}},
+	// With a region the ARNs carry it: acknowledgements must hold in any environment.
+	{"thing-region", []string{"thing_name=device1234", "region=eu-west-1"}},
 	{"fleet", []string{"thing_names_file=testdata/thing/fleet.txt"}},
 }
 
