@@ -17,6 +17,7 @@ import (
 )
 
 func main() {
+	endFilter := filterStderr()
 	code := run()
 	// Setup runs the app once with a linger so that jsii finishes writing its runtime index in the background:
 	// without the index every later synth is about three times slower.
@@ -24,6 +25,7 @@ func main() {
 		time.Sleep(d)
 	}
 	jsii.Close()
+	endFilter()
 	os.Exit(code)
 }
 
@@ -35,9 +37,23 @@ func run() (code int) {
 			code = 1
 		}
 	}()
-	app := awscdk.NewApp(nil)
+	// No stack traces in the assembly's metadata: under jsii they all point into the runtime's bundled program.js
+	// (e.g. "../jsii-runtime.123/lib/program.js:1:5565"), which the CLI prints above an annotation and which helps no one.
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]interface{}{"aws:cdk:disable-stack-trace": true}})
 	ctx := contextLookup(app)
+	typed, standing, err := typedContextKeys(app)
+	if err == nil {
+		err = selection.CheckUnknown(typed)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		return 1
+	}
+	ctx = selection.PreferTyped(ctx, os.LookupEnv, standing)
 	sel, err := selection.Select(ctx, os.LookupEnv)
+	if err == nil {
+		err = selection.CheckKeys(typed, sel.Kind)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		return 1
@@ -74,6 +90,22 @@ func contextLookup(app awscdk.App) selection.Lookup {
 			return fmt.Sprint(t), true
 		}
 	}
+}
+
+// typedContextKeys returns the context keys of this run that the user typed (with -c or --context): every key except
+// the CDK's own and the standing configuration kept in cdk.json (or ~/.cdk.json), which the app reads itself since the
+// CLI merges all sources into one.
+func typedContextKeys(app awscdk.App) (typed []string, standing map[string]bool, err error) {
+	all, _ := app.Node().GetAllContext(nil).(map[string]interface{})
+	names := make([]string, 0, len(all))
+	for k := range all {
+		names = append(names, k)
+	}
+	home, _ := os.UserHomeDir()
+	if standing, err = selection.StandingKeys(".", home); err != nil {
+		return nil, nil, err
+	}
+	return selection.TypedKeys(names, standing), standing, nil
 }
 
 func firstLine(s string) string {

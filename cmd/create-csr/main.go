@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"unicode/utf8"
 
+	"github.com/iotcert/iotcert/internal/cli"
 	"github.com/iotcert/iotcert/internal/pki"
 )
 
@@ -28,22 +29,26 @@ const (
 
 const usageText = "You must specify the desired topic as the first and only parameter to this script"
 
+var tool = cli.Tool{
+	Name:     "create-csr",
+	Synopsis: "create-csr [-dir DIR] <topic>",
+	About: `makes a producer's private key and certificate signing request for the cross-account stack.
+It writes ` + KeyFile + ` (EC P-256, mode 0600: keep it) and ` + CSRFile + ` (subject CN = the topic, "/" written "%2F": send it
+to the consumer). The common name holds at most 64 characters, so the topic does too (each "/" counts 3); existing
+files are never overwritten.`,
+	Examples: []string{"create-csr producer1/data", "create-csr -dir keys/ producer1/data"},
+}
+
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("create-csr", flag.ContinueOnError)
-	fset.SetOutput(stderr)
 	dir := fset.String("dir", ".", "directory to write "+KeyFile+" and "+CSRFile+" into")
-	fset.Usage = func() {
-		fmt.Fprintf(stderr, "usage: create-csr [-dir DIR] <topic>\n")
-		fset.PrintDefaults()
-	}
-	if err := fset.Parse(args); err != nil {
-		return 2
+	if code, done := tool.Parse(fset, args, stdout, stderr); done {
+		return code
 	}
 	if fset.NArg() != 1 || fset.Arg(0) == "" {
-		fmt.Fprintln(stderr, usageText)
-		return 1
+		return tool.UsageError(stderr, usageText)
 	}
 	topic := fset.Arg(0)
 	// The consumer's stack refuses reserved topics and policy variables outright: refuse them here, before any file.

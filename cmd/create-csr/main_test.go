@@ -55,9 +55,6 @@ func TestRunRefuses(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"no topic", nil, "You must specify the desired topic as the first and only parameter to this script"},
-		{"empty topic", []string{""}, "You must specify the desired topic as the first and only parameter to this script"},
-		{"two topics", []string{"a", "b"}, "You must specify the desired topic"},
 		{"mqtt wildcard", []string{"a/+/b"}, `topic "a/+/b" contains MQTT wildcard "+": the policy uses IAM wildcards, write "*" instead`},
 		{"hash", []string{"a/#"}, `MQTT wildcard "#"`},
 		{"cn too long", []string{"producer1/" + strings.Repeat("x", 53)}, "X.509 allows at most 64"},

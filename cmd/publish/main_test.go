@@ -201,7 +201,6 @@ func TestRunErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"no cert", nil, "The path to the certificate is a required argument"},
 		{"default key missing", []string{"--cert", p.certPath}, "read private key"},
 		{"key mismatch", []string{"--cert", p.certPath, "--key", q.keyPath}, "does not belong to the certificate"},
 		{"not a certificate", []string{"--cert", p.keyPath, "--key", p.keyPath}, "parse certificate"},

@@ -26,9 +26,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iotcert/iotcert/internal/cli"
 	"github.com/iotcert/iotcert/internal/pki"
 	"github.com/iotcert/iotcert/internal/vending"
 )
+
+var tool = cli.Tool{
+	Name: "register",
+	Synopsis: `register --url https://<api>.execute-api.<region>.amazonaws.com/prod --token <token> --thing <name>
+	[--version 1] [--csr] [--key-type EC_P256] [--out dir] [--ca file]`,
+	About: `asks the certificate vending API for a certificate for one thing and writes <thing>.cert.pem,
+<thing>.private.key (mode 0600) and <thing>.root-ca.pem. With --csr the key is made here and only a CSR is sent: the
+private key never leaves this machine. The token may come from the environment variable VEND_TOKEN instead of --token,
+which keeps it out of the process list.`,
+	Examples: []string{
+		"VEND_TOKEN=<token> register --url https://abc123.execute-api.eu-west-1.amazonaws.com/prod --thing sensor-0001 --csr",
+	},
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -43,7 +57,6 @@ type options struct {
 func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("register", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&o.url, "url", "", "stage URL of the vending API, e.g. https://abc.execute-api.us-east-1.amazonaws.com/prod (required)")
 	fs.StringVar(&o.token, "token", "", "device token (default: $VEND_TOKEN)")
 	fs.StringVar(&o.thing, "thing", "", "thing name to register (required)")
@@ -54,25 +67,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.ca, "ca", "", "PEM file of CA certificates to trust for the API's TLS (default: system roots)")
 	fs.StringVar(&o.identifier, "identifier", "DeviceToken", "first word of the Authorization header")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "request timeout")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := tool.Parse(fs, args, stdout, stderr); done {
+		return code
 	}
 	if o.token == "" {
 		o.token = os.Getenv("VEND_TOKEN")
 	}
 	switch {
 	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "register: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return tool.UsageError(stderr, "unexpected argument %q", fs.Arg(0))
 	case o.url == "" || o.thing == "":
-		fmt.Fprintln(stderr, "register: --url and --thing are required")
-		return 2
+		return tool.UsageError(stderr, "--url and --thing are required")
 	case o.token == "":
-		fmt.Fprintln(stderr, "register: --token (or VEND_TOKEN) is required")
-		return 2
+		return tool.UsageError(stderr, "--token (or VEND_TOKEN) is required")
 	case !vending.ThingNameRe.MatchString(o.thing):
-		fmt.Fprintf(stderr, "register: --thing must match %s, got %q\n", vending.ThingNameRe, o.thing)
-		return 2
+		return tool.UsageError(stderr, "--thing must match %s, got %q", vending.ThingNameRe, o.thing)
 	}
 	// In --csr mode the thing name is the CSR's common name, which X.509 bounds at 64 characters.
 	if o.csr {

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iotcert/iotcert/internal/cli"
 	"github.com/iotcert/iotcert/policies"
 )
 
@@ -41,7 +42,18 @@ var defaultCases = []synthCase{
 	{"cross-account-mqtt", []string{"CSR_FILE=testdata/crossaccount/cross-account.csr", "producer=acme", "mqtt_client_id=acme-publisher"}},
 	{"cross-account-destroy", []string{"DESTROY=1"}},
 	{"thing", []string{"thing_name=device1234"}},
+	// With a region the ARNs carry it: acknowledgements must hold in any environment.
+	{"thing-region", []string{"thing_name=device1234", "region=eu-west-1"}},
 	{"fleet", []string{"thing_names_file=testdata/thing/fleet.txt"}},
+}
+
+var tool = cli.Tool{
+	Name:     "synthcheck",
+	Synopsis: "synthcheck [-case a,b] [-c key=value]... [-app CMD] [-out DIR] [-expect-fail -expect F1,F2]",
+	About: `synthesizes every stack the app can define with the sample inputs in testdata/, as cdk synth does, and fails on
+the CloudFormation validator's errors, cdk-nag's AwsSolutions and Serverless findings, cfn-guard's AWS Control Tower
+rules and the app's own IoT policy rules. Run it from the repository root (make synth does).`,
+	Examples: []string{"go run ./cmd/synthcheck", "go run ./cmd/synthcheck -case thing,fleet"},
 }
 
 func main() {
@@ -50,7 +62,6 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("synthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	app := fs.String("app", "", "app command (default: the one in cdk.json)")
 	out := fs.String("out", "cdk.out/check", "directory for the cloud assemblies, one per case")
 	only := fs.String("case", "", "run only the cases whose names are listed (comma-separated)")
@@ -58,8 +69,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	expect := fs.String("expect", "", "comma-separated findings that must be reported (with -expect-fail)")
 	ctxFlags := multiFlag{}
 	fs.Var(&ctxFlags, "c", "extra context key=value for every case (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := tool.Parse(fs, args, stdout, stderr); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return tool.UsageError(stderr, "unexpected argument %q", fs.Arg(0))
 	}
 	root, err := moduleRoot()
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/iotcert/iotcert/internal/cli"
 	"github.com/iotcert/iotcert/internal/vending"
 	"github.com/iotcert/iotcert/internal/vending/vendaws"
 )
@@ -36,84 +37,86 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `vend-token manages the device tokens of the certificate vending API (hashes in a Secrets Manager secret).
+var tool = cli.Tool{
+	Name: "vend-token",
+	Synopsis: `vend-token add    --secret-id ARN [--table NAME] [--prefix p] [--expires 720h] [--single-use] [--id id]
+	vend-token revoke --secret-id ARN [--table NAME] --id id
+	vend-token list   --secret-id ARN`,
+	About: `manages the device tokens of the certificate vending API. The tokens secret (the stack's TokensSecretArn
+output) keeps only SHA-256 hashes: add prints a new token once, revoke removes one, list shows ids, prefixes and
+expiry. AWS credentials, region and endpoint come from the standard SDK environment.`,
+	Examples: []string{
+		"vend-token add --secret-id <TokensSecretArn> --prefix sensor- --expires 720h --single-use",
+		"vend-token list --secret-id <TokensSecretArn>",
+		"vend-token revoke --secret-id <TokensSecretArn> --table <RegistrationsTable> --id <id>",
+	},
+}
 
-usage:
-  vend-token add    --secret-id ARN [--table NAME] [--prefix p] [--expires 720h] [--single-use] [--id id]
-  vend-token revoke --secret-id ARN [--table NAME] --id id
-  vend-token list   --secret-id ARN
+// commands are vend-token's commands, in help order.
+var commands = []string{"add", "revoke", "list"}
 
-flags:
-  --secret-id ARN   ARN or name of the tokens secret (the stack's TokensSecretArn output); required
-  --table NAME      registrations table; revoke records the revocation there so that the token stops at once,
-                    add refuses the id of a revoked token (default: $REGISTRATIONS_TABLE)
-  --prefix p        add: thing names the token may register must start with p (default: "", any name)
-  --expires d       add: lifetime of the token, 0 for no expiry (default: 720h)
-  --single-use      add: the token registers one thing only (default: false)
-  --id id           add: token id (default: random); revoke: id of the token to revoke (required)
+type flags struct {
+	secretID, table, prefix, id *string
+	expires                     *time.Duration
+	singleUse                   *bool
+}
 
-examples:
-  vend-token add --secret-id "$TOKENS_SECRET_ARN" --prefix sensor- --expires 24h --single-use
-  vend-token revoke --secret-id "$TOKENS_SECRET_ARN" --table "$REGISTRATIONS_TABLE" --id 1a2b3c4d
-`
-
-func usageError(stderr io.Writer, format string, args ...any) int {
-	fmt.Fprintf(stderr, format+"\n", args...)
-	fmt.Fprintln(stderr, "run 'vend-token -h' for help")
-	return 2
+// commandFlags defines the flags of one command; nil for an unknown command.
+func commandFlags(cmd string) (*flag.FlagSet, *flags) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	f := &flags{secretID: fs.String("secret-id", "", "ARN or name of the tokens secret (required)")}
+	switch cmd {
+	case "add":
+		f.table = fs.String("table", os.Getenv("REGISTRATIONS_TABLE"), "registrations table (default $REGISTRATIONS_TABLE); revoke records the revocation there so the token stops at once, add refuses the id of a revoked token")
+		f.prefix = fs.String("prefix", "", "thing names this token may register must start with this prefix (default: any name)")
+		f.expires = fs.Duration("expires", 720*time.Hour, "lifetime of the token; 0 for no expiry")
+		f.singleUse = fs.Bool("single-use", false, "the token registers one thing only")
+		f.id = fs.String("id", "", "token id (default: random)")
+	case "revoke":
+		f.table = fs.String("table", os.Getenv("REGISTRATIONS_TABLE"), "registrations table (default $REGISTRATIONS_TABLE); revoke records the revocation there so the token stops at once, add refuses the id of a revoked token")
+		f.id = fs.String("id", "", "id of the token to revoke (required)")
+	case "list":
+	default:
+		return nil, nil
+	}
+	return fs, f
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		return usageError(stderr, "vend-token: a command is required: add, revoke or list")
+		return tool.UsageError(stderr, "give a command (usage: vend-token add|revoke|list --secret-id ARN ...)")
 	}
 	cmd := args[0]
-	fs := flag.NewFlagSet("vend-token "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	secretID := fs.String("secret-id", "", "")
-	var (
-		table     *string
-		prefix    *string
-		expires   *time.Duration
-		singleUse *bool
-		id        *string
-	)
 	switch cmd {
-	case "add":
-		table = fs.String("table", os.Getenv("REGISTRATIONS_TABLE"), "")
-		prefix = fs.String("prefix", "", "")
-		expires = fs.Duration("expires", 720*time.Hour, "")
-		singleUse = fs.Bool("single-use", false, "")
-		id = fs.String("id", "", "")
-	case "revoke":
-		table = fs.String("table", os.Getenv("REGISTRATIONS_TABLE"), "")
-		id = fs.String("id", "", "")
-	case "list":
-	case "-h", "--help", "-help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		return usageError(stderr, "vend-token: unknown command %q", cmd)
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			return 0
+	case "-h", "-help", "--help", "help":
+		var sets []*flag.FlagSet
+		for _, c := range commands {
+			fs, _ := commandFlags(c)
+			sets = append(sets, fs)
 		}
-		return usageError(stderr, "vend-token %s: %v", cmd, err)
+		tool.Help(stdout, sets...)
+		return 0
 	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "vend-token %s: unexpected argument %q", cmd, fs.Arg(0))
+	fs, f := commandFlags(cmd)
+	if fs == nil {
+		return tool.UsageError(stderr, "unknown command %q: use add, revoke or list", cmd)
 	}
-	if *secretID == "" {
-		return usageError(stderr, "vend-token %s: --secret-id is required", cmd)
+	sub := tool
+	sub.Name = "vend-token " + cmd
+	if code, done := sub.Parse(fs, args[1:], stdout, stderr); done {
+		return code
 	}
-	if cmd == "revoke" && *id == "" {
-		return usageError(stderr, "vend-token revoke: --id is required")
+	switch {
+	case fs.NArg() > 0:
+		return sub.UsageError(stderr, "unexpected argument %q", fs.Arg(0))
+	case *f.secretID == "":
+		return sub.UsageError(stderr, "--secret-id is required")
+	case cmd == "revoke" && *f.id == "":
+		return sub.UsageError(stderr, "--id is required")
+	case cmd == "add" && *f.expires < 0:
+		return sub.UsageError(stderr, "--expires must not be negative, got %v", *f.expires)
 	}
-	if cmd == "add" && *expires < 0 {
-		return usageError(stderr, "vend-token add: --expires must not be negative, got %v", *expires)
-	}
+	secretID, table, prefix, expires, singleUse, id := f.secretID, f.table, f.prefix, f.expires, f.singleUse, f.id
 	ctx := context.Background()
 	cfg, err := vendaws.LoadAWSConfig(ctx)
 	if err != nil {

@@ -1,6 +1,7 @@
 package iotcert
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -18,11 +19,33 @@ func Acknowledge(scope constructs.IConstruct, rule, reason string, appliesTo ...
 	if len(appliesTo) > 0 {
 		list := make([]interface{}, len(appliesTo))
 		for i, a := range appliesTo {
-			list[i] = a
+			list[i] = findingMatcher(a)
 		}
 		s.AppliesTo = &list
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(scope, &[]*cdknag.NagPackSuppression{s}, jsii.Bool(true))
+}
+
+// envPlaceholders are the pseudo parameters cdk-nag writes into a finding when the stack is environment-agnostic, with
+// what it writes instead once the stack has an account and region (or the partition is written as a literal).
+var envPlaceholders = []struct{ placeholder, concrete string }{
+	{"<AWS::Partition>", `aws[a-z-]*`},
+	{"<AWS::Region>", `[a-z]{2}(?:-[a-z]+)+-\d`},
+	{"<AWS::AccountId>", `\d{12}`},
+}
+
+// findingMatcher returns a finding that names the stack's partition, region or account by its pseudo parameter as a
+// regular expression that matches it both ways, so that one acknowledgement holds for an environment-agnostic stack
+// and for one deployed with -c region=… or an explicit account. Other findings are matched exactly.
+func findingMatcher(finding string) interface{} {
+	if !strings.Contains(finding, "<AWS::") {
+		return finding
+	}
+	re := regexp.QuoteMeta(finding)
+	for _, p := range envPlaceholders {
+		re = strings.ReplaceAll(re, regexp.QuoteMeta(p.placeholder), "(?:"+regexp.QuoteMeta(p.placeholder)+"|"+p.concrete+")")
+	}
+	return &cdknag.RegexAppliesTo{Regex: jsii.String("/^" + re + "$/")}
 }
 
 // AcknowledgeGuard records on a CloudFormation resource that a cfn-guard rule (AWS Control Tower's rule names, upper

@@ -5,7 +5,11 @@ package naming
 import (
 	"fmt"
 	"regexp"
+	"unicode/utf8"
 )
+
+// MaxThingNameLength is AWS IoT's bound on a thing name, in characters.
+const MaxThingNameLength = 128
 
 // ThingNamePattern is AWS IoT's rule for thing (and thing type) names, anchored, for JSON schemas and messages.
 const ThingNamePattern = `^[a-zA-Z0-9:_-]{1,128}$`
@@ -21,6 +25,9 @@ var (
 func ThingName(name string) error {
 	if name == "" {
 		return fmt.Errorf("thing name must not be empty")
+	}
+	if n := utf8.RuneCountInString(name); n > MaxThingNameLength {
+		return fmt.Errorf("thing name is %d characters long: AWS IoT allows at most %d", n, MaxThingNameLength)
 	}
 	if !ThingNameRE.MatchString(name) {
 		return fmt.Errorf("thing name %q is not valid: use 1 to 128 characters of a-z, A-Z, 0-9, ':', '_' and '-'", name)

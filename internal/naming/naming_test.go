@@ -1,6 +1,9 @@
 package naming
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestThingName(t *testing.T) {
 	for _, tc := range []struct {
@@ -37,5 +40,15 @@ func TestStackName(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("StackName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
 		}
+	}
+}
+
+func TestThingNameTooLongSaysSo(t *testing.T) {
+	err := ThingName(strings.Repeat("a", 129))
+	if err == nil || err.Error() != "thing name is 129 characters long: AWS IoT allows at most 128" {
+		t.Errorf("ThingName(129 characters) = %v, want the length message", err)
+	}
+	if err := ThingName(strings.Repeat("a", 128)); err != nil {
+		t.Errorf("ThingName(128 characters) = %v, want nil", err)
 	}
 }

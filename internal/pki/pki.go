@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -222,8 +223,10 @@ func CheckPublicKey(pub any) error {
 			return fmt.Errorf("rsa key of %d bits is too large: at most %d bits are accepted", bits, maxRSABits)
 		}
 		return nil
+	case ed25519.PublicKey:
+		return fmt.Errorf("Ed25519 keys are not accepted; use EC P-256/P-384 or RSA ≥ %d", MinRSABits)
 	default:
-		return fmt.Errorf("public key type %T is not accepted: use ECDSA P-256/P-384 or RSA >= %d bits", pub, MinRSABits)
+		return fmt.Errorf("this key type is not accepted; use EC P-256/P-384 or RSA ≥ %d", MinRSABits)
 	}
 }
 

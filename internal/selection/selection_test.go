@@ -33,7 +33,13 @@ func TestSelect(t *testing.T) {
 		{name: "DESTROY in context", ctx: map[string]string{"DESTROY": "1"}, want: Selection{Kind: CrossAccount, Destroy: true}},
 		{name: "DESTROY with a csr still destroys", ctx: map[string]string{"DESTROY": "true", "CSR_FILE": "a.csr"},
 			want: Selection{Kind: CrossAccount, Destroy: true}},
-		{name: "DESTROY=0 is not destroy", env: map[string]string{"DESTROY": "0"}, want: Selection{Kind: Platform}},
+		// As the seed: DESTROY selects the cross-account stack whenever it has a value, so `DESTROY=false cdk destroy`
+		// can never target the platform stacks.
+		{name: "DESTROY=0 still destroys the cross-account stack", env: map[string]string{"DESTROY": "0"}, want: Selection{Kind: CrossAccount, Destroy: true}},
+		{name: "DESTROY=false still destroys the cross-account stack", env: map[string]string{"DESTROY": "false"}, want: Selection{Kind: CrossAccount, Destroy: true}},
+		{name: "-c DESTROY=no still destroys the cross-account stack", ctx: map[string]string{"DESTROY": "no"}, want: Selection{Kind: CrossAccount, Destroy: true}},
+		{name: "empty DESTROY selects nothing", env: map[string]string{"DESTROY": ""}, wantErr: "DESTROY is set but empty"},
+		{name: "empty -c DESTROY selects nothing", ctx: map[string]string{"DESTROY": " "}, wantErr: "DESTROY is set but empty"},
 		{name: "thing", ctx: map[string]string{"thing_name": "device1234"}, want: Selection{Kind: Thing, ThingName: "device1234"}},
 		{name: "bad thing name", ctx: map[string]string{"thing_name": "bad name"}, wantErr: `context thing_name: thing name "bad name" is not valid`},
 		{name: "empty thing name", ctx: map[string]string{"thing_name": ""}, wantErr: "context thing_name: thing name must not be empty"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/iotcert/iotcert/internal/naming"
 )
@@ -93,11 +94,17 @@ func ParseRegisterBody(body []byte) (*RegisterRequest, error) {
 		return nil, ErrBodyTooLarge
 	}
 	var r RegisterRequest
+	if err := checkExactKeys(body, &r); err != nil {
+		return nil, &BodyError{Msg: "invalid JSON body: " + err.Error()}
+	}
 	if err := decodeStrict(body, &r); err != nil {
 		return nil, &BodyError{Msg: "invalid JSON body: " + describeJSONError(err)}
 	}
 	if r.ThingName == "" {
 		return nil, &BodyError{Msg: "thingName is required"}
+	}
+	if n := utf8.RuneCountInString(r.ThingName); n > naming.MaxThingNameLength {
+		return nil, &BodyError{Msg: fmt.Sprintf("thingName is %d characters long: AWS IoT allows at most %d", n, naming.MaxThingNameLength)}
 	}
 	if !ThingNameRe.MatchString(r.ThingName) {
 		return nil, &BodyError{Msg: fmt.Sprintf("thingName must match %s, got %q", ThingNameRe, truncate(r.ThingName, 140))}

@@ -21,7 +21,7 @@ func TestParseRegisterBody(t *testing.T) {
 		{"missing version", `{"thingName":"d"}`, RegisterRequest{}, "version is required"},
 		{"seed accountToken field", `{"thingName":"d","version":"1","accountToken":"x"}`, RegisterRequest{}, `unknown field "accountToken"`},
 		{"bad thing name", `{"thingName":"a/b","version":"1"}`, RegisterRequest{}, "thingName must match"},
-		{"long thing name", `{"thingName":"` + strings.Repeat("a", 129) + `","version":"1"}`, RegisterRequest{}, "thingName must match"},
+		{"long thing name", `{"thingName":"` + strings.Repeat("a", 129) + `","version":"1"}`, RegisterRequest{}, "thingName is 129 characters long: AWS IoT allows at most 128"},
 		{"version with space", `{"thingName":"d","version":"1 2"}`, RegisterRequest{}, "version must be"},
 		{"long version", `{"thingName":"d","version":"` + strings.Repeat("1", 65) + `"}`, RegisterRequest{}, "version must be"},
 		{"numeric version", `{"thingName":"d","version":1}`, RegisterRequest{}, "version must be a string"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -135,7 +136,12 @@ func (h *Handler) now() time.Time {
 }
 
 func respond(status int, body any) events.APIGatewayProxyResponse {
-	b, err := json.Marshal(body)
+	// Not HTML-escaped: a client reads "≥" and "<prefix>" as written, not as \u003e.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(body)
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"status":false,"error":"Uncaught error..."}`)
 	}
@@ -225,7 +231,7 @@ func (h *Handler) register(ctx context.Context, req events.APIGatewayProxyReques
 		}
 		if err != nil {
 			log.InfoContext(ctx, "bad csr", "err", err)
-			return fail(http.StatusBadRequest, "invalid csr: "+err.Error())
+			return fail(http.StatusBadRequest, "invalid csr: "+strings.TrimPrefix(err.Error(), "parse csr: "))
 		}
 		r.CSR = string(canonical)
 	}
