@@ -14,7 +14,7 @@ import (
 )
 
 // TriggerInput is CertCheck-Trigger's event. The scheduler's payload and the sample's bare `aws lambda invoke` are
-// empty; {"hostID": "i-…"} rotates one host now.
+// empty; {"hostID": "i-…"} rotates one host now (the execution input is then the same object).
 type TriggerInput struct {
 	HostID string `json:"hostID,omitempty"`
 }
@@ -55,7 +55,7 @@ func (t *Trigger) start(ctx context.Context, in TriggerInput) (TriggerOutput, er
 		if err := CheckHostID(in.HostID); err != nil {
 			return TriggerOutput{}, err
 		}
-		exec.HostIDs = []string{in.HostID}
+		exec.HostID = in.HostID
 	}
 	input, err := json.Marshal(exec)
 	if err != nil {
@@ -79,7 +79,7 @@ func (t *Trigger) start(ctx context.Context, in TriggerInput) (TriggerOutput, er
 		return TriggerOutput{}, fmt.Errorf("start execution of %s: %w", t.Config.StateMachineARN, err)
 	}
 	arn := aws.ToString(out.ExecutionArn)
-	slog.InfoContext(ctx, "rotation started", "executionArn", arn, "hosts", len(exec.HostIDs))
+	slog.InfoContext(ctx, "rotation started", "executionArn", arn, "host", exec.HostID)
 	return TriggerOutput{ExecutionARN: arn, StartDate: aws.ToTime(out.StartDate).UTC().Format(time.RFC3339)}, nil
 }
 

@@ -1,21 +1,25 @@
-// Command rotationselect is the rotation step "select due hosts": a Query per shard of the table's renewAt index
-// (partition key renewShard, a number from 0 to RENEW_SHARDS-1; sort key renewAt, RFC 3339 UTC), following every
-// page, never a Scan. Hosts named in the input are checked and returned as they are (rotate now).
+// Command rotationselect is the rotation step "select due hosts" (the state SelectDueHosts): a Query per shard of
+// the table's renewAt index (partition key renewShard, a number from 0 to RENEW_SHARDS-1; sort key renewAt, RFC 3339
+// UTC), following every page, never a Scan. It writes the hosts to the manifest bucket as a JSON array of
+// {"hostID"} for the distributed Map's ItemReader. Hosts named in the input are checked and listed as they are
+// (rotate now). It also reports the CA certificate's days left, for the CA expiry alarm.
 //
-// Environment: TABLE_NAME, optional RENEW_SHARDS (default 16; must equal rotationrecord's), MAX_HOSTS (default 5000:
-// the rest stay due for the next run), MANIFEST_BUCKET (when set, the hosts are written to
-// s3://<bucket>/manifests/<time>.json as a JSON array of {"hostID"} for a distributed Map's ItemReader, and "hosts"
-// is empty).
+// Environment: TABLE_NAME, MANIFEST_BUCKET, optional PCAarn (for caDaysLeft; the role then needs
+// acm-pca:DescribeCertificateAuthority on the CA), RENEW_SHARDS (default 16; must equal the Record step's),
+// MAX_HOSTS (default 5000 per run: the rest stay due for the next run). The role needs s3:PutObject on
+// manifests/* and dynamodb:Query on the table's renewAt-index.
 //
-// Input: {} or {"hostIDs": ["i-…", …]}.
-// Output: {"hosts": [{"hostID": "i-…"}, …], "count": n, "truncated": false, "itemsRead": n,
-// "manifest": {"bucket", "key"} (with MANIFEST_BUCKET only)}. Error HostInvalid for a bad id in the input.
+// Input: {} (scheduled run) or {"hostID": "i-…"} (rotate now; {"hostIDs": [...]} is accepted too).
+// Output: {"count": n, "bucket": "…", "key": "manifests/….json", "overdue": n, "truncated": false,
+// "caDaysLeft": n (absent when the CA could not be read), "itemsRead": n}.
+// Error HostInvalid for a bad host id in the input.
 package main
 
 import (
 	"context"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -35,7 +39,8 @@ func newHandler(ctx context.Context) (*Handler, error) {
 		TableName:      env.Required(rotation.EnvTable),
 		RenewShards:    env.Int(rotation.EnvRenewShards, rotation.DefaultRenewShards, 1, rotation.MaxRenewShards),
 		MaxHosts:       env.Int(rotation.EnvMaxHosts, rotation.DefaultMaxHosts, 1, 1000000),
-		ManifestBucket: env.Optional(rotation.EnvManifestBucket, ""),
+		ManifestBucket: env.Required(rotation.EnvManifestBucket),
+		PCAARN:         env.Optional(rotation.EnvPCAARN, ""),
 	}
 	if err := env.Err(); err != nil {
 		return nil, err
@@ -44,5 +49,7 @@ func newHandler(ctx context.Context) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{Selector: &rotation.Selector{Table: dynamodb.NewFromConfig(cfg), Objects: s3.NewFromConfig(cfg), Config: c}}, nil
+	return &Handler{Selector: &rotation.Selector{
+		Table: dynamodb.NewFromConfig(cfg), Objects: s3.NewFromConfig(cfg), CA: acmpca.NewFromConfig(cfg), Config: c,
+	}}, nil
 }

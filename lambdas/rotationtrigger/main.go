@@ -4,8 +4,11 @@
 //
 // Environment: STATE_MACHINE_ARN, SNS_TOPIC_ARN (failures are published as "Certificate rotation trigger failed: …").
 //
+// Environment note: the state machine is defined after its functions, so the stack adds STATE_MACHINE_ARN to this
+// function's environment once the state machine exists (the trigger is not one of the workflow's tasks: no cycle).
+//
 // Input: {} (the scheduler's payload and a bare invoke), or {"hostID": "i-…"} to rotate one host now; the execution
-// input is then {"hostIDs": ["i-…"]}, else {}.
+// input is then {"hostID": "i-…"}, else {}.
 // Output: {"executionArn": "arn:aws:states:…:execution:…", "startDate": "2026-11-30T03:15:00Z"}.
 package main
 
