@@ -17,9 +17,13 @@ import (
 // managed instance (mi-, 17 characters).
 const HostIDPattern = `(^i-(\w{8}|\w{17})$)|(^mi-\w{17}$)`
 
-// PathPattern is an absolute directory path: one to 16 segments of letters, digits, '.', '_' and '-', none starting
-// with '.', so neither "." nor ".." can appear as a segment. No spaces, quotes, '$', backticks, ';' or newlines.
-const PathPattern = `^(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){1,16}$`
+// PathPattern is an absolute directory path: segments of letters, digits, '.', '_' and '-', none starting with '.',
+// so neither "." nor ".." can appear as a segment. No spaces, quotes, '$', backticks, ';' or newlines. CheckPath
+// also bounds the length to MaxPathLength.
+const PathPattern = `^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$`
+
+// MaxPathLength bounds a directory path.
+const MaxPathLength = 1024
 
 // Patterns of the other document parameters.
 const (
@@ -55,7 +59,7 @@ func CheckHostID(id string) error {
 
 // CheckPath returns an error naming the attribute and the value when p is not an absolute path of safe segments.
 func CheckPath(attr, p string) error {
-	if !pathRE.MatchString(p) || strings.Contains(p, "..") && hasDotDotSegment(p) {
+	if len(p) > MaxPathLength || !pathRE.MatchString(p) || hasDotDotSegment(p) {
 		return fmt.Errorf("%s %q is not an absolute path of letters, digits, '.', '_' and '-' without '..'", attr, p)
 	}
 	return nil
