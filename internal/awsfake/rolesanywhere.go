@@ -272,16 +272,18 @@ func accessDenied(format string, args ...any) *apiError {
 }
 
 func (ra *RolesAnywhere) createSession(r *http.Request, body []byte) (any, *apiError) {
+	// The ARNs travel in the query string, the certificate in the X-Amz-X509 header, the duration in the body.
 	var in struct {
-		Cert            string `json:"cert"`
-		ProfileArn      string `json:"profileArn"`
-		RoleArn         string `json:"roleArn"`
-		TrustAnchorArn  string `json:"trustAnchorArn"`
-		DurationSeconds *int   `json:"durationSeconds"`
+		ProfileArn      string
+		RoleArn         string
+		TrustAnchorArn  string
+		DurationSeconds *int `json:"durationSeconds"`
 	}
 	if e := decodeJSON(body, &in, "ValidationException"); e != nil {
 		return nil, e
 	}
+	q := r.URL.Query()
+	in.ProfileArn, in.RoleArn, in.TrustAnchorArn = q.Get("profileArn"), q.Get("roleArn"), q.Get("trustAnchorArn")
 	leafDER, err := base64.StdEncoding.DecodeString(r.Header.Get("X-Amz-X509"))
 	if err != nil {
 		return nil, accessDenied("X-Amz-X509 is not base64")
@@ -289,9 +291,6 @@ func (ra *RolesAnywhere) createSession(r *http.Request, body []byte) (any, *apiE
 	leaf, err := x509.ParseCertificate(leafDER)
 	if err != nil {
 		return nil, accessDenied("X-Amz-X509: %v", err)
-	}
-	if in.Cert != "" && in.Cert != base64.StdEncoding.EncodeToString(leafDER) {
-		return nil, accessDenied("cert does not match the signing certificate")
 	}
 	if e := verifyX509Signature(r, body, leaf); e != nil {
 		return nil, e

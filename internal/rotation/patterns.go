@@ -31,7 +31,7 @@ const (
 	KeyAlgorithmPattern = `^(RSA_2048|EC_prime256v1)$`
 	// PEMBase64Pattern is a PEM document carried as one line of standard base64 (a certificate and its chain fit in
 	// a few kilobytes; SSM allows 64 KB for a document and its parameters together).
-	PEMBase64Pattern = `^[A-Za-z0-9+/]{1,20000}={0,2}$`
+	PEMBase64Pattern = `^[A-Za-z0-9+/]+={0,2}$`
 	// SerialPattern is a certificate serial number in upper-case hex, which names the generation directory.
 	SerialPattern = `^[0-9A-F]{1,40}$`
 	// ProfileARNPattern, TrustAnchorARNPattern and RoleARNPattern are the IAM Roles Anywhere profile, trust anchor

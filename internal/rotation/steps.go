@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -355,7 +356,7 @@ func parseCertPEM(s string) (*x509.Certificate, error) {
 }
 
 func publicKeyEqual(a, b any) bool {
-	ka, ok := a.(interface{ Equal(x any) bool })
+	ka, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	if !ok {
 		return false
 	}
