@@ -106,7 +106,7 @@ trap - EXIT
 # files into links never shows a mixed pair.
 if [ ! -L "$store/current" ] && [ -f "$certdir/$host.crt" ] && [ ! -L "$certdir/$host.crt" ] &&
 	[ -f "$keydir/$host.key" ] && [ ! -L "$keydir/$host.key" ]; then
-	rm -rf "$store/gen-files"
+	rm -rf "$store/gen-files" "$store/.stage-files"
 	mkdir -m 0700 "$store/.stage-files"
 	cp "$certdir/$host.crt" "$store/.stage-files/cert.pem"
 	cp "$keydir/$host.key" "$store/.stage-files/key.pem"
