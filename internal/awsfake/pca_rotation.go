@@ -34,7 +34,7 @@ func (p *PCA) SetUsageMode(mode string) {
 // backdated). Caller holds mu.
 func (p *PCA) checkLifetime(now, notAfter time.Time) *apiError {
 	if p.rot.shortLived && notAfter.Sub(now) > pcaShortLivedMax {
-		return pcaError("ValidationException",
+		return pcaError("InvalidArgsException",
 			"The certificate authority is in SHORT_LIVED_CERTIFICATE mode: validity must be at most 7 days.")
 	}
 	return nil
