@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -129,6 +130,7 @@ type RotationStack struct {
 	Table        awsdynamodb.Table
 	Key          awskms.Key
 	Topic        awssns.Topic
+	DeadLetters  awssqs.Queue
 	StateMachine awsstepfunctions.StateMachine
 	Trigger      *iotcert.GoFunction
 	Select       *iotcert.GoFunction
@@ -330,6 +332,16 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 		EnableKeyRotation: jsii.Bool(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 	})
+	// Only AWS services (here DynamoDB) may create grants on the key (AWS Control Tower CT.KMS.PR.3).
+	s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("kms:CreateGrant"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{"BoolIfExists": map[string]interface{}{
+			"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false",
+		}},
+	}), jsii.Bool(false))
 	for _, svc := range []string{"events.amazonaws.com", "cloudwatch.amazonaws.com"} {
 		s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String(svc), nil)},
@@ -344,8 +356,20 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 		MasterKey:  s.Key,
 		EnforceSSL: jsii.Bool(true),
 	})
+	// Deliveries that fail for good (the email subscription, the EventBridge targets) are kept here.
+	s.DeadLetters = awssqs.NewQueue(stack, jsii.String("DeliveryDeadLetters"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	reasonIsDLQ := "this queue is itself the dead-letter queue of the topic's subscription and the EventBridge targets"
+	iotcert.Acknowledge(s.DeadLetters, "AwsSolutions-SQS3", reasonIsDLQ)
+	iotcert.Acknowledge(s.DeadLetters, "Serverless-SQSRedrivePolicy", reasonIsDLQ)
+	iotcert.AcknowledgeGuard(s.DeadLetters, "SQS_DLQ_CHECK", reasonIsDLQ)
 	if p.SubscriberEmail != "" {
-		s.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.SubscriberEmail), nil))
+		s.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.SubscriberEmail), &awssnssubscriptions.EmailSubscriptionProps{
+			DeadLetterQueue: s.DeadLetters,
+		}))
 	}
 
 	s.defineCA(&p)
@@ -372,7 +396,7 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 
 	s.Manifests = awss3.NewBucket(stack, jsii.String("RotationManifests"), &awss3.BucketProps{
 		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		Encryption:        awss3.BucketEncryption_KMS_MANAGED,
 		EnforceSSL:        jsii.Bool(true),
 		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
 		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
@@ -381,8 +405,15 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 			Expiration: awscdk.Duration_Days(jsii.Number(30)),
 		}},
 	})
-	iotcert.Acknowledge(s.Manifests, "AwsSolutions-S1",
-		"holds the workflow's own host lists and per-run results for 30 days; Step Functions' execution history records every access")
+	reasonManifests := "holds the workflow's own host lists and per-run results for 30 days; the workflow's execution history and CloudTrail record every access"
+	iotcert.Acknowledge(s.Manifests, "AwsSolutions-S1", reasonManifests)
+	iotcert.AcknowledgeGuard(s.Manifests, "S3_BUCKET_LOGGING_ENABLED_CHECK", reasonManifests)
+	iotcert.AcknowledgeGuard(s.Manifests, "S3_BUCKET_VERSIONING_ENABLED_CHECK",
+		"each run writes new objects under new keys and nothing is overwritten; they are working files that expire after 30 days")
+	iotcert.AcknowledgeGuard(s.Manifests, "S3_BUCKET_OBJECT_LOCK_ENABLED_CHECK",
+		"working files of the workflow that expire after 30 days, not a compliance record that must resist deletion")
+	iotcert.AcknowledgeGuard(s.Manifests, "S3_EVENT_NOTIFICATIONS_ENABLED_CHECK",
+		"the workflow reads the objects it writes; nothing else reacts to them")
 
 	s.Documents = defineHostDocuments(stack, &p)
 	s.defineFunctions(&p)
@@ -417,13 +448,20 @@ func (s *RotationStack) defineCA(p *RotationStackProps) {
 		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
 		Versioned:         jsii.Bool(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		// Private CA rewrites the same object for each new CRL: previous versions are kept a month.
+		LifecycleRules: &[]*awss3.LifecycleRule{{NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(30))}},
 	})
 	// "Object Created" events reach the CRL processor. Set on the bucket itself: the L2's eventBridgeEnabled adds a
 	// custom resource and its function for what CloudFormation can say directly.
 	s.CRLBucket.Node().DefaultChild().(awss3.CfnBucket).AddPropertyOverride(
 		jsii.String("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled"), jsii.Bool(true))
-	iotcert.Acknowledge(s.CRLBucket, "AwsSolutions-S1",
-		"only Private CA writes here (bucket policy) and each write is an EventBridge event the CRL processor logs")
+	reasonCRLLogs := "only Private CA writes here (bucket policy) and each write is an EventBridge event the CRL processor logs"
+	iotcert.Acknowledge(s.CRLBucket, "AwsSolutions-S1", reasonCRLLogs)
+	iotcert.AcknowledgeGuard(s.CRLBucket, "S3_BUCKET_LOGGING_ENABLED_CHECK", reasonCRLLogs)
+	iotcert.AcknowledgeGuard(s.CRLBucket, "S3_BUCKET_DEFAULT_ENCRYPTION_KMS_CHECK",
+		"Private CA writes CRLs with SSE-S3 or a customer key whose policy admits it; a CRL is public information by design, so SSE-S3 suffices")
+	iotcert.AcknowledgeGuard(s.CRLBucket, "S3_BUCKET_OBJECT_LOCK_ENABLED_CHECK",
+		"Private CA must be able to replace the CRL object; versioning keeps the previous CRLs for a month")
 	// Only this account's CAs may write. Naming the CA itself would be a cycle: Private CA checks the bucket's
 	// policy when the CA is created.
 	caArns := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("acm-pca"), Resource: jsii.String("certificate-authority"), ResourceName: jsii.String("*")})
@@ -542,7 +580,9 @@ func (s *RotationStack) defineRolesAnywhere(p *RotationStackProps) {
 			DetailType: jsii.Strings("Roles Anywhere Certificate Expiration State Change"),
 		},
 	})
-	rule.AddTarget(awseventstargets.NewSnsTopic(s.Topic, nil))
+	rule.AddTarget(awseventstargets.NewSnsTopic(s.Topic, &awseventstargets.SnsTopicProps{
+		DeadLetterQueue: s.DeadLetters, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
+	}))
 }
 
 // rotationSteps are the per-host Lambda tasks: the state's substitution variable, the construct id, the step of
@@ -622,7 +662,7 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 			if st.sub == subSendInstall {
 				doc = s.Documents.Install
 			}
-			s.Table.GrantReadData(f.Role)
+			s.tableAccess(f.Role, false, "dynamodb:GetItem")
 			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Actions: jsii.Strings("ssm:SendCommand"), Resources: &[]*string{documentArn(doc), hostArns[0], hostArns[1]},
 			}))
@@ -636,10 +676,10 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 				Actions: jsii.Strings("acm-pca:GetCertificate"), Resources: &[]*string{s.CA.AttrArn()},
 			}))
 		case subRecord:
-			s.Table.GrantWriteData(f.Role)
+			s.tableAccess(f.Role, true, "dynamodb:UpdateItem")
 		case subNotifyFailure:
-			s.Table.GrantWriteData(f.Role)
-			s.Topic.GrantPublish(f.Role)
+			s.tableAccess(f.Role, true, "dynamodb:UpdateItem")
+			s.publish(f.Role)
 		}
 	}
 
@@ -650,11 +690,19 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 		MemorySize:  512,
 		Environment: env(rotation.EnvTable, rotation.EnvRenewShards, rotation.EnvManifestBucket, rotation.EnvPCAARN),
 	})
-	s.Table.GrantReadData(s.Select.Role)
+	s.tableAccess(s.Select.Role, false, "dynamodb:GetItem")
+	s.Select.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("dynamodb:Query"), Resources: &[]*string{jsii.String(*s.Table.TableArn() + "/index/" + RenewIndexName)},
+	}))
 	s.Select.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("acm-pca:DescribeCertificateAuthority"), Resources: &[]*string{s.CA.AttrArn()},
 	}))
-	s.Manifests.GrantPut(s.Select.Role, jsii.String("manifests/*"))
+	s.Select.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("s3:PutObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("manifests/*"))},
+	}))
+	iotcert.Acknowledge(s.Select.Role, "AwsSolutions-IAM5",
+		"each run writes its host list under a new key of the manifests/ prefix of this stack's bucket",
+		"Resource::<RotationManifestsA5D0196D.Arn>/manifests/*")
 
 	s.Trigger = iotcert.NewGoFunction(stack, "CertTriggerLambda", &iotcert.GoFunctionProps{
 		Handler:     "rotationtrigger",
@@ -664,7 +712,7 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 	})
 	// The sample's README invokes the function by this name.
 	s.Trigger.Function.Node().DefaultChild().(awscdk.CfnResource).AddPropertyOverride(jsii.String("FunctionName"), jsii.String("CertCheck-Trigger"+p.suffix()))
-	s.Topic.GrantPublish(s.Trigger.Role)
+	s.publish(s.Trigger.Role)
 
 	s.CRLProcessor = iotcert.NewGoFunction(stack, "CRLProcessorLambda", &iotcert.GoFunctionProps{
 		Handler:     "crlprocessor",
@@ -681,7 +729,13 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 	})
 	s.CRLProcessor.Function.Node().DefaultChild().(awscdk.CfnResource).AddPropertyOverride(jsii.String("FunctionName"), jsii.String("CRLProcessor"+p.suffix()))
 	s.CRLBucket.GrantRead(s.CRLProcessor.Role, jsii.String("crl/*"))
-	s.Topic.GrantPublish(s.CRLProcessor.Role)
+	s.publish(s.CRLProcessor.Role)
+	for _, f := range []*iotcert.GoFunction{s.Trigger, s.CRLProcessor} {
+		iotcert.Acknowledge(f.Function, "Serverless-LambdaDLQ",
+			"failed asynchronous invocations go to an SQS on-failure destination, which keeps the error with the request (a dead-letter queue keeps only the request)")
+		iotcert.Acknowledge(f.DeadLetters, "Serverless-SQSRedrivePolicy", "this queue is itself the function's on-failure destination")
+		iotcert.AcknowledgeGuard(f.DeadLetters, "SQS_DLQ_CHECK", "this queue is itself the function's on-failure destination")
+	}
 	s.CRLProcessor.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("rolesanywhere:ImportCrl", "rolesanywhere:UpdateCrl", "rolesanywhere:TagResource"),
 		Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("rolesanywhere"), Resource: jsii.String("crl"), ResourceName: jsii.String("*")})},
@@ -689,6 +743,26 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 	iotcert.Acknowledge(s.CRLProcessor.Role, "AwsSolutions-IAM5",
 		"Roles Anywhere chooses the CRL's id when ImportCrl creates it, so the grant names this account's crl/* resources; "+
 			"the function reads only crl/ objects of this stack's CRL bucket (the CDK's read grant)")
+}
+
+// tableAccess grants actions on the host table (not its indexes) and the use of its key.
+func (s *RotationStack) tableAccess(role awsiam.IRole, write bool, actions ...string) {
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings(actions...), Resources: &[]*string{s.Table.TableArn()},
+	}))
+	keyActions := []*string{jsii.String("kms:Decrypt"), jsii.String("kms:DescribeKey")}
+	if write {
+		keyActions = append(keyActions, jsii.String("kms:Encrypt"), jsii.String("kms:GenerateDataKey"))
+	}
+	s.Key.Grant(role, keyActions...)
+}
+
+// publish grants publishing to the failure topic and the use of its key.
+func (s *RotationStack) publish(role awsiam.IRole) {
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("sns:Publish"), Resources: &[]*string{s.Topic.TopicArn()},
+	}))
+	s.Key.Grant(role, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey"))
 }
 
 // clientAuthTemplate is Private CA's client-authentication end-entity template.
@@ -747,7 +821,7 @@ func (s *RotationStack) defineWorkflow(p *RotationStackProps, rotationLabel stri
 		Actions: jsii.Strings("dynamodb:GetItem", "dynamodb:UpdateItem"), Resources: &[]*string{s.Table.TableArn()},
 	}))
 	s.Key.Grant(role, jsii.String("kms:Decrypt"), jsii.String("kms:Encrypt"), jsii.String("kms:GenerateDataKey"))
-	s.Topic.GrantPublish(role)
+	s.publish(role)
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("cloudwatch:PutMetricData"), Resources: jsii.Strings("*"),
 		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"cloudwatch:namespace": MetricsNamespace}},
@@ -823,7 +897,7 @@ func (s *RotationStack) defineCRLForwarding(_ *RotationStackProps) {
 		},
 	})
 	rule.AddTarget(awseventstargets.NewLambdaFunction(s.CRLProcessor.Function, &awseventstargets.LambdaFunctionProps{
-		RetryAttempts: jsii.Number(4), MaxEventAge: awscdk.Duration_Hours(jsii.Number(2)),
+		DeadLetterQueue: s.DeadLetters, RetryAttempts: jsii.Number(4), MaxEventAge: awscdk.Duration_Hours(jsii.Number(2)),
 	}))
 }
 
