@@ -8,9 +8,13 @@ import (
 	"testing"
 	"time"
 
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/iotcert/iotcert/internal/awsfake"
 	"github.com/iotcert/iotcert/internal/rotation"
@@ -165,4 +169,78 @@ func BenchmarkSelectDue(b *testing.B) {
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 		})
 	}
+}
+
+// callCounter counts the SDK operations a client makes, by "service.operation".
+type callCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *callCounter) middleware(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("countCalls",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			c.mu.Lock()
+			c.calls[awsmiddleware.GetServiceID(ctx)+"."+awsmiddleware.GetOperationName(ctx)]++
+			c.mu.Unlock()
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+}
+
+// BenchmarkRotateHost rotates one host per iteration through every function-side step (SendCSR, CommandResult,
+// CheckCSR, Issue, GetCertificate, SendInstall, CommandResult, Record) with the host running both documents for
+// real (openssl, aws_signing_helper against the fake CreateSession), and reports the AWS API calls the functions
+// made per rotation. Polls that found a command still running are reported apart: in the deployed workflow they
+// are the state machine's waits, whose number depends on how fast the host answers.
+func BenchmarkRotateHost(b *testing.B) {
+	f := newFleet(b)
+	counter := &callCounter{calls: map[string]int{}}
+	f.cfg.APIOptions = append(f.cfg.APIOptions, counter.middleware)
+	f.steps.Table = dynamodb.NewFromConfig(f.cfg)
+	f.steps.Commands = ssm.NewFromConfig(f.cfg)
+	f.steps.PCA = acmpca.NewFromConfig(f.cfg)
+	var waits int
+	i := 0
+	b.ResetTimer()
+	for b.Loop() {
+		i++
+		id := fmt.Sprintf("i-%017d", 500000+i)
+		b.StopTimer()
+		f.addHost(b, id, nil, false)
+		b.StartTimer()
+		st := rotation.State{HostID: id}
+		var err error
+		for _, step := range []func(context.Context, rotation.State) (rotation.State, error){
+			f.steps.SendCSR, f.steps.CommandResult, f.steps.CheckCSR, f.steps.Issue, f.steps.GetCertificate,
+			f.steps.SendInstall, f.steps.CommandResult,
+		} {
+			for {
+				var out rotation.State
+				out, err = step(context.Background(), st)
+				if n := errName(err); n == rotation.ErrCommandInProgress || n == rotation.ErrCertificateInProgress {
+					waits++
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				st = out
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := f.steps.Record(context.Background(), st); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	total := 0
+	for op, c := range counter.calls {
+		total += c
+		b.Logf("%-40s %.2f per rotation", op, float64(c)/n)
+	}
+	b.ReportMetric(float64(total-waits)/n, "api-calls")
+	b.ReportMetric(float64(waits)/n, "wait-polls")
+	b.ReportMetric(float64(len(f.srv.RolesAnywhere.Sessions()))/n, "create-sessions")
 }

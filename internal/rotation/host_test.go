@@ -38,7 +38,7 @@ var helperBuild = struct {
 
 // signingHelper returns the path of the real aws_signing_helper, built once per test binary (with CGO, as its
 // PKCS#11 support needs) into the user's cache directory, outside the repository.
-func signingHelper(t *testing.T) string {
+func signingHelper(t testing.TB) string {
 	t.Helper()
 	helperBuild.once.Do(func() {
 		cache, err := os.UserCacheDir()
@@ -68,7 +68,7 @@ func signingHelper(t *testing.T) string {
 	return helperBuild.path
 }
 
-func requireOpenSSL(t *testing.T) {
+func requireOpenSSL(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		testsvc.Require(t, "openssl", "apt-get install openssl")
@@ -81,7 +81,7 @@ func requireOpenSSL(t *testing.T) {
 // env is a host: the fake (Private CA and Roles Anywhere), the real helper behind a wrapper that points it at the
 // fake, and a temporary directory standing for the host's file system.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *awsfake.Server
 	pca      *acmpca.Client
 	root     string // the host's directories live under it
@@ -94,7 +94,7 @@ type env struct {
 
 const testRole = "arn:aws:iam::123456789012:role/IAMRA-Role-us-east-1"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	requireOpenSSL(t)
 	helper := signingHelper(t)
@@ -229,7 +229,7 @@ func (e *env) live(host string) string {
 	return rotation.SerialHex(cert)
 }
 
-func mustCert(t *testing.T, s string) *x509.Certificate {
+func mustCert(t testing.TB, s string) *x509.Certificate {
 	t.Helper()
 	b, _ := pem.Decode([]byte(s))
 	if b == nil {

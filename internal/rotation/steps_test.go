@@ -98,7 +98,7 @@ func createTable(t testing.TB, ddb *dynamodb.Client) string {
 	return name
 }
 
-func newFleet(t *testing.T) *fleet {
+func newFleet(t testing.TB) *fleet {
 	t.Helper()
 	e := newEnv(t)
 	testsvc.DynamoDB(t)
@@ -125,7 +125,7 @@ func newFleet(t *testing.T) *fleet {
 }
 
 // addHost writes a host item as rotation-hosts add does (due now) and registers the host with the fake SSM.
-func (f *fleet) addHost(t *testing.T, id string, extra map[string]string, offline bool) {
+func (f *fleet) addHost(t testing.TB, id string, extra map[string]string, offline bool) {
 	t.Helper()
 	item := map[string]types.AttributeValue{
 		rotation.AttrHostID:     &types.AttributeValueMemberS{Value: id},
@@ -146,7 +146,7 @@ func (f *fleet) addHost(t *testing.T, id string, extra map[string]string, offlin
 // ValidHost is rotation.ValidHostID, for readability in tests.
 func ValidHost(id string) bool { return rotation.ValidHostID(id) }
 
-func (f *fleet) item(t *testing.T, id string) map[string]string {
+func (f *fleet) item(t testing.TB, id string) map[string]string {
 	t.Helper()
 	out, err := f.ddb.GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName: aws.String(f.table), Key: map[string]types.AttributeValue{rotation.AttrHostID: &types.AttributeValueMemberS{Value: id}},
