@@ -195,7 +195,7 @@ func hostStates(w rotationWorkflow) map[string]any {
 				"ExpressionAttributeNames": map[string]any{"#status": "status"},
 				"ExpressionAttributeValues": map[string]any{
 					":hash": map[string]any{"S.$": "$.idempotencyToken"}, ":arn": map[string]any{"S.$": "$.certificateArn"},
-					":at": map[string]any{"S.$": "$$.State.EnteredTime"}, ":status": map[string]any{"S": "PENDING"},
+					":at": map[string]any{"S.$": "$$.Execution.StartTime"}, ":status": map[string]any{"S": "PENDING"},
 				},
 			},
 			"ResultPath": nil, "TimeoutSeconds": 30, "Retry": sdkRetry("DynamoDB"), "Catch": catchAll(stNotifyFailure), "Next": stCountIssuance,
