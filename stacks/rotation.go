@@ -131,6 +131,7 @@ type RotationStack struct {
 	Key          awskms.Key
 	Topic        awssns.Topic
 	DeadLetters  awssqs.Queue
+	ExpiryRule   awsevents.Rule
 	StateMachine awsstepfunctions.StateMachine
 	Trigger      *iotcert.GoFunction
 	Select       *iotcert.GoFunction
@@ -573,14 +574,14 @@ func (s *RotationStack) defineRolesAnywhere(p *RotationStackProps) {
 		RoleArns:                  &[]interface{}{s.Role.RoleArn()},
 	})
 
-	rule := awsevents.NewRule(stack, jsii.String("CertificateExpiryRule"), &awsevents.RuleProps{
+	s.ExpiryRule = awsevents.NewRule(stack, jsii.String("CertificateExpiryRule"), &awsevents.RuleProps{
 		Description: jsii.String("IAM Roles Anywhere expiry notifications (CA and host certificates) to the failure topic"),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings("aws.rolesanywhere"),
 			DetailType: jsii.Strings("Roles Anywhere Certificate Expiration State Change"),
 		},
 	})
-	rule.AddTarget(awseventstargets.NewSnsTopic(s.Topic, &awseventstargets.SnsTopicProps{
+	s.ExpiryRule.AddTarget(awseventstargets.NewSnsTopic(s.Topic, &awseventstargets.SnsTopicProps{
 		DeadLetterQueue: s.DeadLetters, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
 	}))
 }
@@ -932,8 +933,16 @@ func (s *RotationStack) defineAlarms(p *RotationStackProps, rotationLabel string
 		{"RotationFailuresAlarm", "A host's rotation or a whole rotation run failed (details on the topic and in the host's lastError)",
 			metric("RotationFailures", "Sum", awscdk.Duration_Hours(jsii.Number(1))), 1,
 			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},
-		{"OverdueHostsAlarm", "Hosts are past their renewAt: their certificates were not renewed when due",
-			metric("OverdueHosts", "Maximum", awscdk.Duration_Hours(jsii.Number(12))), 1,
+		// Hosts past renewAt: every run starts with the hosts due (the OverdueHosts metric, for dashboards), so what
+		// needs a person is a host still not renewed well past renewAt. IAM Roles Anywhere reports exactly that,
+		// independently of this workflow: a host certificate used within a day of its expiry (at least a day and a
+		// third past renewAt with the defaults). The same rule carries the CA's 60-day notice.
+		{"HostsPastRenewalAlarm", "A host certificate is within a day of expiry (its renewal is long overdue: see rotation-hosts list), " +
+			"or the CA certificate within 60 days (IAM Roles Anywhere expiry notifications)",
+			awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace: jsii.String("AWS/Events"), MetricName: jsii.String("MatchedEvents"),
+				DimensionsMap: &map[string]*string{"RuleName": s.ExpiryRule.RuleName()}, Statistic: jsii.String("Sum"), Period: awscdk.Duration_Hours(jsii.Number(6)),
+			}), 1,
 			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},
 		// Private CA sends no expiry event: the workflow reports the CA's days left with each run's selection, and a
 		// day without a report leaves the alarm in INSUFFICIENT_DATA. The trust anchor's CA_CERTIFICATE_EXPIRY

@@ -215,6 +215,13 @@ func TestRotationInventoryAndSchedule(t *testing.T) {
 		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
 			"MetricName": "IssuedCertificates", "Namespace": MetricsNamespace, "Threshold": 800000,
 		})
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+			"MetricName": "MatchedEvents", "Namespace": "AWS/Events", "Threshold": 1,
+			"Dimensions": []interface{}{map[string]interface{}{"Name": "RuleName", "Value": map[string]interface{}{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^CertificateExpiryRule"))}}},
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+			"MetricName": "CADaysLeft", "Namespace": MetricsNamespace, "Threshold": 90, "ComparisonOperator": "LessThanThreshold", "Period": 86400,
+		})
 		tpl.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), map[string]interface{}{
 			"FilterPattern": `{ $.type = "ExecutionFailed" }`,
 		})
