@@ -424,6 +424,23 @@ func TestWorkflowThreeHostsRotate(t *testing.T) {
 		if !contains(r.States, "IssueCertificate") || contains(r.States, "NotifyFailure") || !contains(r.Retried(), "GetCertificate") {
 			t.Errorf("%s: states %v, retried %v", h, r.States, r.Retried())
 		}
+		// The cost of one rotation: state transitions (states entered and retries: what Step Functions bills), Lambda
+		// invocations and service-integration calls.
+		lambdas, sdk := 0, 0
+		for name, n := range r.Calls {
+			switch name {
+			case "RequestCSR", "PollCSR", "CheckCSR", "GetCertificate", "InstallCertificate", "PollInstall", "RecordRotation":
+				lambdas += n
+			default:
+				sdk += n
+			}
+		}
+		transitions := len(r.States) + len(r.Retried())
+		t.Logf("%s: %d state transitions, %d Lambda invocations, %d service-integration calls (%v)", h, transitions, lambdas, sdk, r.Calls)
+		if lambdas < 7 || sdk != 5 || transitions > 40 {
+			t.Errorf("%s: %d transitions, %d Lambda invocations, %d integration calls: want at least 7 invocations, 5 calls "+
+				"(look-up, issue, record, count, metric), at most 40 transitions", h, transitions, lambdas, sdk)
+		}
 		item := f.item(t, h)
 		if item[rotation.AttrStatus] != rotation.StatusRotated || item[rotation.AttrSerial] == "" || f.live(h) != item[rotation.AttrSerial] {
 			t.Errorf("%s: item %v, live %s", h, item, f.live(h))
