@@ -200,6 +200,13 @@ func TestRotationInventoryAndSchedule(t *testing.T) {
 			"TopicName": "FailedCertRotationTopic", "KmsMasterKeyId": assertions.Match_AnyValue(),
 		})
 		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]interface{}{"FunctionName": "CRLProcessor"})
+		// Only this stack's rule, in this account, may invoke it (the sample's permission had no SourceArn).
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]interface{}{
+			"Principal":     "events.amazonaws.com",
+			"FunctionName":  map[string]interface{}{"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("^CRLProcessorLambda")), "Arn"}},
+			"SourceArn":     map[string]interface{}{"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("^CRLBucketEventBridgeRule")), "Arn"}},
+			"SourceAccount": map[string]interface{}{"Ref": "AWS::AccountId"},
+		})
 		tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]interface{}{
 			"EventPattern": map[string]interface{}{
 				"source": []interface{}{"aws.s3"}, "detail-type": []interface{}{"Object Created"},
@@ -464,6 +471,17 @@ func TestRotationContext(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "\n") {
 			t.Errorf("error for %s is not one line: %q", c.key, err)
 		}
+	}
+	// The constructor refuses the same values with a one-line message naming the stack, before defining anything.
+	app := newTestApp(t, nil)
+	for _, props := range []*RotationStackProps{{CAMode: "forever"}, {Name: "has space"}, {KeyPath: "/tmp/`id`"}, {ValidityDays: 30}} {
+		msg := panicMessage(func() { NewRotationStack(app, "CertRotation-bad", props) })
+		if !strings.HasPrefix(msg, "CertRotation-bad: ") || strings.Contains(msg, "\n") {
+			t.Errorf("NewRotationStack(%+v) panicked with %q, want one line naming the stack", props, msg)
+		}
+	}
+	if n := len(*app.Node().Children()); n != 0 {
+		t.Errorf("refused props left %d constructs in the app", n)
 	}
 	p, err := rotationPropsFromContext(ctxOf(map[string]string{"rotation_ca_mode": "general_purpose", "rotation_validity_days": "30", "KeyAlgorithm": "EC_prime256v1", "SigningAlgorithm": "SHA256WITHECDSA"}))
 	if err != nil {
