@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -252,4 +253,35 @@ func restoreTree(t *testing.T, snapshot, dir string) {
 		t.Fatal(err)
 	}
 	copyTree(t, snapshot, dir)
+}
+
+// TestCreateSessionChecksTheSignature runs the real helper with a certificate and a key that do not belong together
+// (the install script refuses that pair before, so the fake's signature check is tested here directly): the fake
+// CreateSession refuses the X.509 signature, and accepts the matching pair.
+func TestCreateSessionChecksTheSignature(t *testing.T) {
+	e := newEnv(t)
+	cert, chain, _ := e.issue(e.phase1(host, "EC_prime256v1"), 7)
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "cert.pem"), cert)
+	mustWrite(t, filepath.Join(dir, "chain.pem"), chain)
+	key, _ := os.ReadFile(filepath.Join(e.defaults.KeyDir, host+"-new.key"))
+	mustWrite(t, filepath.Join(dir, "key.pem"), string(key))
+	other := newEnv(t)
+	other.phase1(host, "EC_prime256v1")
+	otherKey, _ := os.ReadFile(filepath.Join(other.defaults.KeyDir, host+"-new.key"))
+	mustWrite(t, filepath.Join(dir, "other.pem"), string(otherKey))
+	run := func(keyFile string) (string, error) {
+		cmd := exec.Command(filepath.Join(e.defaults.SigningHelperDir, "aws_signing_helper"), "credential-process",
+			"--certificate", filepath.Join(dir, "cert.pem"), "--intermediates", filepath.Join(dir, "chain.pem"),
+			"--private-key", filepath.Join(dir, keyFile), "--profile-arn", e.profile, "--role-arn", e.role,
+			"--trust-anchor-arn", e.anchor)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("other.pem"); err == nil || !strings.Contains(out, "Signature does not match") {
+		t.Errorf("helper with a foreign key: %v, %q; want the signature refused", err, out)
+	}
+	if out, err := run("key.pem"); err != nil || !strings.Contains(out, `"SessionToken"`) {
+		t.Errorf("helper with the right key: %v, %q; want credentials", err, out)
+	}
 }
