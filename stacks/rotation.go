@@ -586,6 +586,10 @@ func (s *RotationStack) defineRolesAnywhere(p *RotationStackProps) {
 	}))
 }
 
+// documentEnv are the documents' defaults: the sending steps render the documents with the same values the stack
+// defined them with, and check them at init.
+var documentEnv = []string{rotation.EnvKeyAlgorithm, rotation.EnvCertPath, rotation.EnvKeyPath, rotation.EnvCACertPath, rotation.EnvSigningHelper}
+
 // rotationSteps are the per-host Lambda tasks: the state's substitution variable, the construct id, the step of
 // lambdas/rotationstep it runs (STEP) and the environment variables that step reads. One binary serves every step;
 // each step is its own function with its own role.
@@ -594,14 +598,14 @@ var rotationSteps = []struct {
 	env                 []string
 }{
 	{subSendCSR, "SendCSRFunction", "SendCSR", "Sends phase 1 (key and CSR on the host) after checking every parameter",
-		[]string{rotation.EnvTable, rotation.EnvCSRDocument, rotation.EnvKeyAlgorithm, rotation.EnvKeyPath}},
+		append([]string{rotation.EnvTable, rotation.EnvCSRDocument}, documentEnv...)},
 	{subCommandResult, "CommandResultFunction", "CommandResult", "Reads an SSM command's result once (the workflow waits, not the function)", nil},
 	{subCheckCSR, "CheckCSRFunction", "CheckCSR", "Checks a host's CSR (CN = host id, key strength) and derives IssueCertificate's idempotency token", nil},
 	{subGetCertificate, "GetCertificateFunction", "GetCertificate", "Reads the issued certificate and checks it names the host and carries its key",
 		[]string{rotation.EnvPCAARN}},
 	{subSendInstall, "SendInstallFunction", "SendInstall", "Sends phase 2 (test with aws_signing_helper, then install) after checking every parameter",
-		[]string{rotation.EnvTable, rotation.EnvInstallDocument, rotation.EnvProfileARN, rotation.EnvRoleARN, rotation.EnvTrustAnchorARN,
-			rotation.EnvCertPath, rotation.EnvKeyPath, rotation.EnvCACertPath, rotation.EnvSigningHelper}},
+		append([]string{rotation.EnvTable, rotation.EnvInstallDocument, rotation.EnvProfileARN, rotation.EnvRoleARN, rotation.EnvTrustAnchorARN},
+			documentEnv...)},
 	{subRecord, "RecordFunction", "Record", "Records a host's new certificate: serial, expiry, next renewal",
 		[]string{rotation.EnvTable, rotation.EnvRenewFraction, rotation.EnvRenewShards}},
 	{subNotifyFailure, "NotifyFailureFunction", "NotifyFailure", "Records a host's failure and notifies the failure topic",
