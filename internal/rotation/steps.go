@@ -383,7 +383,14 @@ func (s *Steps) Record(ctx context.Context, st State) (RecordOutput, error) {
 	if err != nil {
 		return RecordOutput{}, stepErr(ErrHostInvalid, "host %s: certificate: %v", st.HostID, err)
 	}
-	renewAt := s.Config.Schedule.RenewAt(cert.NotBefore, cert.NotAfter, SerialHex(cert))
+	sched, shards := s.Config.Schedule, s.Config.RenewShards
+	if sched.Fraction == 0 {
+		sched = DefaultSchedule
+	}
+	if shards <= 0 {
+		shards = DefaultRenewShards
+	}
+	renewAt := sched.RenewAt(cert.NotBefore, cert.NotAfter, SerialHex(cert))
 	out := RecordOutput{
 		HostID: st.HostID, Serial: SerialHex(cert), Expiry: cert.NotAfter.UTC().Format(ExpiryLayout),
 		RenewAt: renewAt.Format(RenewAtLayout), Status: StatusRotated,
@@ -403,7 +410,7 @@ func (s *Steps) Record(ctx context.Context, st State) (RecordOutput, error) {
 			":serial":  &types.AttributeValueMemberS{Value: out.Serial},
 			":expiry":  &types.AttributeValueMemberS{Value: out.Expiry},
 			":renewAt": &types.AttributeValueMemberS{Value: out.RenewAt},
-			":shard":   &types.AttributeValueMemberN{Value: fmt.Sprint(RenewShard(st.HostID, s.Config.RenewShards))},
+			":shard":   &types.AttributeValueMemberN{Value: fmt.Sprint(RenewShard(st.HostID, shards))},
 			":status":  &types.AttributeValueMemberS{Value: StatusRotated},
 			":last":    &types.AttributeValueMemberS{Value: s.now().Format(RenewAtLayout)},
 		},
@@ -459,8 +466,8 @@ type FailureOutput struct {
 // A host id that is not valid is reported without touching the table.
 func (s *Steps) NotifyFailure(ctx context.Context, f Failure) (FailureOutput, error) {
 	text := f.Error.Error + ": " + f.Error.Message()
-	if f.Error.Error == "" || strings.HasPrefix(f.Error.Message(), f.Error.Error+": ") {
-		text = f.Error.Message()
+	if m := f.Error.Message(); f.Error.Error == "" || m == f.Error.Error || strings.HasPrefix(m, f.Error.Error+": ") {
+		text = m
 	}
 	if len(text) > maxErrorText {
 		text = text[:maxErrorText]

@@ -561,3 +561,26 @@ func TestCRLProcessor(t *testing.T) {
 		t.Errorf("CRLs = %d after the failures, want still 1", n)
 	}
 }
+
+func TestFailureText(t *testing.T) {
+	srv := awsfake.New(t)
+	srv.SetEnv(t)
+	s := &rotation.Steps{Topic: sns.NewFromConfig(fastConfig(t)), Config: rotation.Config{TopicARN: topicARN}}
+	for _, tc := range []struct {
+		in   rotation.TaskError
+		want string
+	}{
+		{rotation.TaskError{Error: "States.Timeout"}, "States.Timeout"},
+		{rotation.TaskError{Error: "CSRRejected", Cause: `{"errorType":"CSRRejected","errorMessage":"host x: CSR subject CN"}`}, "CSRRejected: host x: CSR subject CN"},
+		{rotation.TaskError{Error: "States.TaskFailed", Cause: "plain text cause"}, "States.TaskFailed: plain text cause"},
+	} {
+		// An id that is not valid keeps the table out of the test.
+		out, err := s.NotifyFailure(context.Background(), rotation.Failure{HostID: "bad id", Error: tc.in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `Certificate rotation failed for "bad id": ` + tc.want; out.Message != want {
+			t.Errorf("NotifyFailure(%+v) message = %q, want %q", tc.in, out.Message, want)
+		}
+	}
+}
