@@ -23,6 +23,8 @@ type SSMCommands struct {
 	order    []string
 	now      func() time.Time
 	wg       sync.WaitGroup
+	// invisible is how many GetCommandInvocation calls of a new invocation answer InvocationDoesNotExist.
+	invisible int
 }
 
 // SSMHost is a fake managed node.
@@ -49,6 +51,7 @@ type ssmCommand struct {
 	SentCommand
 	sent     time.Time
 	deadline time.Time
+	reads    int
 	done     bool
 	result   rotation.RunResult
 	errText  string
@@ -84,6 +87,14 @@ func (c *SSMCommands) SetNow(now func() time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
+}
+
+// SetInvisibleReads makes the first n GetCommandInvocation calls of each new invocation answer
+// InvocationDoesNotExist, as SSM does for a moment after SendCommand.
+func (c *SSMCommands) SetInvisibleReads(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.invisible = n
 }
 
 // Sent returns the commands received, oldest first.
@@ -202,6 +213,10 @@ func (c *SSMCommands) getCommandInvocation(body []byte) (any, *apiError) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cmd, ok := c.commands[in.CommandId+"/"+in.InstanceId]
+	if ok && cmd.reads < c.invisible {
+		cmd.reads++
+		ok = false
+	}
 	if !ok {
 		return nil, errorf(400, "InvocationDoesNotExist", "awsfake: no invocation of command %s on %s", in.CommandId, in.InstanceId)
 	}

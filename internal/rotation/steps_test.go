@@ -584,3 +584,59 @@ func TestFailureText(t *testing.T) {
 		}
 	}
 }
+
+func TestSelect(t *testing.T) {
+	f := newFleet(t)
+	ctx := context.Background()
+	for i := range 30 {
+		f.addHost(t, hostN(100+i), nil, false)
+		if i >= 10 { // not due for a day
+			_, err := f.ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: aws.String(f.table), Key: map[string]types.AttributeValue{rotation.AttrHostID: &types.AttributeValueMemberS{Value: hostN(100 + i)}},
+				UpdateExpression:          aws.String("SET renewAt = :r"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberS{Value: f.now.Add(24 * time.Hour).Format(rotation.RenewAtLayout)}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f.addHost(t, "i-bad;reboot", nil, false) // written by hand, due, refused
+	out, err := f.sel.Select(ctx, rotation.SelectInput{})
+	if err != nil || out.Count != 10 || out.Overdue != 10 || out.Truncated || out.ItemsRead != 11 {
+		t.Fatalf("Select() = %+v, %v; want 10 due hosts from 11 index items (one refused)", out, err)
+	}
+	raw, _ := f.srv.S3.Object(out.Bucket, out.Key)
+	if strings.Contains(string(raw), "reboot") {
+		t.Fatalf("manifest holds the refused id: %s", raw)
+	}
+	small := *f.sel
+	small.Config.MaxHosts = 4
+	if out, err := small.Select(ctx, rotation.SelectInput{}); err != nil || out.Count != 4 || out.Overdue != 10 || !out.Truncated {
+		t.Errorf("Select() with MaxHosts 4 = %+v, %v; want 4 of 10, truncated", out, err)
+	}
+	if out, err := f.sel.Select(ctx, rotation.SelectInput{HostID: hostN(125)}); err != nil || out.Count != 1 || out.ItemsRead != 0 {
+		t.Errorf("Select(rotate now) = %+v, %v; want the one host and no query", out, err)
+	}
+	if _, err := f.sel.Select(ctx, rotation.SelectInput{HostID: "i-1`reboot`"}); errName(err) != rotation.ErrHostInvalid {
+		t.Errorf("Select(bad id) = %v, want HostInvalid", err)
+	}
+}
+
+func TestCommandNotVisibleYet(t *testing.T) {
+	f := newFleet(t)
+	id := hostN(40)
+	f.addHost(t, id, nil, false)
+	f.srv.Commands.SetInvisibleReads(2)
+	ctx := context.Background()
+	st := mustState(t)(f.steps.SendCSR(ctx, rotation.State{HostID: id}))
+	for range 2 {
+		if _, err := f.steps.CommandResult(ctx, st); errName(err) != rotation.ErrCommandInProgress {
+			t.Fatalf("CommandResult() right after SendCommand = %v, want CommandInProgress", err)
+		}
+	}
+	st, err := retried(f.steps.CommandResult, st)
+	if err != nil || !strings.Contains(st.Output, "BEGIN CERTIFICATE REQUEST") {
+		t.Fatalf("CommandResult() = %v, output %q", err, st.Output)
+	}
+}
