@@ -91,6 +91,10 @@ func (p *CRLProcessor) process(ctx context.Context, ev events.EventBridgeEvent) 
 	if err != nil {
 		return CRLResult{}, fmt.Errorf("read s3://%s/%s: %w", d.Bucket.Name, d.Object.Key, err)
 	}
+	if len(data) > maxCRLObject {
+		return CRLResult{}, fmt.Errorf("CRL %s is over %d bytes, more than fits IAM Roles Anywhere's %d-byte PEM limit",
+			d.Object.Key, maxCRLObject, MaxCRLPEM)
+	}
 	crlPEM, err := CRLToPEM(data)
 	if err != nil {
 		return CRLResult{}, fmt.Errorf("CRL %s: %w", d.Object.Key, err)

@@ -18,6 +18,8 @@ package rotation
 //     names) are links through current, so a program reading them (aws_signing_helper serve re-reads its files on
 //     every signature) never sees a certificate of one generation with the key of another. The previous generation is
 //     kept; older ones are removed.
+//   - The certificate and chain links point into the key directory (root-only), so only root reads them through the
+//     links; aws_signing_helper runs as root in the sample's set-up.
 //   - A host of the sample's layout (plain <host>.crt and <host>.key) moves to this layout at its first rotation; its
 //     old pair is kept as the generation gen-files.
 //

@@ -27,11 +27,10 @@ type TriggerOutput struct {
 
 // Trigger starts the rotation state machine (CertCheck-Trigger).
 type Trigger struct {
-	SFN      StarterAPI
-	Topic    TopicAPI
-	Config   Config
-	Now      func() time.Time
-	randomID func() string
+	SFN    StarterAPI
+	Topic  TopicAPI
+	Config Config
+	Now    func() time.Time
 }
 
 // Handle starts an execution and returns its ARN. A failure is published with the sample's prefix
@@ -65,11 +64,7 @@ func (t *Trigger) start(ctx context.Context, in TriggerInput) (TriggerOutput, er
 	if t.Now != nil {
 		now = t.Now().UTC()
 	}
-	id := t.randomID
-	if id == nil {
-		id = randomHex
-	}
-	name := "rotation-" + now.Format("20060102T150405Z") + "-" + id()
+	name := "rotation-" + now.Format("20060102T150405Z") + "-" + randomHex()
 	out, err := t.SFN.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(t.Config.StateMachineARN),
 		Name:            aws.String(name),
