@@ -538,19 +538,21 @@ func TestCRLProcessor(t *testing.T) {
 		t.Fatalf("SNS messages = %v before any failure", srv.SNS.Messages())
 	}
 	srv.S3.Put(bucket, "crl/bad.crl", []byte("not a CRL"))
+	srv.S3.Put(bucket, "crl/huge.crl", make([]byte, 300000))
 	for name, ev := range map[string]events.EventBridgeEvent{
-		"other bucket": event("someone-elses", "crl/abc.crl", 100),
-		"garbage":      event(bucket, "crl/bad.crl", 9),
-		"too large":    event(bucket, "crl/abc.crl", 400000),
-		"missing":      event(bucket, "crl/none.crl", 100),
+		"other bucket":               event("someone-elses", "crl/abc.crl", 100),
+		"garbage":                    event(bucket, "crl/bad.crl", 9),
+		"too large":                  event(bucket, "crl/abc.crl", 400000),
+		"missing":                    event(bucket, "crl/none.crl", 100),
+		"larger than the event says": event(bucket, "crl/huge.crl", 100),
 	} {
 		if _, err := p.Handle(ctx, ev); err == nil {
 			t.Errorf("%s: Handle() = nil error", name)
 		}
 	}
 	msgs := srv.SNS.Messages()
-	if len(msgs) != 4 {
-		t.Fatalf("SNS messages = %d, want 4", len(msgs))
+	if len(msgs) != 5 {
+		t.Fatalf("SNS messages = %d, want 5", len(msgs))
 	}
 	for _, m := range msgs {
 		if !strings.Contains(m.Message, "Failed to import CRL: ") {
