@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/iotcert/iotcert/constructs/iotcert"
 	"github.com/iotcert/iotcert/internal/rotation"
 )
 
@@ -489,5 +491,72 @@ func TestRotationContext(t *testing.T) {
 	}
 	if p.ValidityDays != 30 || p.CAMode != CAModeGeneral {
 		t.Errorf("props = %+v", p)
+	}
+}
+
+// envPlaceholders stand for the deployed values of the functions' environment (the template holds references);
+// each has the form its function checks at init.
+var envPlaceholders = map[string]string{
+	"PCAarn":              placeholders[subCA],
+	"IAMRAProfileARN":     "arn:aws:rolesanywhere:us-east-1:123456789012:profile/11111111-2222-3333-4444-555555555555",
+	"IAMRATrustAnchorARN": "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/11111111-2222-3333-4444-666666666666",
+	"IAMRARoleARN":        "arn:aws:iam::123456789012:role/IAMRA-Role-us-east-1",
+	"SNS_TOPIC_ARN":       placeholders[subTopic],
+	"STATE_MACHINE_ARN":   "arn:aws:states:us-east-1:123456789012:stateMachine:CertRotation-Workflow",
+}
+
+// TestRotationFunctionsStart starts every function of the stack, built for this machine, with the environment the
+// template gives it: each must get past its configuration check (it then stops only for want of the Lambda runtime
+// API). This is the contract between the stack's environment and the handlers' requirements.
+func TestRotationFunctionsStart(t *testing.T) {
+	tpl := defaultRotation()
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "./lambdas/rotationstep", "./lambdas/rotationselect", "./lambdas/rotationtrigger", "./lambdas/crlprocessor")
+	build.Dir = iotcert.ModuleRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the rotation functions: %v\n%s", err, out)
+	}
+	// The functions by construct id (the handler each runs is the stack's choice).
+	handlers := map[string]string{"SelectFunction": "rotationselect", "CertTriggerLambda": "rotationtrigger", "CRLProcessorLambda": "crlprocessor"}
+	for _, st := range rotationSteps {
+		handlers[st.id] = "rotationstep"
+	}
+	res, _ := templateJSON(tpl)["Resources"].(map[string]interface{})
+	n := 0
+	for id, r := range res {
+		rm := r.(map[string]interface{})
+		if rm["Type"] != "AWS::Lambda::Function" {
+			continue
+		}
+		handler := ""
+		for prefix, h := range handlers {
+			if strings.HasPrefix(id, prefix) {
+				handler = h
+			}
+		}
+		if handler == "" {
+			continue
+		}
+		n++
+		vars, _ := rm["Properties"].(map[string]interface{})["Environment"].(map[string]interface{})["Variables"].(map[string]interface{})
+		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_REGION=us-east-1"}
+		for k, v := range vars {
+			s, literal := v.(string)
+			if !literal {
+				if s = envPlaceholders[k]; s == "" {
+					s = "placeholder-" + strings.ToLower(k)
+				}
+			}
+			env = append(env, k+"="+s)
+		}
+		cmd := exec.Command(filepath.Join(bin, handler))
+		cmd.Env = env
+		out, _ := cmd.CombinedOutput()
+		if strings.Contains(string(out), "init failed") || !strings.Contains(string(out), "AWS_LAMBDA_RUNTIME_API") {
+			t.Errorf("%s (%s) does not start with its template environment %v:\n%s", id, handler, env[3:], out)
+		}
+	}
+	if n != 10 {
+		t.Errorf("started %d rotation functions, want 10 (7 steps, selection, trigger, CRL processor)", n)
 	}
 }
