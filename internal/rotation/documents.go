@@ -31,9 +31,11 @@ type Parameter struct {
 
 // Step is one aws:runShellScript step.
 type Step struct {
-	Action string    `json:"action"`
-	Name   string    `json:"name"`
-	Inputs StepInput `json:"inputs"`
+	Action string `json:"action"`
+	Name   string `json:"name"`
+	// Precondition limits the step to Linux hosts: a Windows node skips it instead of failing in PowerShell.
+	Precondition map[string][]string `json:"precondition,omitempty"`
+	Inputs       StepInput           `json:"inputs"`
 }
 
 // StepInput holds the script, one line per element as SSM Agent expects, and the step's timeout.
@@ -146,9 +148,10 @@ func param(desc, pattern, def string) Parameter {
 
 func step(name, script string) Step {
 	return Step{
-		Action: "aws:runShellScript",
-		Name:   name,
-		Inputs: StepInput{RunCommand: strings.Split(strings.TrimRight(script, "\n"), "\n"), TimeoutSeconds: CommandTimeoutSeconds},
+		Action:       "aws:runShellScript",
+		Name:         name,
+		Precondition: map[string][]string{"StringEquals": {"platformType", "Linux"}},
+		Inputs:       StepInput{RunCommand: strings.Split(strings.TrimRight(script, "\n"), "\n"), TimeoutSeconds: CommandTimeoutSeconds},
 	}
 }
 
