@@ -41,9 +41,10 @@ var sdkErrorCodes = map[string]string{
 	"iot/UpdateEventConfigurations":    "InternalFailureException InvalidRequestException ThrottlingException",
 	"iot/DescribeEventConfigurations":  "InternalFailureException ThrottlingException",
 
-	"sfn/StartExecution":  "ExecutionAlreadyExists ExecutionLimitExceeded InvalidArn InvalidExecutionInput InvalidName KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException StateMachineDeleting StateMachineDoesNotExist ValidationException",
-	"sfn/SendTaskSuccess": "InvalidOutput InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
-	"sfn/SendTaskFailure": "InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
+	"sfn/StartExecution":    "ExecutionAlreadyExists ExecutionLimitExceeded InvalidArn InvalidExecutionInput InvalidName KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException StateMachineDeleting StateMachineDoesNotExist ValidationException",
+	"sfn/DescribeExecution": "ExecutionDoesNotExist InvalidArn KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException",
+	"sfn/SendTaskSuccess":   "InvalidOutput InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
+	"sfn/SendTaskFailure":   "InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
 
 	"sns/Publish": "AuthorizationError EndpointDisabled InternalError InvalidParameter InvalidSecurity KMSAccessDenied KMSDisabled KMSInvalidState KMSNotFound KMSOptInRequired KMSThrottling NotFound ParameterValueInvalid PlatformApplicationDisabled ValidationException",
 

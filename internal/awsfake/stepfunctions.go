@@ -69,6 +69,7 @@ func (f *StepFunctions) handler(op string) jsonHandler {
 var (
 	stateMachineARNRE = regexp.MustCompile(`^arn:aws:states:[a-z0-9-]+:\d{12}:stateMachine:([A-Za-z0-9_-]{1,80})$`)
 	executionNameRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+	executionARNRE    = regexp.MustCompile(`^arn:aws:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$`)
 )
 
 func sfnError(code, format string, args ...any) *apiError { return errorf(400, code, format, args...) }
@@ -171,8 +172,11 @@ func (f *StepFunctions) describeExecution(body []byte) (any, *apiError) {
 	var in struct {
 		ExecutionArn string `json:"executionArn"`
 	}
-	if e := decodeJSON(body, &in, "ValidationException"); e != nil {
+	if e := decodeJSON(body, &in, "InvalidArn"); e != nil {
 		return nil, e
+	}
+	if !executionARNRE.MatchString(in.ExecutionArn) {
+		return nil, sfnError("InvalidArn", "Invalid Arn: '%s'", in.ExecutionArn)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
