@@ -655,6 +655,7 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 		e["STEP"] = jsii.String(st.step)
 		props := &iotcert.GoFunctionProps{
 			Handler: "rotationstep", Description: st.desc, Timeout: awscdk.Duration_Seconds(jsii.Number(25)), Environment: e,
+			SyncCaller: "by Step Functions: the rotation workflow retries or catches each error",
 		}
 		if st.step == "CommandResult" {
 			props.UnscopedActions = []string{"ssm:GetCommandInvocation"} // no resource-level permissions
@@ -694,6 +695,7 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 		Timeout:     awscdk.Duration_Minutes(jsii.Number(5)),
 		MemorySize:  512,
 		Environment: env(rotation.EnvTable, rotation.EnvRenewShards, rotation.EnvManifestBucket, rotation.EnvPCAARN),
+		SyncCaller:  "by Step Functions: the rotation workflow retries or catches each error",
 	})
 	s.tableAccess(s.Select.Role, false, "dynamodb:GetItem")
 	s.Select.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
