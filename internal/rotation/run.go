@@ -17,8 +17,9 @@ type RunResult struct {
 }
 
 // RunOnHost runs doc with params the way SSM Agent does on a Linux host: Render checks the parameters against their
-// allowedPattern and makes them SSM_<name> environment variables, the script is written to a file in workDir and run
-// by bash with that environment (plus hostEnv, e.g. PATH). The tests of the host scripts and awsfake's SSM hosts
+// allowedPattern and makes them SSM_<name> environment variables, the script is written to an executable
+// _script.sh in a directory of its own under workDir and started as the agent's aws:runShellScript plugin starts it,
+// `sh -c <path>` (so its #!/bin/bash line chooses the shell), with that environment (plus hostEnv, e.g. PATH). The tests of the host scripts and awsfake's SSM hosts
 // both run documents through this function. An error means the script could not be started or the parameters were
 // refused; a script that fails is a RunResult with a non-zero ExitCode.
 func RunOnHost(ctx context.Context, doc Document, params map[string]string, workDir string, hostEnv []string) (RunResult, error) {
@@ -35,7 +36,7 @@ func RunOnHost(ctx context.Context, doc Document, params map[string]string, work
 	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
 		return RunResult{}, fmt.Errorf("write script: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, "bash", path)
+	cmd := exec.CommandContext(ctx, "sh", "-c", path)
 	cmd.Dir = dir
 	cmd.Env = append(append([]string{}, hostEnv...), env...)
 	var stdout, stderr bytes.Buffer
