@@ -837,7 +837,7 @@ func (s *RotationStack) defineWorkflow(p *RotationStackProps, rotationLabel stri
 		Actions: jsii.Strings("s3:GetObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("manifests/*"))},
 	}))
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"),
+		Actions:   jsii.Strings("s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"), // ResultWriter's set
 		Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("results/*"))},
 	}))
 	// The distributed Map starts child executions of this state machine and follows them.
