@@ -36,3 +36,9 @@ package rotation
 //
 // CRL: CRLProcessor forwards each .crl object of the CRL bucket: ImportCrl once (name CRL_NAME), UpdateCrl on that
 // same CRL afterwards. A CRL over 300,000 bytes as PEM (about 225 KB of DER) is refused with a notice.
+//
+// Testing: the host-script tests run both documents with bash, the machine's openssl and IAM Roles Anywhere's real
+// credential helper (github.com/aws/rolesanywhere-credential-helper v1.4.0), which the first test of a run builds
+// with `go install` (CGO: it needs gcc and the Go module proxy) into the user's cache directory
+// (os.UserCacheDir()/iotcert-test), outside the repository, and reuses afterwards. scripts/setup.sh test installs
+// gcc; under CI=true a missing tool fails the tests instead of skipping them.
