@@ -6,7 +6,9 @@ package rotation
 //   - SSM Agent 3.3.2746.0 or later: the documents pass every value as an environment variable (interpolationType
 //     ENV_VAR); an older agent would run the scripts without their $SSM_<name> variables, and they stop at once
 //     (set -u).
-//   - bash, GNU coreutils (mv -T, ln -sfn, readlink, base64 -d, mktemp), openssl 1.1.1 or later.
+//   - bash, GNU coreutils (mv -T, ln -sfn, readlink, base64 -d, mktemp) and find, openssl 1.1.1 or later.
+//   - A key directory only root can write: both documents refuse one that group or others can write (the sample's
+//     /tmp), since another user could replace the key files there.
 //   - aws_signing_helper in the signing helper directory (default /root, the sample's; per host: signinghelperPath).
 //     The tests use the credential helper v1.4.0.
 //

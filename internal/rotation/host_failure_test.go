@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iotcert/iotcert/internal/rotation"
 )
 
 // foreignCert signs csr with a CA of its own, not the trust anchor's.
@@ -283,5 +285,33 @@ func TestCreateSessionChecksTheSignature(t *testing.T) {
 	}
 	if out, err := run("key.pem"); err != nil || !strings.Contains(out, `"SessionToken"`) {
 		t.Errorf("helper with the right key: %v, %q; want credentials", err, out)
+	}
+}
+
+// TestHostRefusesSharedKeyDirectory: a key directory other users can write (the sample's /tmp) is refused by both
+// phases before any key is made or moved.
+func TestHostRefusesSharedKeyDirectory(t *testing.T) {
+	e := newEnv(t)
+	shared := filepath.Join(e.root, "shared")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	e.defaults.KeyDir = shared
+	res := e.run(rotation.CSRDocument(e.defaults), map[string]string{
+		rotation.ParamHostID: host, rotation.ParamKeyDir: shared, rotation.ParamKeyAlgorithm: "EC_prime256v1",
+	})
+	if res.ExitCode != 2 || !strings.Contains(res.Stderr, "writable by other users") {
+		t.Fatalf("phase 1 in a shared directory: exit %d, stderr %q; want it refused", res.ExitCode, res.Stderr)
+	}
+	if entries, _ := os.ReadDir(shared); len(entries) != 0 {
+		t.Fatalf("phase 1 left %v in the shared directory", entries)
+	}
+	mustWrite(t, filepath.Join(shared, host+"-new.key"), "planted")
+	res = e.phase2(host, "x", "y", "AB")
+	if res.ExitCode != 2 || !strings.Contains(res.Stderr, "writable by other users") {
+		t.Fatalf("phase 2 in a shared directory: exit %d, stderr %q; want it refused", res.ExitCode, res.Stderr)
 	}
 }

@@ -28,6 +28,11 @@ fi
 if [ ! -d "$keydir" ]; then
 	mkdir -p -m 0700 "$keydir"
 fi
+# A directory other users can write (the sample's /tmp) would let them replace the key files.
+if [ -n "$(find "$keydir" -maxdepth 0 -perm /022)" ]; then
+	echo "refusing key directory: it is writable by other users" >&2
+	exit 2
+fi
 
 tmp="$(mktemp "$keydir/.$host-new.key.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT

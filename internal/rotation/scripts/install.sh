@@ -59,6 +59,11 @@ if [ ! -f "$newkey" ]; then
 	echo "$newkey not found: the key is made by the CSR step" >&2
 	exit 1
 fi
+# A directory other users can write (the sample's /tmp) would let them replace the key files.
+if [ -n "$(find "$keydir" -maxdepth 0 -perm /022)" ]; then
+	echo "refusing key directory: it is writable by other users" >&2
+	exit 2
+fi
 for dir in "$certdir" "$cadir" "$store"; do
 	if [ ! -d "$dir" ]; then
 		mkdir -p -m 0700 "$dir"
