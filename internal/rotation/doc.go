@@ -8,7 +8,8 @@ package rotation
 //     (set -u).
 //   - bash, GNU coreutils (mv -T, ln -sfn, readlink, base64 -d, mktemp) and find, openssl 1.1.1 or later.
 //   - A key directory only root can write: both documents refuse one that group or others can write (the sample's
-//     /tmp), since another user could replace the key files there.
+//     /tmp), since another user could replace the key files there; phase 2 likewise refuses an aws_signing_helper
+//     (or its directory) that group or others can write, since root runs it.
 //   - aws_signing_helper in the signing helper directory (default /root, the sample's; per host: signinghelperPath).
 //     The tests use the credential helper v1.4.0.
 //

@@ -289,7 +289,7 @@ func TestCreateSessionChecksTheSignature(t *testing.T) {
 }
 
 // TestHostRefusesSharedKeyDirectory: a key directory other users can write (the sample's /tmp) is refused by both
-// phases before any key is made or moved.
+// phases before any key is made or moved, and an aws_signing_helper they can write is refused by phase 2.
 func TestHostRefusesSharedKeyDirectory(t *testing.T) {
 	e := newEnv(t)
 	shared := filepath.Join(e.root, "shared")
@@ -309,6 +309,20 @@ func TestHostRefusesSharedKeyDirectory(t *testing.T) {
 	if entries, _ := os.ReadDir(shared); len(entries) != 0 {
 		t.Fatalf("phase 1 left %v in the shared directory", entries)
 	}
+	// The helper, which root runs, is refused as well when other users can replace it.
+	helper := filepath.Join(e.defaults.SigningHelperDir, "aws_signing_helper")
+	if err := os.Chmod(helper, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	e.defaults.KeyDir = filepath.Join(e.root, "keys")
+	e.phase1(host, "EC_prime256v1")
+	if res := e.phase2(host, "x", "y", "AB"); res.ExitCode != 2 || !strings.Contains(res.Stderr, "writable by other users") {
+		t.Fatalf("phase 2 with a writable helper: exit %d, stderr %q; want it refused", res.ExitCode, res.Stderr)
+	}
+	if err := os.Chmod(helper, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.defaults.KeyDir = shared
 	mustWrite(t, filepath.Join(shared, host+"-new.key"), "planted")
 	res = e.phase2(host, "x", "y", "AB")
 	if res.ExitCode != 2 || !strings.Contains(res.Stderr, "writable by other users") {

@@ -43,6 +43,11 @@ if [ ! -x "$helper" ]; then
 	echo "$helper not found" >&2
 	exit 1
 fi
+# Root runs the helper: one that other users can replace would run their code as root.
+if [ -n "$(find "$helperdir" "$helper" -maxdepth 0 -perm /022)" ]; then
+	echo "refusing $helper: it or its directory is writable by other users" >&2
+	exit 2
+fi
 if ! command -v openssl >/dev/null 2>&1; then
 	echo "openssl not found" >&2
 	exit 1
