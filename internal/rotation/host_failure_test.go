@@ -158,13 +158,16 @@ func mustWrite(t *testing.T, path, data string) {
 // BASH_ENV) and checks that the host always keeps exactly one consistent live pair, the old or the new, and that
 // running the install again completes it.
 func TestHostInstallStopAnywhere(t *testing.T) {
-	for _, layout := range []string{"generations", "plain files"} {
+	for _, layout := range []string{"generations", "plain files", "first install"} {
 		t.Run(layout, func(t *testing.T) {
 			e := newEnv(t)
 			var old string
-			if layout == "generations" {
+			switch layout {
+			case "generations":
 				old, _, _ = e.rotate(host, "EC_prime256v1")
-			} else {
+			case "first install":
+				old = "" // no pair yet: a stop may leave none, or the new one
+			default:
 				c, ch, s := e.issue(e.phase1(host, "EC_prime256v1"), 7)
 				for _, d := range []string{e.defaults.CertDir, e.defaults.CACertDir} {
 					_ = os.MkdirAll(d, 0o700)

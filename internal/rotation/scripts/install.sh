@@ -52,22 +52,38 @@ if ! command -v openssl >/dev/null 2>&1; then
 	echo "openssl not found" >&2
 	exit 1
 fi
+# A directory other users can write (the sample's /tmp) would let them replace the key files.
+if [ -n "$(find "$keydir" -maxdepth 0 -perm /022)" ]; then
+	echo "refusing key directory: it is writable by other users" >&2
+	exit 2
+fi
 newkey="$keydir/$host-new.key"
 store="$keydir/$host.d"
 gen="gen-$serial"
 
+link() { # link <path> <target>: point path at target by one rename
+	if [ "$(readlink "$1" 2>/dev/null || true)" != "$2" ]; then
+		ln -sfn "$2" "$1.tmp"
+		mv -Tf "$1.tmp" "$1"
+	fi
+}
+links() { # the sample's names, through current
+	link "$certdir/$host.crt" "$store/current/cert.pem"
+	link "$keydir/$host.key" "$store/current/key.pem"
+	link "$cadir/ca_chain_certificate.crt" "$store/current/chain.pem"
+}
+
+# Sent again after it went live (a retried step, or a run stopped after the rename): finish what is left.
 if [ "$(readlink "$store/current" 2>/dev/null || true)" = "$gen" ]; then
+	mkdir -p -m 0700 "$certdir" "$cadir"
+	links
+	rm -f "$newkey" "$certdir/$host-new.crt"
 	echo "certificate $serial is already live for $host"
 	exit 0
 fi
 if [ ! -f "$newkey" ]; then
 	echo "$newkey not found: the key is made by the CSR step" >&2
 	exit 1
-fi
-# A directory other users can write (the sample's /tmp) would let them replace the key files.
-if [ -n "$(find "$keydir" -maxdepth 0 -perm /022)" ]; then
-	echo "refusing key directory: it is writable by other users" >&2
-	exit 2
 fi
 for dir in "$certdir" "$cadir" "$store"; do
 	if [ ! -d "$dir" ]; then
@@ -131,25 +147,15 @@ if [ ! -L "$store/current" ] && [ -f "$certdir/$host.crt" ] && [ ! -L "$certdir/
 fi
 
 prev="$(readlink "$store/current" 2>/dev/null || true)"
-link() { # link <path> <target>: point path at target by one rename
-	if [ "$(readlink "$1" 2>/dev/null || true)" != "$2" ]; then
-		ln -sfn "$2" "$1.tmp"
-		mv -Tf "$1.tmp" "$1"
-	fi
-}
 if [ -n "$prev" ]; then
-	link "$certdir/$host.crt" "$store/current/cert.pem"
-	link "$keydir/$host.key" "$store/current/key.pem"
-	link "$cadir/ca_chain_certificate.crt" "$store/current/chain.pem"
+	links
 fi
 
 # The one rename that makes the new pair live.
 ln -sfn "$gen" "$store/.current.tmp"
 mv -Tf "$store/.current.tmp" "$store/current"
 
-link "$certdir/$host.crt" "$store/current/cert.pem"
-link "$keydir/$host.key" "$store/current/key.pem"
-link "$cadir/ca_chain_certificate.crt" "$store/current/chain.pem"
+links
 
 rm -f "$newkey" "$certdir/$host-new.crt"
 for dir in "$store"/gen-*; do
