@@ -37,7 +37,7 @@ fi
 tmp="$(mktemp "$keydir/.$host-new.key.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 case "$alg" in
-RSA_2048) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp" 2>/dev/null ;;
+RSA_2048) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp" ;;
 EC_prime256v1) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp" ;;
 *)
 	echo "refusing key algorithm: use RSA_2048 or EC_prime256v1" >&2
