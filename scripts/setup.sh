@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) set-up of a machine for this project. Usage: scripts/setup.sh [synth|test]
 #   synth: npm toolchain (CDK CLI, Node 24, cfn-guard), Go modules, Lambda binaries, a warm jsii cache.
-#   test:  the same, plus the servers and tools the tests use: mosquitto, Java 17 (DynamoDB Local), openssl.
+#   test:  the same, plus the servers and tools the tests use: mosquitto, Java 17 (DynamoDB Local), openssl, gcc.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,6 +26,8 @@ if [ "$what" = test ]; then
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 	command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 	command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+	# A C compiler: the rotation tests build IAM Roles Anywhere's credential helper, which needs CGO.
+	command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 	command -v git >/dev/null 2>&1 || missing+=(git)
 	if [ ${#missing[@]} -gt 0 ]; then
 		sudo=""

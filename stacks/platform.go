@@ -13,9 +13,14 @@ import (
 	"github.com/iotcert/iotcert/internal/vending"
 )
 
-// definePlatform defines the platform stacks: the ones that no single-purpose context selects. Today that is one
-// certificate vending stack per environment.
+// definePlatform defines the platform stacks: the ones that no single-purpose context selects: one certificate
+// vending stack per environment, and the certificate rotation stack.
 func definePlatform(app awscdk.App, ctx selection.Lookup) error {
+	rot, err := rotationPropsFromContext(ctx)
+	if err != nil {
+		return err
+	}
+	NewRotationStack(app, RotationStackName(rot.Name), rot)
 	prefix := optString(ctx, ctxPrefix, vending.DefaultPrefix)
 	envs, err := vendingEnvironments(app.Node().TryGetContext(jsii.String(ctxEnvironments)))
 	if err != nil {

@@ -45,6 +45,9 @@ var defaultCases = []synthCase{
 	// With a region the ARNs carry it: acknowledgements must hold in any environment.
 	{"thing-region", []string{"thing_name=device1234", "region=eu-west-1"}},
 	{"fleet", []string{"thing_names_file=testdata/thing/fleet.txt"}},
+	// The platform case covers the default CertRotation; this one a named, general-purpose rotation stack.
+	{"rotation-named", []string{"rotation_name=blue", "rotation_ca_mode=general_purpose", "rotation_validity_days=30",
+		"rotation_host_key_algorithm=EC_prime256v1", "SNSSubscriberEmail=pat_candella@example.org"}},
 }
 
 var tool = cli.Tool{

@@ -40,6 +40,9 @@ type GoFunctionProps struct {
 	// for functions invoked synchronously (API Gateway, the custom-resource provider framework), whose caller receives
 	// the error itself; cdk-nag's Serverless-LambdaDLQ is acknowledged for them with that reason.
 	OnFailure bool
+	// SyncCaller names what invokes a function without OnFailure synchronously, for the Serverless-LambdaDLQ
+	// acknowledgement. Default: "API Gateway or the custom-resource provider framework".
+	SyncCaller string
 	// ReservedConcurrency caps concurrent executions (0: unreserved).
 	ReservedConcurrency float64
 	// UnscopedActions are actions the function is granted on "*" because the service defines no resource ARN for them
@@ -123,8 +126,12 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 	}
 	g.Function = awslambda.NewFunction(c, jsii.String("Resource"), fp)
 	if !p.OnFailure {
+		caller := p.SyncCaller
+		if caller == "" {
+			caller = "API Gateway or the custom-resource provider framework"
+		}
 		Acknowledge(g.Function, "Serverless-LambdaDLQ",
-			"invoked synchronously (API Gateway or the custom-resource provider framework): the caller receives every error, "+
+			"invoked synchronously ("+caller+"): the caller receives every error, "+
 				"and there is no queued event to keep")
 	}
 	AcknowledgeGuard(g.Function, "LAMBDA_INSIDE_VPC_CHECK", reasonNoVPC)

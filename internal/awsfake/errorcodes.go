@@ -41,17 +41,18 @@ var sdkErrorCodes = map[string]string{
 	"iot/UpdateEventConfigurations":    "InternalFailureException InvalidRequestException ThrottlingException",
 	"iot/DescribeEventConfigurations":  "InternalFailureException ThrottlingException",
 
-	"sfn/StartExecution":  "ExecutionAlreadyExists ExecutionLimitExceeded InvalidArn InvalidExecutionInput InvalidName KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException StateMachineDeleting StateMachineDoesNotExist ValidationException",
-	"sfn/SendTaskSuccess": "InvalidOutput InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
-	"sfn/SendTaskFailure": "InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
+	"sfn/StartExecution":    "ExecutionAlreadyExists ExecutionLimitExceeded InvalidArn InvalidExecutionInput InvalidName KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException StateMachineDeleting StateMachineDoesNotExist ValidationException",
+	"sfn/DescribeExecution": "ExecutionDoesNotExist InvalidArn KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException",
+	"sfn/SendTaskSuccess":   "InvalidOutput InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
+	"sfn/SendTaskFailure":   "InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
 
 	"sns/Publish": "AuthorizationError EndpointDisabled InternalError InvalidParameter InvalidSecurity KMSAccessDenied KMSDisabled KMSInvalidState KMSNotFound KMSOptInRequired KMSThrottling NotFound ParameterValueInvalid PlatformApplicationDisabled ValidationException",
 
 	"secretsmanager/*": "DecryptionFailure EncryptionFailure InternalServiceError InvalidNextTokenException InvalidParameterException InvalidRequestException LimitExceededException MalformedPolicyDocumentException PreconditionNotMetException PublicPolicyException ResourceExistsException ResourceNotFoundException",
 	"events/*":         "AccessDeniedException ConcurrentModificationException IllegalStatusException InternalException InvalidEventPatternException InvalidStateException LimitExceededException ManagedRuleException OperationDisabledException PolicyLengthExceededException ResourceAlreadyExistsException ResourceNotFoundException ThrottlingException",
 	"acm-pca/*":        "CertificateMismatchException ConcurrentModificationException InvalidArgsException InvalidArnException InvalidNextTokenException InvalidPolicyException InvalidRequestException InvalidStateException InvalidTagException LimitExceededException LockoutPreventedException MalformedCertificateException MalformedCSRException PermissionAlreadyExistsException RequestAlreadyProcessedException RequestFailedException RequestInProgressException ResourceNotFoundException TooManyTagsException",
-	// SSM's type registry is long; these are the codes the parameter-store operations can answer.
-	"ssm/*": "HierarchyLevelLimitExceededException HierarchyTypeMismatchException IncompatiblePolicyException InternalServerError InvalidAllowedPatternException InvalidFilter InvalidFilterKey InvalidFilterOption InvalidFilterValue InvalidKeyId InvalidNextToken InvalidPolicyAttributeException InvalidPolicyTypeException ParameterAlreadyExists ParameterLimitExceeded ParameterMaxVersionLimitExceeded ParameterNotFound ParameterPatternMismatchException ParameterVersionNotFound PoliciesLimitExceededException TooManyUpdates UnsupportedParameterType ValidationException",
+	// SSM's type registry is long; these are the codes the parameter-store and Run Command operations can answer.
+	"ssm/*": "InvalidCommandId InvalidDocument InvalidInstanceId InvalidParameters InvocationDoesNotExist HierarchyLevelLimitExceededException HierarchyTypeMismatchException IncompatiblePolicyException InternalServerError InvalidAllowedPatternException InvalidFilter InvalidFilterKey InvalidFilterOption InvalidFilterValue InvalidKeyId InvalidNextToken InvalidPolicyAttributeException InvalidPolicyTypeException ParameterAlreadyExists ParameterLimitExceeded ParameterMaxVersionLimitExceeded ParameterNotFound ParameterPatternMismatchException ParameterVersionNotFound PoliciesLimitExceededException TooManyUpdates UnsupportedParameterType ValidationException",
 }
 
 // commonErrorCodes are answers any AWS API can give outside its model (AWS's common errors: the SDK's retryer and

@@ -27,6 +27,7 @@ type PCA struct {
 	// pending counts, per certificate ARN, the GetCertificate calls still to answer RequestInProgressException.
 	pending     map[string]int
 	pendingGets int
+	rot         pcaRotation // short-lived mode and templates (pca_rotation.go)
 }
 
 type pcaToken struct {
@@ -119,6 +120,8 @@ func (p *PCA) handler(op string) jsonHandler {
 		return p.getCertificate
 	case "GetCertificateAuthorityCertificate":
 		return p.getCertificateAuthorityCertificate
+	case "DescribeCertificateAuthority":
+		return p.describeCertificateAuthority
 	}
 	return nil
 }
@@ -227,6 +230,13 @@ func (p *PCA) issueCertificate(body []byte) (any, *apiError) {
 	if !notAfter.After(notBefore) || !notAfter.After(now) {
 		return nil, pcaError("InvalidArgsException", "The certificate validity must end after it starts and after now.")
 	}
+	if e := p.checkLifetime(now, notAfter); e != nil {
+		return nil, e
+	}
+	eku, e := p.templateUsage(in.TemplateArn)
+	if e != nil {
+		return nil, e
+	}
 	if notAfter.After(p.ca.cert.NotAfter) {
 		return nil, pcaError("InvalidArgsException",
 			"The certificate validity specified exceeds the certificate authority validity.")
@@ -240,7 +250,7 @@ func (p *PCA) issueCertificate(body []byte) (any, *apiError) {
 		NotBefore:      notBefore,
 		NotAfter:       notAfter,
 		KeyUsage:       x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:    eku,
 		DNSNames:       csr.DNSNames,
 		IPAddresses:    csr.IPAddresses,
 		URIs:           csr.URIs,

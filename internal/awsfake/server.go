@@ -101,6 +101,10 @@ type Server struct {
 	SFN     *StepFunctions
 	Events  *EventBridge
 	SNS     *SNS
+	// Commands (SSM Run Command), RolesAnywhere and S3 serve certificate rotation (rotation.go).
+	Commands      *SSMCommands
+	RolesAnywhere *RolesAnywhere
+	S3            *S3
 
 	srv       *httptest.Server
 	closing   chan struct{}
@@ -138,6 +142,11 @@ func Start() *Server {
 		SFN:     newStepFunctions(),
 		Events:  newEventBridge(),
 		SNS:     newSNS(),
+
+		Commands:      newSSMCommands(),
+		RolesAnywhere: newRolesAnywhere(),
+		S3:            newS3(),
+
 		faults:  map[string]*faultState{},
 		calls:   map[string]int{},
 		closing: make(chan struct{}),
@@ -161,7 +170,7 @@ func (s *Server) URL() string { return s.srv.URL }
 // fake static credentials, no instance metadata and empty shared config files.
 func (s *Server) SetEnv(t testing.TB) {
 	t.Helper()
-	for _, svc := range []string{"IOT", "SECRETS_MANAGER", "SSM", "ACM_PCA", "SFN", "EVENTBRIDGE", "SNS"} {
+	for _, svc := range []string{"IOT", "SECRETS_MANAGER", "SSM", "ACM_PCA", "SFN", "EVENTBRIDGE", "SNS", "ROLESANYWHERE", "S3"} {
 		t.Setenv("AWS_ENDPOINT_URL_"+svc, s.URL())
 	}
 	t.Setenv("AWS_REGION", Region)
@@ -344,12 +353,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		op = r.PostForm.Get("Action")
+	case scopeService(r) == ServiceRolesAnywhere:
+		proto, service, op = restJSON{}, ServiceRolesAnywhere, r.Method+" "+r.URL.Path
+	case scopeService(r) == ServiceS3:
+		proto, service, op = s3XML{}, ServiceS3, s3Operation(r)
 	default:
 		proto, service = restJSON{}, ServiceIoT
 		op = iotOperation(r)
 	}
 
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256") {
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256") && !(service == ServiceRolesAnywhere && isX509Signed(r)) {
 		proto.writeError(w, errorf(http.StatusForbidden, "MissingAuthenticationTokenException",
 			"awsfake: %s %s: request is not signed with AWS4-HMAC-SHA256", service, opName(op, r)))
 		return
@@ -411,6 +424,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		err = s.IoT.serve(w, r, op, body)
 	case ServiceSNS:
 		err = s.SNS.serve(w, r, op)
+	case ServiceRolesAnywhere:
+		err = s.RolesAnywhere.serve(w, r, body)
+	case ServiceS3:
+		err = s.S3.serve(w, r, body)
 	default:
 		err = s.serveJSON(w, proto.(awsJSON), service, op, body)
 	}
@@ -441,7 +458,9 @@ func (s *Server) serveJSON(w http.ResponseWriter, p awsJSON, service, op string,
 	case ServiceSecretsManager:
 		h = s.Secrets.handler(op)
 	case ServiceSSM:
-		h = s.SSM.handler(op)
+		if h = s.SSM.handler(op); h == nil {
+			h = s.Commands.handler(op)
+		}
 	case ServicePCA:
 		h = s.PCA.handler(op)
 	case ServiceSFN:

@@ -15,6 +15,9 @@ type Execution struct {
 	StateMachineArn string
 	Name            string
 	Input           string
+	// Status is RUNNING until Finish sets it (the fake runs nothing); Output is set by Finish.
+	Status string
+	Output string
 }
 
 // TaskResult is a task token answered through SendTaskSuccess or SendTaskFailure.
@@ -57,6 +60,8 @@ func (f *StepFunctions) handler(op string) jsonHandler {
 		return f.sendTaskSuccess
 	case "SendTaskFailure":
 		return f.sendTaskFailure
+	case "DescribeExecution":
+		return f.describeExecution
 	}
 	return nil
 }
@@ -64,6 +69,7 @@ func (f *StepFunctions) handler(op string) jsonHandler {
 var (
 	stateMachineARNRE = regexp.MustCompile(`^arn:aws:states:[a-z0-9-]+:\d{12}:stateMachine:([A-Za-z0-9_-]{1,80})$`)
 	executionNameRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+	executionARNRE    = regexp.MustCompile(`^arn:aws:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$`)
 )
 
 func sfnError(code, format string, args ...any) *apiError { return errorf(400, code, format, args...) }
@@ -103,7 +109,7 @@ func (f *StepFunctions) startExecution(body []byte) (any, *apiError) {
 			return map[string]any{"executionArn": arn, "startDate": epoch(time.Now())}, nil
 		}
 	}
-	f.executions = append(f.executions, Execution{ARN: arn, StateMachineArn: in.StateMachineArn, Name: in.Name, Input: in.Input})
+	f.executions = append(f.executions, Execution{ARN: arn, StateMachineArn: in.StateMachineArn, Name: in.Name, Input: in.Input, Status: "RUNNING"})
 	return map[string]any{"executionArn": arn, "startDate": epoch(time.Now())}, nil
 }
 
@@ -146,4 +152,45 @@ func (f *StepFunctions) sendTaskFailure(body []byte) (any, *apiError) {
 	defer f.mu.Unlock()
 	f.tasks = append(f.tasks, TaskResult{Token: in.TaskToken, Error: in.Error, Cause: in.Cause})
 	return struct{}{}, nil
+}
+
+// Finish sets the status (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) and output DescribeExecution reports for an
+// execution; it reports whether the execution exists.
+func (f *StepFunctions) Finish(arn, status, output string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.executions {
+		if f.executions[i].ARN == arn {
+			f.executions[i].Status, f.executions[i].Output = status, output
+			return true
+		}
+	}
+	return false
+}
+
+func (f *StepFunctions) describeExecution(body []byte) (any, *apiError) {
+	var in struct {
+		ExecutionArn string `json:"executionArn"`
+	}
+	if e := decodeJSON(body, &in, "InvalidArn"); e != nil {
+		return nil, e
+	}
+	if !executionARNRE.MatchString(in.ExecutionArn) {
+		return nil, sfnError("InvalidArn", "Invalid Arn: '%s'", in.ExecutionArn)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, x := range f.executions {
+		if x.ARN == in.ExecutionArn {
+			out := map[string]any{
+				"executionArn": x.ARN, "stateMachineArn": x.StateMachineArn, "name": x.Name, "status": x.Status,
+				"input": x.Input, "startDate": epoch(time.Now()),
+			}
+			if x.Output != "" {
+				out["output"] = x.Output
+			}
+			return out, nil
+		}
+	}
+	return nil, sfnError("ExecutionDoesNotExist", "Execution Does Not Exist: '%s'", in.ExecutionArn)
 }
