@@ -73,6 +73,18 @@ var Keys = []Key{
 	{"CACommonName", ForPlatform, "the rotation CA's common name"},
 	{"CACertValidity", ForPlatform, "the rotation CA certificate's validity"},
 	{"SNSSubscriberEmail", ForPlatform, "the e-mail address rotation alerts go to"},
+	{"CertPath", ForPlatform, "the host certificate directory when a host item names none (rotation)"},
+	{"CACertPath", ForPlatform, "the host CA chain directory when a host item names none (rotation)"},
+	{"KeyPath", ForPlatform, "the host key directory when a host item names none (rotation)"},
+	{"AWSSigningHelperPath", ForPlatform, "the directory of aws_signing_helper on the hosts (rotation)"},
+	{"rotation_ca_mode", ForPlatform, "short_lived (default) or general_purpose rotation CA"},
+	{"rotation_validity_days", ForPlatform, "host certificate validity in days (default 7)"},
+	{"rotation_renew_percent", ForPlatform, "renew at this share of a host certificate's lifetime (default 67)"},
+	{"rotation_host_key_algorithm", ForPlatform, "RSA_2048 (default) or EC_prime256v1: the key each host makes"},
+	{"rotation_session_seconds", ForPlatform, "the Roles Anywhere profile's session length (default 900)"},
+	{"rotation_max_concurrency", ForPlatform, "hosts rotated at once (default 20)"},
+	{"rotation_renew_shards", ForPlatform, "partitions of the renewAt index (default 16)"},
+	{"pca_certificate_quota", ForPlatform, "the rotation CA's lifetime certificate quota, for the 80 % alarm (default 1000000)"},
 }
 
 // LookupKey returns the registered key of that name.
