@@ -76,6 +76,7 @@ type IoT struct {
 	events          map[string]bool
 	eventsCreated   time.Time
 	eventsModified  time.Time
+	ext             iotCA // CA certificates, auto-registration, Publish: iot_ca.go
 }
 
 // awsIoTIssuer is the issuer name AWS IoT puts on the certificates it signs.
@@ -277,6 +278,7 @@ var iotRoutes = func() []iotRoute {
 		{"PATCH", "/event-configurations", "UpdateEventConfigurations"},
 		{"GET", "/event-configurations", "DescribeEventConfigurations"},
 	}
+	table = append(table, iotCARoutes...)
 	routes := make([]iotRoute, len(table))
 	for i, r := range table {
 		routes[i] = iotRoute{method: r.method, pattern: strings.Split(strings.Trim(r.path, "/"), "/"), op: r.op}
@@ -404,6 +406,9 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		out, e = f.updateEventConfigurations(body)
 	case "DescribeEventConfigurations":
 		out, e = f.describeEventConfigurations()
+	case "RegisterCACertificate", "DescribeCACertificate", "UpdateCACertificate", "DeleteCACertificate",
+		"GetRegistrationCode", "Publish":
+		out, e = f.serveCA(op, params, q, r.Header, body)
 	default:
 		e = errorf(404, "UnknownOperationException", "awsfake: iot operation %s is not implemented", op)
 	}
