@@ -126,11 +126,16 @@ type Handler struct {
 	IoT    IoTAPI
 	Config Config
 	Now    func() time.Time
+	Log    *slog.Logger // default: slog.Default()
 }
 
 // Handle processes one registration event.
 func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
-	log := slog.With("certificateId", ev.CertificateID, "caCertificateId", ev.CACertificateID)
+	log := h.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("certificateId", ev.CertificateID, "caCertificateId", ev.CACertificateID)
 	if ev.CACertificateID != h.Config.CACertificateID {
 		log.Info("event of another CA ignored")
 		return Result{Status: "ignored", CertificateID: ev.CertificateID}, nil
