@@ -13,8 +13,8 @@ import (
 	"github.com/iotcert/iotcert/internal/vending"
 )
 
-// definePlatform defines the platform stacks: the ones that no single-purpose context selects. Today that is one
-// certificate vending stack per environment.
+// definePlatform defines the platform stacks: the ones that no single-purpose context selects: one certificate
+// vending stack per environment and the multi-region stacks (a primary and one stack per replica region).
 func definePlatform(app awscdk.App, ctx selection.Lookup) error {
 	prefix := optString(ctx, ctxPrefix, vending.DefaultPrefix)
 	envs, err := vendingEnvironments(app.Node().TryGetContext(jsii.String(ctxEnvironments)))
@@ -25,6 +25,11 @@ func definePlatform(app awscdk.App, ctx selection.Lookup) error {
 		e.props.Prefix = prefix
 		NewVendingStack(app, "CertVending-"+e.name, e.props)
 	}
+	mr, err := multiRegionPropsFromContext(ctx)
+	if err != nil {
+		return err
+	}
+	NewMultiRegionStacks(app, mr)
 	return nil
 }
 
