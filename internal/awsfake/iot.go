@@ -77,6 +77,8 @@ type IoT struct {
 	eventsCreated   time.Time
 	eventsModified  time.Time
 	ext             iotCA // CA certificates, auto-registration, Publish: iot_ca.go
+
+	reg registryState // thing groups, memberships, hierarchy: iot_registry.go
 }
 
 // awsIoTIssuer is the issuer name AWS IoT puts on the certificates it signs.
@@ -277,6 +279,13 @@ var iotRoutes = func() []iotRoute {
 		{"POST", "/attached-policies/{}", "ListAttachedPolicies"},
 		{"PATCH", "/event-configurations", "UpdateEventConfigurations"},
 		{"GET", "/event-configurations", "DescribeEventConfigurations"},
+		// iot_registry.go
+		{"PATCH", "/things/{}", "UpdateThing"}, {"GET", "/things", "ListThings"}, {"DELETE", "/thing-types/{}", "DeleteThingType"},
+		{"POST", "/thing-groups/{}", "CreateThingGroup"}, {"GET", "/thing-groups/{}", "DescribeThingGroup"},
+		{"PATCH", "/thing-groups/{}", "UpdateThingGroup"}, {"DELETE", "/thing-groups/{}", "DeleteThingGroup"},
+		{"GET", "/thing-groups", "ListThingGroups"}, {"PUT", "/thing-groups/addThingToThingGroup", "AddThingToThingGroup"},
+		{"PUT", "/thing-groups/removeThingFromThingGroup", "RemoveThingFromThingGroup"},
+		{"GET", "/thing-groups/{}/things", "ListThingsInThingGroup"}, {"GET", "/things/{}/thing-groups", "ListThingGroupsForThing"},
 	}
 	table = append(table, iotCARoutes...)
 	routes := make([]iotRoute, len(table))
@@ -406,6 +415,10 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		out, e = f.updateEventConfigurations(body)
 	case "DescribeEventConfigurations":
 		out, e = f.describeEventConfigurations()
+	case "UpdateThing", "ListThings", "DeleteThingType", "CreateThingGroup", "DescribeThingGroup", "UpdateThingGroup",
+		"DeleteThingGroup", "ListThingGroups", "AddThingToThingGroup", "RemoveThingFromThingGroup", "ListThingsInThingGroup",
+		"ListThingGroupsForThing":
+		out, e, _ = f.registryOp(op, params, q, body)
 	case "RegisterCACertificate", "DescribeCACertificate", "UpdateCACertificate", "DeleteCACertificate",
 		"GetRegistrationCode", "Publish":
 		out, e = f.serveCA(op, params, q, r.Header, body)
