@@ -30,6 +30,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/iotcert/iotcert/constructs/iotcert"
+	"github.com/iotcert/iotcert/internal/crossregion"
 	"github.com/iotcert/iotcert/internal/selection"
 	"github.com/iotcert/iotcert/policies"
 )
@@ -424,8 +425,9 @@ func newMultiRegionPrimary(scope constructs.Construct, p *MultiRegionProps) *Mul
 	awsiot.NewCfnTopicRule(stack, jsii.String("CrossRegionSNSRule"), &awsiot.CfnTopicRuleProps{
 		RuleName: jsii.String("IoTMRCrossRegionSNSRule"), // the seed's rule name
 		TopicRulePayload: &awsiot.CfnTopicRule_TopicRulePayloadProperty{
-			Description:      jsii.String("Messages on cmd/+/cross/region to every replica region"),
-			Sql:              jsii.String("SELECT * FROM '" + CrossRegionTopicFilter + "'"),
+			Description: jsii.String("Messages on cmd/+/cross/region to every replica region"),
+			// The envelope the republisher reads: topic, payload and origin region, and the loop-guard property.
+			Sql:              jsii.String(crossregion.RuleSQL(CrossRegionTopicFilter, p.PrimaryRegion)),
 			AwsIotSqlVersion: jsii.String("2016-03-23"),
 			RuleDisabled:     jsii.Bool(false),
 			Actions: &[]interface{}{&awsiot.CfnTopicRule_ActionProperty{
@@ -775,10 +777,12 @@ func newMultiRegionReplica(scope constructs.Construct, p *MultiRegionProps, regi
 	acknowledgeAwsCustomResourceFunction(stack)
 
 	// The republisher of cross-region messages, subscribed to the primary's topic (a cross-region subscription).
+	topicArn := awscdk.Arn_Format(&awscdk.ArnComponents{Service: jsii.String("sns"), Region: jsii.String(p.PrimaryRegion),
+		Resource: jsii.String(CrossRegionTopicName)}, stack)
 	s.CrossRegion = iotcert.NewGoFunction(stack, "CrossRegionFunction", &iotcert.GoFunctionProps{
 		Handler:     "crossregion",
 		Description: "Republishes the primary region's cmd/+/cross/region messages in this region",
-		Environment: map[string]*string{"TOPIC_FILTER": jsii.String(CrossRegionTopicFilter)},
+		Environment: map[string]*string{"TOPIC_FILTER": jsii.String(CrossRegionTopicFilter), "SOURCE_TOPIC_ARN": topicArn},
 		OnFailure:   true,
 	})
 	s.CrossRegion.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -788,8 +792,6 @@ func newMultiRegionReplica(scope constructs.Construct, p *MultiRegionProps, regi
 	iotcert.Acknowledge(s.CrossRegion.Role, "AwsSolutions-IAM5",
 		"the function republishes on cmd/<thing>/cross/region for any thing of the fleet: the grant names that topic pattern alone",
 		"Resource::arn:<AWS::Partition>:iot:"+region+":<AWS::AccountId>:topic/cmd/*/cross/region")
-	topicArn := awscdk.Arn_Format(&awscdk.ArnComponents{Service: jsii.String("sns"), Region: jsii.String(p.PrimaryRegion),
-		Resource: jsii.String(CrossRegionTopicName)}, stack)
 	topic := awssns.Topic_FromTopicArn(stack, jsii.String("CrossRegionTopic"), topicArn)
 	topic.AddSubscription(awssnssubscriptions.NewLambdaSubscription(s.CrossRegion.Function, &awssnssubscriptions.LambdaSubscriptionProps{
 		DeadLetterQueue: s.CrossRegion.DeadLetters,

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/iotcert/iotcert/internal/crossregion"
 	"github.com/iotcert/iotcert/policies"
 )
 
@@ -278,7 +279,7 @@ func TestMultiRegionTableAndCapture(t *testing.T) {
 		tpl.HasResourceProperties(jsii.String("AWS::IoT::TopicRule"), map[string]interface{}{
 			"RuleName": "IoTMRCrossRegionSNSRule",
 			"TopicRulePayload": assertions.Match_ObjectLike(&map[string]interface{}{
-				"Sql":     "SELECT * FROM 'cmd/+/cross/region'",
+				"Sql":     crossregion.RuleSQL("cmd/+/cross/region", "eu-central-1"),
 				"Actions": []interface{}{map[string]interface{}{"Sns": assertions.Match_ObjectLike(&map[string]interface{}{"MessageFormat": "RAW"})}},
 			}),
 		})
@@ -298,6 +299,11 @@ func TestMultiRegionTableAndCapture(t *testing.T) {
 				"TopicArn": map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{"arn:aws:sns:eu-central-1:",
 					map[string]interface{}{"Ref": "AWS::AccountId"}, ":IoTCrossRegion"}}},
 				"RedrivePolicy": assertions.Match_AnyValue(),
+			})
+			rep.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]interface{}{
+				"Environment": map[string]interface{}{"Variables": map[string]interface{}{"TOPIC_FILTER": "cmd/+/cross/region",
+					"SOURCE_TOPIC_ARN": map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{"arn:aws:sns:eu-central-1:",
+						map[string]interface{}{"Ref": "AWS::AccountId"}, ":IoTCrossRegion"}}}}},
 			})
 			rep.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
 				"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
