@@ -42,6 +42,10 @@ var defaultCases = []synthCase{
 	{"cross-account-destroy", []string{"DESTROY=1"}},
 	{"thing", []string{"thing_name=device1234"}},
 	{"fleet", []string{"thing_names_file=testdata/thing/fleet.txt"}},
+	// Multi-region stacks (platform): the operator's CA instead of a Private CA, JITP instead of JITR, two replicas.
+	{"multiregion-operator-ca", []string{"ca_certificate_file=testdata/multiregion/ca.pem"}},
+	{"multiregion-jitp", []string{"provisioning=jitp"}},
+	{"multiregion-two-replicas", []string{"replica_regions=us-east-1,eu-west-1", "jitr_thing_name_pattern=^sensor-[0-9]+$"}},
 }
 
 func main() {

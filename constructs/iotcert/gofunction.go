@@ -120,6 +120,7 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		})
 		Acknowledge(g.DeadLetters, "AwsSolutions-SQS3", "this queue is itself the dead-letter target of the function's failed asynchronous events")
 		Acknowledge(g.DeadLetters, "Serverless-SQSRedrivePolicy", "this queue is itself the dead-letter target of the function's failed asynchronous events")
+		AcknowledgeGuard(g.DeadLetters, "SQS_DLQ_CHECK", "this queue is itself the dead-letter target of the function's failed asynchronous events")
 		fp.OnFailure = awslambdadestinations.NewSqsDestination(g.DeadLetters)
 	}
 	g.Function = awslambda.NewFunction(c, jsii.String("Resource"), fp)
