@@ -12,6 +12,13 @@ const (
 	RuleActionWildcard = "iot-action-wildcard"   // broad: wildcard action or NotAction in an Allow
 	RuleConnectScope   = "iot-connect-unscoped"  // broad: iot:Connect for any client id
 	RuleResourceStar   = "iot-resource-wildcard" // broad: Allow on every resource
+	// broad: a wildcard in the resource type ("arn:...:*/*"), which reaches every kind of resource
+	RuleResourceType = "iot-resource-type-wildcard"
+	// broad: every topic, topic filter, client id or thing ("topic/*", "topicfilter/*", "client/*", "thing/*")
+	RuleResourceUnscoped = "iot-resource-unscoped"
+	// an identity variable followed by a wildcard ("client/${iot:Connection.Thing.ThingName}*"): the thing "a"
+	// reaches the client id, topics or shadow of the thing "ab"
+	RuleVariableWildcard = "iot-variable-wildcard"
 )
 
 type documentRule struct {
@@ -35,6 +42,9 @@ var statementRules = []statementRule{
 	{RuleActionWildcard, true, ruleActionWildcard},
 	{RuleConnectScope, true, ruleConnectScope},
 	{RuleResourceStar, true, ruleResourceStar},
+	{RuleResourceType, true, ruleResourceTypeWildcard},
+	{RuleResourceUnscoped, true, ruleResourceUnscoped},
+	{RuleVariableWildcard, false, ruleVariableWildcard},
 }
 
 // ruleSize: AWS IoT refuses documents over 2048 characters, whitespace excluded.
@@ -197,3 +207,89 @@ func globMatch(p, s string) bool {
 	}
 	return pi == len(p)
 }
+
+// splitResource returns the resource type and name of an ARN ("arn:aws:iot:r:a:topic/x" gives "topic", "x").
+// ok is false for "*" and for ARNs without a typed resource part.
+func splitResource(r string) (typ, name string, ok bool) {
+	parts := strings.SplitN(r, ":", 6)
+	if len(parts) != 6 {
+		return "", "", false
+	}
+	return strings.Cut(parts[5], "/")
+}
+
+// ruleResourceTypeWildcard: the resource type must be literal. "arn:...:*/*" or "t*/x" matches topics, topic
+// filters, client ids and things at once, so one statement grants far more than its author read into it.
+func ruleResourceTypeWildcard(s Statement) []string {
+	if s.Effect != "Allow" {
+		return nil
+	}
+	var out []string
+	for _, r := range s.Resource {
+		if typ, _, ok := splitResource(r); ok && strings.ContainsAny(typ, "*?") {
+			out = append(out, fmt.Sprintf("resource %q has a wildcard in its resource type, name the type (topic, topicfilter, client, thing)", r))
+		}
+	}
+	return out
+}
+
+// unscopedTypes are the resource types whose all-wildcard name reaches every device of the account.
+var unscopedTypes = map[string]bool{"topic": true, "topicfilter": true, "client": true, "thing": true}
+
+// ruleResourceUnscoped: "topic/*", "topicfilter/*", "client/*" or "thing/*" (or a name of nothing but wildcards
+// and slashes) reaches every device's topics, client id or shadow.
+func ruleResourceUnscoped(s Statement) []string {
+	if s.Effect != "Allow" {
+		return nil
+	}
+	var out []string
+	for _, r := range s.Resource {
+		typ, name, ok := splitResource(r)
+		if !ok || !unscopedTypes[strings.ToLower(typ)] {
+			continue
+		}
+		if strings.EqualFold(typ, "client") && grants(s, "iot:Connect") {
+			continue // reported by ruleConnectScope
+		}
+		if strings.Trim(name, "*?/") == "" && strings.ContainsAny(name, "*?") {
+			out = append(out, fmt.Sprintf("resource %q is every %s of the account, scope it (a prefix or ${iot:Connection.Thing.ThingName})", r, typ))
+		}
+	}
+	return out
+}
+
+// ruleVariableWildcard: an identity variable followed, within the characters a thing name may hold
+// ([a-zA-Z0-9:_-]), by a wildcard matches other identities too: "client/${iot:Connection.Thing.ThingName}*" lets
+// the thing "a" connect as "ab". A separator that a thing name cannot hold ("/") ends the variable's reach.
+func ruleVariableWildcard(s Statement) []string {
+	if s.Effect != "Allow" {
+		return nil
+	}
+	var out []string
+	for _, r := range s.Resource {
+		for rest := r; ; {
+			i := strings.Index(rest, "${")
+			if i < 0 {
+				break
+			}
+			rest = rest[i+2:]
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				break
+			}
+			v := rest[:end]
+			rest = rest[end+1:]
+			if !hasScopingVariable("${" + v + "}") {
+				continue
+			}
+			after := strings.TrimLeft(rest, thingNameChars)
+			if after != "" && (after[0] == '*' || after[0] == '?') {
+				out = append(out, fmt.Sprintf("resource %q follows ${%s} with a wildcard, which also matches other things' names", r, v))
+				break
+			}
+		}
+	}
+	return out
+}
+
+const thingNameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-"

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -157,5 +158,114 @@ func TestGlobMatch(t *testing.T) {
 		if got := globMatch(tt.p, tt.s); got != tt.want {
 			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.p, tt.s, got, tt.want)
 		}
+	}
+}
+
+func TestRuleResourceTypeWildcard(t *testing.T) {
+	const acct = "arn:aws:iot:us-east-1:123456789012:"
+	tests := []struct {
+		name string
+		s    Statement
+		want int
+	}{
+		{"topic arn", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topic/a/b"}), 0},
+		{"wildcard region and account, literal type", stmt("Allow", []string{"iot:Publish"}, []string{"arn:aws:iot:*:*:topic/a"}), 0},
+		{"deny on every type", stmt("Deny", []string{"iot:Publish"}, []string{acct + "*/*"}), 0},
+		{"bare star left to the resource rule", stmt("Allow", []string{"iot:Publish"}, []string{"*"}), 0},
+		{"star type", stmt("Allow", []string{"iot:Publish"}, []string{acct + "*/*"}), 1},
+		{"star type, literal name", stmt("Allow", []string{"iot:Publish"}, []string{acct + "*/secret"}), 1},
+		{"partial type", stmt("Allow", []string{"iot:Subscribe"}, []string{acct + "topic*/a"}), 1},
+		{"question mark type", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topi?/a"}), 1},
+		{"two resources", stmt("Allow", []string{"iot:Publish"}, []string{acct + "*/a", acct + "t*/b"}), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ruleResourceTypeWildcard(tt.s); len(got) != tt.want {
+				t.Errorf("ruleResourceTypeWildcard(%v) = %q, want %d findings", tt.s, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRuleResourceUnscoped(t *testing.T) {
+	const acct = "arn:aws:iot:us-east-1:123456789012:"
+	tests := []struct {
+		name string
+		s    Statement
+		want int
+	}{
+		{"one topic", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topic/a/b"}), 0},
+		{"prefix wildcard", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topic/things/*"}), 0},
+		{"scoped by the thing name", stmt("Allow", []string{"iot:Subscribe"}, []string{acct + "topicfilter/things/${iot:Connection.Thing.ThingName}/*"}), 0},
+		{"own client id", stmt("Allow", []string{"iot:Connect"}, []string{acct + "client/${iot:Connection.Thing.ThingName}"}), 0},
+		{"deny every topic", stmt("Deny", []string{"iot:Publish"}, []string{acct + "topic/*"}), 0},
+		{"every topic", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topic/*"}), 1},
+		{"every topic filter", stmt("Allow", []string{"iot:Subscribe"}, []string{acct + "topicfilter/*"}), 1},
+		{"every client, connect left to the connect rule", stmt("Allow", []string{"iot:Connect"}, []string{acct + "client/*"}), 0},
+		{"every client", stmt("Allow", []string{"iot:DeleteConnection"}, []string{acct + "client/*"}), 1},
+		{"every thing", stmt("Allow", []string{"iot:UpdateThingShadow"}, []string{acct + "thing/*"}), 1},
+		{"levels of wildcards only", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topic/*/*"}), 1},
+		{"question marks", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topic/?*"}), 1},
+		{"wildcard region still unscoped", stmt("Allow", []string{"iot:Receive"}, []string{"arn:aws:iot:*:123456789012:topic/*"}), 1},
+		{"two unscoped", stmt("Allow", []string{"iot:Publish", "iot:Receive"}, []string{acct + "topic/*", acct + "topicfilter/*"}), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ruleResourceUnscoped(tt.s); len(got) != tt.want {
+				t.Errorf("ruleResourceUnscoped(%v) = %q, want %d findings", tt.s, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRuleVariableWildcard(t *testing.T) {
+	const acct = "arn:aws:iot:us-east-1:123456789012:"
+	tests := []struct {
+		name string
+		s    Statement
+		want int
+	}{
+		{"own client id", stmt("Allow", []string{"iot:Connect"}, []string{acct + "client/${iot:Connection.Thing.ThingName}"}), 0},
+		{"own topics under a slash", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topic/things/${iot:Connection.Thing.ThingName}/*"}), 0},
+		{"wildcard before the variable", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topic/tlm/*/${iot:Connection.Thing.ThingName}/d2c"}), 0},
+		{"deny", stmt("Deny", []string{"iot:Connect"}, []string{acct + "client/${iot:Connection.Thing.ThingName}*"}), 0},
+		{"client id prefix", stmt("Allow", []string{"iot:Connect"}, []string{acct + "client/${iot:Connection.Thing.ThingName}*"}), 1},
+		{"after a dash", stmt("Allow", []string{"iot:Connect"}, []string{acct + "client/${iot:Connection.Thing.ThingName}-*"}), 1},
+		{"topic level prefix", stmt("Allow", []string{"iot:Publish"}, []string{acct + "topic/things/${iot:Connection.Thing.ThingName}_?/x"}), 1},
+		{"certificate cn prefix", stmt("Allow", []string{"iot:Connect"}, []string{acct + "client/${iot:Certificate.Subject.CommonName}*"}), 1},
+		{"lower-case variable", stmt("Allow", []string{"iot:Connect"}, []string{acct + "client/${IOT:CONNECTION.THING.THINGNAME}*"}), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ruleVariableWildcard(tt.s); len(got) != tt.want {
+				t.Errorf("ruleVariableWildcard(%v) = %q, want %d findings", tt.s, got, tt.want)
+			}
+		})
+	}
+}
+
+// The bypasses of an outside review, through Check: each one is refused, and named by its rule.
+func TestCheckRefusesBypasses(t *testing.T) {
+	const acct = "arn:aws:iot:us-east-1:123456789012:"
+	doc := func(action, resource string) []byte {
+		return []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"` + action + `","Resource":"` + resource + `"}]}`)
+	}
+	tests := []struct {
+		name, action, resource, rule string
+	}{
+		{"every type", "iot:Publish", acct + "*/*", RuleResourceType},
+		{"every topic", "iot:Publish", acct + "topic/*", RuleResourceUnscoped},
+		{"every topic filter", "iot:Subscribe", acct + "topicfilter/*", RuleResourceUnscoped},
+		{"every client", "iot:Connect", acct + "client/*", RuleConnectScope},
+		{"thing name prefix", "iot:Connect", acct + "client/${iot:Connection.Thing.ThingName}*", RuleVariableWildcard},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Check(doc(tt.action, tt.resource), CheckOptions{})
+			var pe *Error
+			if !errors.As(err, &pe) || !pe.HasRule(tt.rule) {
+				t.Fatalf("Check(%s on %s) = %v, want a %s finding", tt.action, tt.resource, err, tt.rule)
+			}
+		})
 	}
 }

@@ -74,6 +74,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "register: --thing must match %s, got %q\n", vending.ThingNameRe, o.thing)
 		return 2
 	}
+	// In --csr mode the thing name is the CSR's common name, which X.509 bounds at 64 characters.
+	if o.csr {
+		if err := pki.CheckDeviceName(o.thing); err != nil {
+			fmt.Fprintf(stderr, "register: --thing: %v; register it without --csr (AWS IoT then makes the key pair)\n", err)
+			fmt.Fprintln(stderr, "run 'register -h' for help")
+			return 2
+		}
+	}
 	if err := register(o, stdout); err != nil {
 		fmt.Fprintf(stderr, "register: %v\n", err)
 		return 1
@@ -102,7 +110,7 @@ func register(o options, stdout io.Writer) error {
 		if key, err = pki.GenerateKey(o.keyType); err != nil {
 			return err
 		}
-		csr, err := pki.NewCSR(key, o.thing)
+		csr, err := pki.NewDeviceCSR(key, o.thing)
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Certificate is an AWS IoT certificate as the fake holds it.
@@ -52,6 +53,7 @@ type thingType struct {
 	description   string
 	searchable    []string
 	created       time.Time
+	deprecated    *time.Time // set by DeprecateThingType, cleared by undoDeprecate
 }
 
 type iotPolicy struct {
@@ -79,6 +81,12 @@ type IoT struct {
 	ext             iotCA // CA certificates, auto-registration, Publish: iot_ca.go
 
 	reg registryState // thing groups, memberships, hierarchy: iot_registry.go
+
+	// detaching holds principals that DetachThingPrincipal removed but AWS IoT still reports: thing name →
+	// principal → how many more observing calls (DeleteThing, DeleteCertificate, ListThingPrincipals,
+	// ListPrincipalThings) still see it. AWS documents the detach as asynchronous.
+	detaching   map[string]map[string]int
+	detachDelay int
 }
 
 // awsIoTIssuer is the issuer name AWS IoT puts on the certificates it signs.
@@ -112,6 +120,8 @@ func newIoT() *IoT {
 		policies:        map[string]*iotPolicy{},
 		targetPolicies:  map[string][]string{},
 		thingPrincipals: map[string][]string{},
+		detaching:       map[string]map[string]int{},
+		detachDelay:     DefaultDetachDelay,
 		events:          map[string]bool{},
 		eventsCreated:   now,
 		eventsModified:  now,
@@ -186,6 +196,27 @@ func (f *IoT) PutThingType(name string) {
 	if _, ok := f.thingTypes[name]; !ok {
 		f.thingTypes[name] = &thingType{name: name, arn: iotARN("thingtype/" + name), id: newUUID(), created: time.Now().UTC()}
 	}
+}
+
+// DefaultDetachDelay is how many observing calls still see a principal after DetachThingPrincipal, unless
+// SetDetachDelay says otherwise.
+const DefaultDetachDelay = 1
+
+// SetDetachDelay sets how many later calls of DeleteThing, DeleteCertificate, ListThingPrincipals and
+// ListPrincipalThings still see a principal that DetachThingPrincipal removed, as AWS IoT does while the detach
+// propagates: DeleteThing answers "still attached" and DeleteCertificate DeleteConflictException meanwhile. Zero makes
+// detach instant. It applies to later detaches.
+func (f *IoT) SetDetachDelay(calls int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.detachDelay = max(calls, 0)
+}
+
+// DetachingPrincipals returns the principals detached from the named thing that AWS IoT still reports.
+func (f *IoT) DetachingPrincipals(thingName string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.detaching[thingName]))
 }
 
 // PutPolicy defines a policy, or replaces the document of an existing one.
@@ -271,6 +302,7 @@ var iotRoutes = func() []iotRoute {
 		{"POST", "/thing-types/{}", "CreateThingType"},
 		{"GET", "/thing-types/{}", "DescribeThingType"},
 		{"GET", "/thing-types", "ListThingTypes"},
+		{"POST", "/thing-types/{}/deprecate", "DeprecateThingType"},
 		{"POST", "/policies/{}", "CreatePolicy"},
 		{"GET", "/policies/{}", "GetPolicy"},
 		{"DELETE", "/policies/{}", "DeletePolicy"},
@@ -399,6 +431,8 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		out, e = f.describeThingType(params[0])
 	case "ListThingTypes":
 		out, e = f.listThingTypes(q)
+	case "DeprecateThingType":
+		out, e = f.deprecateThingType(params[0], body)
 	case "CreatePolicy":
 		out, e = f.createPolicy(params[0], body)
 	case "GetPolicy":
@@ -631,10 +665,18 @@ func (f *IoT) deleteCertificate(id string, force bool) (any, *apiError) {
 		return nil, errorf(406, "CertificateStateException",
 			"Certificate must be deactivated (not ACTIVE) before deletion. Id: %s", c.ID)
 	}
+	attached := false
 	for _, ps := range f.thingPrincipals {
-		if slices.Contains(ps, c.ARN) {
-			return nil, errorf(409, "DeleteConflictException", "Things must be detached before deletion (arn: %s)", c.ARN)
+		attached = attached || slices.Contains(ps, c.ARN)
+	}
+	for thing, ps := range f.detaching {
+		if _, ok := ps[c.ARN]; ok {
+			f.observeDetach(thing, c.ARN)
+			attached = true
 		}
+	}
+	if attached {
+		return nil, errorf(409, "DeleteConflictException", "Things must be detached before deletion (arn: %s)", c.ARN)
 	}
 	if len(f.targetPolicies[c.ARN]) > 0 && !force {
 		return nil, errorf(409, "DeleteConflictException",
@@ -678,8 +720,12 @@ func (f *IoT) createThing(name string, body []byte) (any, *apiError) {
 		}
 	}
 	if in.ThingTypeName != "" {
-		if _, ok := f.thingTypes[in.ThingTypeName]; !ok {
+		tt, ok := f.thingTypes[in.ThingTypeName]
+		if !ok {
 			return nil, notFound("Thing type %s does not exist", in.ThingTypeName)
+		}
+		if tt.deprecated != nil {
+			return nil, invalidRequest("Can not create new thing with deprecated thing type: %s", in.ThingTypeName)
 		}
 		if len(attrs) > 50 {
 			return nil, invalidRequest("a thing with a thing type has at most 50 attributes, got %d", len(attrs))
@@ -743,11 +789,17 @@ func (f *IoT) deleteThing(name, expectedVersion string) (any, *apiError) {
 				"The version for thing %s does not match the expected version.", name)
 		}
 	}
-	if len(f.thingPrincipals[name]) > 0 {
+	attached := len(f.thingPrincipals[name]) > 0
+	for p := range f.detaching[name] {
+		f.observeDetach(name, p)
+		attached = true
+	}
+	if attached {
 		return nil, invalidRequest("Cannot delete. Thing %s is still attached to one or more principals", name)
 	}
 	delete(f.things, name)
 	delete(f.thingPrincipals, name)
+	delete(f.detaching, name)
 	return nil, nil
 }
 
@@ -772,6 +824,10 @@ func (f *IoT) attachThingPrincipal(name, principal string) (any, *apiError) {
 	if e := f.principal(principal); e != nil {
 		return nil, e
 	}
+	delete(f.detaching[t.Name], principal)
+	if len(f.detaching[t.Name]) == 0 {
+		delete(f.detaching, t.Name)
+	}
 	if !slices.Contains(f.thingPrincipals[t.Name], principal) {
 		f.thingPrincipals[t.Name] = append(f.thingPrincipals[t.Name], principal)
 	}
@@ -786,6 +842,12 @@ func (f *IoT) detachThingPrincipal(name, principal string) (any, *apiError) {
 	if principal == "" {
 		return nil, invalidRequest("principal is required")
 	}
+	if slices.Contains(f.thingPrincipals[t.Name], principal) && f.detachDelay > 0 {
+		if f.detaching[t.Name] == nil {
+			f.detaching[t.Name] = map[string]int{}
+		}
+		f.detaching[t.Name][principal] = f.detachDelay
+	}
 	f.thingPrincipals[t.Name] = slices.DeleteFunc(f.thingPrincipals[t.Name], func(p string) bool { return p == principal })
 	if len(f.thingPrincipals[t.Name]) == 0 {
 		delete(f.thingPrincipals, t.Name)
@@ -793,12 +855,31 @@ func (f *IoT) detachThingPrincipal(name, principal string) (any, *apiError) {
 	return nil, nil
 }
 
+// observeDetach counts one call that still saw a detaching principal; the last one it was visible to settles it.
+func (f *IoT) observeDetach(thing, principal string) {
+	ps := f.detaching[thing]
+	if ps == nil {
+		return
+	}
+	if ps[principal]--; ps[principal] <= 0 {
+		delete(ps, principal)
+	}
+	if len(ps) == 0 {
+		delete(f.detaching, thing)
+	}
+}
+
 func (f *IoT) listThingPrincipals(name string, q url.Values) (any, *apiError) {
 	t, e := f.thing(name)
 	if e != nil {
 		return nil, e
 	}
-	page, next, e := iotPage(f.thingPrincipals[t.Name], q.Get("nextToken"), q.Get("maxResults"), 25, 250)
+	visible := slices.Clone(f.thingPrincipals[t.Name])
+	for _, p := range slices.Sorted(maps.Keys(f.detaching[t.Name])) {
+		visible = append(visible, p)
+		f.observeDetach(t.Name, p)
+	}
+	page, next, e := iotPage(visible, q.Get("nextToken"), q.Get("maxResults"), 25, 250)
 	if e != nil {
 		return nil, e
 	}
@@ -813,6 +894,12 @@ func (f *IoT) listPrincipalThings(principal string, q url.Values) (any, *apiErro
 	for name, ps := range f.thingPrincipals {
 		if slices.Contains(ps, principal) {
 			names = append(names, name)
+		}
+	}
+	for name, ps := range f.detaching {
+		if _, ok := ps[principal]; ok {
+			names = append(names, name)
+			f.observeDetach(name, principal)
 		}
 	}
 	slices.Sort(names)
@@ -859,8 +946,38 @@ func (tt *thingType) definition() map[string]any {
 		"thingTypeName":       tt.name,
 		"thingTypeArn":        tt.arn,
 		"thingTypeProperties": props,
-		"thingTypeMetadata":   map[string]any{"deprecated": false, "creationDate": epoch(tt.created)},
+		"thingTypeMetadata":   tt.metadata(),
 	}
+}
+
+func (tt *thingType) metadata() map[string]any {
+	m := map[string]any{"deprecated": tt.deprecated != nil, "creationDate": epoch(tt.created)}
+	if tt.deprecated != nil {
+		m["deprecationDate"] = epoch(*tt.deprecated)
+	}
+	return m
+}
+
+func (f *IoT) deprecateThingType(name string, body []byte) (any, *apiError) {
+	var in struct {
+		UndoDeprecate bool `json:"undoDeprecate"`
+	}
+	if e := decodeJSON(body, &in, "InvalidRequestException"); e != nil {
+		return nil, e
+	}
+	tt, ok := f.thingTypes[name]
+	if !ok {
+		return nil, notFound("Thing type %s does not exist", name)
+	}
+	if in.UndoDeprecate {
+		tt.deprecated = nil
+		return nil, nil
+	}
+	if tt.deprecated == nil {
+		now := time.Now().UTC()
+		tt.deprecated = &now
+	}
+	return nil, nil
 }
 
 func (f *IoT) describeThingType(name string) (any, *apiError) {
@@ -896,6 +1013,19 @@ func validatePolicyName(name string) *apiError {
 	return nil
 }
 
+// maxPolicySize is AWS IoT's limit on a policy document, counted in characters without whitespace.
+const maxPolicySize = 2048
+
+func policySize(doc string) int {
+	n := 0
+	for _, r := range doc {
+		if !unicode.IsSpace(r) {
+			n++
+		}
+	}
+	return n
+}
+
 func (f *IoT) createPolicy(name string, body []byte) (any, *apiError) {
 	if e := validatePolicyName(name); e != nil {
 		return nil, e
@@ -905,6 +1035,10 @@ func (f *IoT) createPolicy(name string, body []byte) (any, *apiError) {
 	}
 	if e := decodeJSON(body, &in, "InvalidRequestException"); e != nil {
 		return nil, e
+	}
+	if n := policySize(in.Document); n > maxPolicySize {
+		return nil, errorf(400, "MalformedPolicyException",
+			"Policy document is %d characters long without whitespace: the limit is %d", n, maxPolicySize)
 	}
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(in.Document), &doc); err != nil {
@@ -1001,9 +1135,13 @@ func (f *IoT) attachPolicy(name string, body []byte) (any, *apiError) {
 }
 
 func (f *IoT) detachPolicy(name string, body []byte) (any, *apiError) {
-	p, e := f.policy(name)
-	if e != nil {
+	if e := validatePolicyName(name); e != nil {
 		return nil, e
+	}
+	// DetachPolicy's error set has no ResourceNotFoundException: a missing policy is an invalid request.
+	p, ok := f.policies[name]
+	if !ok {
+		return nil, invalidRequest("Policy %s does not exist", name)
 	}
 	target, e := policyTarget(body)
 	if e != nil {

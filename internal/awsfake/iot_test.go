@@ -318,6 +318,10 @@ func TestThings(t *testing.T) {
 	if _, err := c.DeleteThing(ctx, &iot.DeleteThingInput{ThingName: aws.String("dev-1"), ExpectedVersion: aws.Int64(7)}); !errors.As(err, &conflict) {
 		t.Errorf("DeleteThing(wrong version) error = %v, want VersionConflictException", err)
 	}
+	// The detach has not propagated yet (DefaultDetachDelay): the next DeleteThing still sees the principal.
+	if _, err := c.DeleteThing(ctx, &iot.DeleteThingInput{ThingName: aws.String("dev-1")}); !errors.As(err, &invalid) {
+		t.Errorf("DeleteThing(detach propagating) error = %v, want InvalidRequestException", err)
+	}
 	if _, err := c.DeleteThing(ctx, &iot.DeleteThingInput{ThingName: aws.String("dev-1")}); err != nil {
 		t.Errorf("DeleteThing() error = %v", err)
 	}

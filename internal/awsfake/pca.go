@@ -24,12 +24,22 @@ type PCA struct {
 	certs  map[string][]byte // certificate ARN → DER
 	tokens map[string]pcaToken
 	issued int
+	// pending counts, per certificate ARN, the GetCertificate calls still to answer RequestInProgressException.
+	pending     map[string]int
+	pendingGets int
 }
 
 type pcaToken struct {
 	arn string
 	at  time.Time
 }
+
+// pcaBackdate is how far before issue AWS Private CA sets NotBefore when the request gives no ValidityNotBefore.
+const pcaBackdate = time.Hour
+
+// DefaultPendingGets is how many GetCertificate calls answer RequestInProgressException after IssueCertificate,
+// unless SetPendingGets says otherwise.
+const DefaultPendingGets = 1
 
 // pcaIdempotencyWindow is how long ACM PCA remembers an IssueCertificate idempotency token.
 const pcaIdempotencyWindow = 5 * time.Minute
@@ -43,7 +53,19 @@ func newPCA() *PCA {
 		keyAlg: "RSA_2048",
 		certs:  map[string][]byte{},
 		tokens: map[string]pcaToken{},
+
+		pending:     map[string]int{},
+		pendingGets: DefaultPendingGets,
 	}
+}
+
+// SetPendingGets sets how many GetCertificate calls for a newly issued certificate answer
+// RequestInProgressException before the certificate is returned, as AWS Private CA does while it signs. Zero returns
+// it at once. It applies to later issues.
+func (p *PCA) SetPendingGets(calls int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pendingGets = max(calls, 0)
 }
 
 // CAARN is the ARN of the fake certificate authority.
@@ -196,17 +218,17 @@ func (p *PCA) issueCertificate(body []byte) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	notBefore := now
+	notBefore := now.Add(-pcaBackdate)
 	if in.ValidityNotBefore != nil {
 		if notBefore, e = in.ValidityNotBefore.at(now); e != nil {
 			return nil, e
 		}
 	}
 	if !notAfter.After(notBefore) || !notAfter.After(now) {
-		return nil, pcaError("ValidationException", "The certificate validity must end after it starts and after now.")
+		return nil, pcaError("InvalidArgsException", "The certificate validity must end after it starts and after now.")
 	}
 	if notAfter.After(p.ca.cert.NotAfter) {
-		return nil, pcaError("ValidationException",
+		return nil, pcaError("InvalidArgsException",
 			"The certificate validity specified exceeds the certificate authority validity.")
 	}
 	csr, err := parseCSR(in.Csr)
@@ -235,6 +257,9 @@ func (p *PCA) issueCertificate(body []byte) (any, *apiError) {
 	arn := p.caARN + "/certificate/" + hex.EncodeToString(id[:])
 	p.certs[arn] = der
 	p.issued++
+	if p.pendingGets > 0 {
+		p.pending[arn] = p.pendingGets
+	}
 	if in.IdempotencyToken != "" {
 		p.tokens[in.IdempotencyToken] = pcaToken{arn: arn, at: now}
 	}
@@ -257,6 +282,15 @@ func (p *PCA) getCertificate(body []byte) (any, *apiError) {
 			return nil, pcaError("InvalidArnException", "The certificate ARN %q is not valid.", in.CertificateArn)
 		}
 		return nil, pcaError("ResourceNotFoundException", "Could not find certificate %s.", in.CertificateArn)
+	}
+	if n := p.pending[in.CertificateArn]; n > 0 {
+		if n == 1 {
+			delete(p.pending, in.CertificateArn)
+		} else {
+			p.pending[in.CertificateArn] = n - 1
+		}
+		return nil, pcaError("RequestInProgressException", "The request to issue certificate %s is still in progress.",
+			in.CertificateArn)
 	}
 	return map[string]any{
 		"Certificate":      strings.TrimSpace(string(pemEncode("CERTIFICATE", der))),

@@ -181,6 +181,9 @@ func (m *SecretsManager) live(id string) (*secret, *apiError) {
 	return s, nil
 }
 
+// maxSecretSize is Secrets Manager's limit on a SecretString or SecretBinary, in bytes.
+const maxSecretSize = 65536
+
 // putValue adds a version under token, honouring ClientRequestToken idempotency. Caller holds mu.
 func (s *secret) putValue(token string, str *string, bin []byte, stages []string) (*secretVersion, *apiError) {
 	if str == nil && bin == nil {
@@ -188,6 +191,9 @@ func (s *secret) putValue(token string, str *string, bin []byte, stages []string
 	}
 	if str != nil && bin != nil {
 		return nil, smError("InvalidParameterException", "You can't specify both SecretString and SecretBinary.")
+	}
+	if str != nil && len(*str) > maxSecretSize || len(bin) > maxSecretSize {
+		return nil, smError("InvalidParameterException", "The secret value is longer than %d bytes.", maxSecretSize)
 	}
 	if token == "" {
 		token = newUUID()
@@ -225,7 +231,7 @@ func (m *SecretsManager) createSecret(body []byte) (any, *apiError) {
 		return nil, e
 	}
 	if !secretNameRE.MatchString(in.Name) || strings.HasPrefix(in.Name, secretARNPrefix) {
-		return nil, smError("ValidationException", "Invalid name %q: use 1 to 512 characters of [a-zA-Z0-9/_+=.@-]",
+		return nil, smError("InvalidParameterException", "Invalid name %q: use 1 to 512 characters of [a-zA-Z0-9/_+=.@-]",
 			in.Name)
 	}
 	m.mu.Lock()

@@ -18,6 +18,12 @@
 //	...
 //	if got := srv.Calls("iot", "CreateThing"); got != 2 { ... }
 //
+// Where AWS is eventually consistent the fake is too, by a number of calls rather than by time: a principal
+// detached from a thing stays visible to DeleteThing, DeleteCertificate and the principal lists for
+// DefaultDetachDelay calls (IoT.SetDetachDelay), and ACM PCA's GetCertificate answers RequestInProgressException
+// DefaultPendingGets times after IssueCertificate (PCA.SetPendingGets). Every error the fake answers, or is told to
+// inject, must be one the SDK types for that operation (or one of AWS's common errors): New fails the test otherwise.
+//
 // The SDK's default retryer backs off for up to seconds after a throttling error; tests that inject throttles run
 // faster with a client whose retryer backs off briefly.
 package awsfake
@@ -103,6 +109,8 @@ type Server struct {
 	mu     sync.Mutex
 	faults map[string]*faultState
 	calls  map[string]int
+	// untyped records answers (and injected faults) with an error code the SDK does not type for the operation.
+	untyped []string
 }
 
 // New starts a server and closes it when the test ends.
@@ -110,6 +118,13 @@ func New(t testing.TB) *Server {
 	t.Helper()
 	s := Start()
 	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, u := range s.untyped {
+			t.Errorf("awsfake: %s", u)
+		}
+	})
 	return s
 }
 
@@ -176,9 +191,15 @@ func (s *Server) Config(ctx context.Context) aws.Config {
 }
 
 // Inject makes later calls of service's op answer with f (see Fault). It replaces any fault already set on that op.
+// A server made by New fails the test when f.Code is neither one the SDK types for op nor one of AWS's common errors
+// (ThrottlingException, AccessDeniedException, InternalFailure, ...): the code under test could not tell it apart.
 func (s *Server) Inject(service, op string, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if f.Code != "" && !allowedErrorCode(service, op, f.Code) {
+		s.untyped = append(s.untyped, fmt.Sprintf("Inject(%s, %s): the SDK does not type error code %s for this "+
+			"operation, so callers only see a generic API error", service, op, f.Code))
+	}
 	s.faults[service+"/"+op] = &faultState{Fault: f}
 }
 
@@ -394,6 +415,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		err = s.serveJSON(w, proto.(awsJSON), service, op, body)
 	}
 	if err != nil {
+		if !allowedErrorCode(service, op, err.Code) {
+			s.mu.Lock()
+			s.untyped = append(s.untyped, fmt.Sprintf("%s %s answered %s (%s), a code the SDK does not type for "+
+				"this operation", service, op, err.Code, err.Message))
+			s.mu.Unlock()
+		}
 		proto.writeError(w, err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // DefaultValidity is the lifetime of a cross-account certificate when IssueRequest.Validity is zero: one year,
-// counted from the start of the day before issuance. The seed issued certificates valid until 2049; a year keeps
+// counted from the moment of issuance. The seed issued certificates valid until 2049; a year keeps
 // the partner's credential short-lived while leaving a comfortable window to rotate it by redeploying with a new CSR.
 const DefaultValidity = 365 * 24 * time.Hour
 
@@ -27,7 +27,7 @@ type IssueRequest struct {
 	Topic string
 	// Endpoint is the account's iot:Data-ATS host; it becomes the issuer CN, which producer clients read.
 	Endpoint string
-	// Validity is the lifetime from notBefore. Default: DefaultValidity.
+	// Validity is the lifetime from the issuing time (notAfter = Now + Validity). Default: DefaultValidity.
 	Validity time.Duration
 	// Now is the issuing time. Default: time.Now().
 	Now time.Time
@@ -38,7 +38,8 @@ var serialLimit = new(big.Int).Lsh(big.NewInt(1), 128)
 // IssueCrossAccount issues the certificate contract that the seed's producer clients (publish.py, publish.js)
 // read: issuer CN = the IoT data endpoint, subject CN = the topic. It is an X.509 v3 end-entity certificate
 // (BasicConstraints CA:false, KeyUsage digitalSignature, ExtKeyUsage clientAuth) with a random positive 128-bit
-// serial, notBefore at the start of yesterday (UTC) so clock skew never makes it "not yet valid", and signed
+// serial, notBefore at the start of yesterday (UTC) so clock skew never makes it "not yet valid", notAfter the
+// issuing time plus the validity (so a one-day certificate is usable for a day, not already expired), and signed
 // ECDSA-SHA256 by a freshly generated P-256 key that is discarded on return. AWS IoT registers such a certificate
 // without a CA (RegisterCertificateWithoutCA, CertificateMode SNI_ONLY); it carries no AuthorityKeyId since no
 // issuer exists. It returns the PEM certificate and its AWS IoT certificate id.
@@ -72,8 +73,7 @@ func IssueCrossAccount(req IssueRequest) (certPEM []byte, id string, err error) 
 	if now.IsZero() {
 		now = time.Now()
 	}
-	y, m, d := now.UTC().Date()
-	notBefore := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	notBefore, notAfter := ValidityWindow(now, validity)
 
 	serial, err := rand.Int(rand.Reader, serialLimit)
 	if err != nil {
@@ -96,7 +96,7 @@ func IssueCrossAccount(req IssueRequest) (certPEM []byte, id string, err error) 
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: req.Topic},
 		NotBefore:             notBefore,
-		NotAfter:              notBefore.Add(validity),
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
@@ -108,6 +108,15 @@ func IssueCrossAccount(req IssueRequest) (certPEM []byte, id string, err error) 
 		return nil, "", fmt.Errorf("issue certificate: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: pemCertificate, Bytes: der}), CertificateID(der), nil
+}
+
+// ValidityWindow returns the validity of a certificate issued at now for the given lifetime: notBefore is the start
+// of the day before now (UTC), which absorbs any clock skew of the relying party, and notAfter is now plus the
+// lifetime. Both are whole seconds, as X.509 encodes them.
+func ValidityWindow(now time.Time, validity time.Duration) (notBefore, notAfter time.Time) {
+	now = now.UTC().Truncate(time.Second)
+	y, m, d := now.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1), now.Add(validity)
 }
 
 // ParseCertificate reads the first PEM "CERTIFICATE" block of data, or DER.

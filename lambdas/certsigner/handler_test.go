@@ -71,8 +71,9 @@ func TestSignerCreate(t *testing.T) {
 		fixture      string
 		wantNotAfter time.Time
 	}{
-		{"signer-create.json", wantNotBefore.AddDate(0, 0, 30)},
-		{"signer-create-default-validity.json", wantNotBefore.AddDate(0, 0, 365)},
+		// notAfter counts from the issuing time, not from the backdated notBefore.
+		{"signer-create.json", testNow.AddDate(0, 0, 30)},
+		{"signer-create-default-validity.json", testNow.AddDate(0, 0, 365)},
 	}
 	serials := map[string]string{}
 	for _, tt := range tests {
@@ -193,8 +194,8 @@ func TestSignerUpdate(t *testing.T) {
 			t.Errorf("Handle(update validity) kept %s, want a new certificate", resp.PhysicalResourceID)
 		}
 		cert, _ := pki.ParseCertificate([]byte(resp.Data["pem"]))
-		if got := cert.NotAfter.Sub(cert.NotBefore); got != 60*24*time.Hour {
-			t.Errorf("Handle(update validity) lifetime = %v, want 60 days", got)
+		if got := cert.NotAfter.Sub(testNow); got != 60*24*time.Hour {
+			t.Errorf("Handle(update validity) notAfter - issue time = %v, want 60 days", got)
 		}
 	})
 	t.Run("describe failure is an error", func(t *testing.T) {

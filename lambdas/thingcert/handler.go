@@ -129,6 +129,10 @@ func (p Properties) normalize() (Properties, error) {
 	if !naming.ThingNameRE.MatchString(p.ThingName) {
 		return p, fmt.Errorf("ThingName %q is not valid: want 1 to 128 characters of [a-zA-Z0-9:_-]", p.ThingName)
 	}
+	// The thing name becomes the certificate's CN, which X.509 bounds at 64 characters.
+	if err := pki.CheckDeviceName(p.ThingName); err != nil {
+		return p, fmt.Errorf("ThingName: %w", err)
+	}
 	switch p.KeyAlgorithm {
 	case pki.KeyECP256, pki.KeyECP384, pki.KeyRSA2048:
 	default:
@@ -235,7 +239,7 @@ func (h *Handler) create(ctx context.Context, log *slog.Logger, requestID string
 	if err != nil {
 		return Response{}, fmt.Errorf("generate key: %w", err)
 	}
-	csr, err := pki.NewCSR(key, p.ThingName)
+	csr, err := pki.NewDeviceCSR(key, p.ThingName)
 	if err != nil {
 		return Response{}, fmt.Errorf("create csr: %w", err)
 	}

@@ -90,6 +90,9 @@ type Handler struct {
 	// ThingTypeTTL bounds how long the chosen thing type is cached. Default: DefaultThingTypeTTL.
 	ThingTypeTTL time.Duration
 	Now          func() time.Time
+	// AllowCSRSANs accepts subject alternative names in a CSR (the subject must still be exactly CN=<thingName>).
+	// Default: refused.
+	AllowCSRSANs bool
 
 	mu          sync.Mutex
 	thingType   string
@@ -189,10 +192,16 @@ func (h *Handler) register(ctx context.Context, req events.APIGatewayProxyReques
 	}
 	var csr *x509.CertificateRequest
 	if r.CSR != "" {
-		if csr, err = pki.ParseCSR([]byte(r.CSR)); err != nil {
+		// The subject must name exactly this thing, and AWS IoT gets the one PEM block that was checked.
+		var canonical []byte
+		if csr, canonical, err = pki.ParseDeviceCSR([]byte(r.CSR)); err == nil {
+			err = pki.CheckDeviceSubject(csr, r.ThingName, h.AllowCSRSANs)
+		}
+		if err != nil {
 			log.InfoContext(ctx, "bad csr", "err", err)
 			return fail(http.StatusBadRequest, "invalid csr: "+err.Error())
 		}
+		r.CSR = string(canonical)
 	}
 	typ, err := h.pickThingType(ctx)
 	if err != nil {

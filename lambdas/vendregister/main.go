@@ -1,7 +1,7 @@
 // Command vendregister is the certificate vending API's function behind GET / and POST /register.
 //
 // Environment: APP_CONFIG_PATH (the SSM path holding appConfig), REGISTRATIONS_TABLE (registration guards and
-// single-use token consumption).
+// single-use token consumption), CSR_ALLOW_SANS ("true" accepts subject alternative names in a CSR).
 package main
 
 import (
@@ -35,5 +35,7 @@ func newHandler(ctx context.Context) (*Handler, error) {
 		Table:     dynamodb.NewFromConfig(cfg),
 		Config:    conf,
 		TableName: table,
+		// Optional: subject alternative names in a CSR are refused unless the environment allows them.
+		AllowCSRSANs: os.Getenv("CSR_ALLOW_SANS") == "true",
 	}, nil
 }

@@ -1,0 +1,91 @@
+package awsfake
+
+import (
+	"slices"
+	"strings"
+)
+
+// sdkErrorCodes lists, per "service/operation", the error codes the AWS SDK for Go v2 deserializes into a typed error
+// (github.com/aws/aws-sdk-go-v2/service/<service>/types), copied from the SDK versions in go.mod. A fake that answers
+// another code leaves the caller with a *smithy.GenericAPIError, so an errors.As branch for it could never run.
+//
+// AWS IoT (restJson) and SNS (awsQuery) deserializers know a set per operation. Secrets Manager, SSM and ACM PCA
+// (awsJson, schema-serde clients) type any code of the service's type registry, so they are listed per service under
+// "service/*". TestErrorCodesAreTypedBySDK proves every entry through the real clients; New fails a test whose fake
+// answers, or is told to inject, a code outside this table and commonErrorCodes. Operations not listed are not checked.
+var sdkErrorCodes = map[string]string{
+	"iot/DescribeEndpoint":             "InternalFailureException InvalidRequestException ThrottlingException UnauthorizedException",
+	"iot/CreateCertificateFromCsr":     "InternalFailureException InvalidRequestException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/CreateKeysAndCertificate":     "InternalFailureException InvalidRequestException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/RegisterCertificateWithoutCA": "CertificateStateException CertificateValidationException InternalFailureException InvalidRequestException ResourceAlreadyExistsException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DescribeCertificate":          "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/UpdateCertificate":            "CertificateStateException InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DeleteCertificate":            "CertificateStateException DeleteConflictException InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/CreateThing":                  "InternalFailureException InvalidRequestException ResourceAlreadyExistsException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DescribeThing":                "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DeleteThing":                  "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException VersionConflictException",
+	"iot/AttachThingPrincipal":         "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DetachThingPrincipal":         "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/ListThingPrincipals":          "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/ListPrincipalThings":          "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/CreateThingType":              "InternalFailureException InvalidRequestException ResourceAlreadyExistsException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DescribeThingType":            "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/ListThingTypes":               "InternalFailureException InvalidRequestException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DeprecateThingType":           "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/CreatePolicy":                 "InternalFailureException InvalidRequestException MalformedPolicyException ResourceAlreadyExistsException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/GetPolicy":                    "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DeletePolicy":                 "DeleteConflictException InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/AttachPolicy":                 "InternalFailureException InvalidRequestException LimitExceededException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DetachPolicy":                 "InternalFailureException InvalidRequestException LimitExceededException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/ListAttachedPolicies":         "InternalFailureException InvalidRequestException LimitExceededException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/UpdateEventConfigurations":    "InternalFailureException InvalidRequestException ThrottlingException",
+	"iot/DescribeEventConfigurations":  "InternalFailureException ThrottlingException",
+
+	"sns/Publish": "AuthorizationError EndpointDisabled InternalError InvalidParameter InvalidSecurity KMSAccessDenied KMSDisabled KMSInvalidState KMSNotFound KMSOptInRequired KMSThrottling NotFound ParameterValueInvalid PlatformApplicationDisabled ValidationException",
+
+	"secretsmanager/*": "DecryptionFailure EncryptionFailure InternalServiceError InvalidNextTokenException InvalidParameterException InvalidRequestException LimitExceededException MalformedPolicyDocumentException PreconditionNotMetException PublicPolicyException ResourceExistsException ResourceNotFoundException",
+	"acm-pca/*":        "CertificateMismatchException ConcurrentModificationException InvalidArgsException InvalidArnException InvalidNextTokenException InvalidPolicyException InvalidRequestException InvalidStateException InvalidTagException LimitExceededException LockoutPreventedException MalformedCertificateException MalformedCSRException PermissionAlreadyExistsException RequestAlreadyProcessedException RequestFailedException RequestInProgressException ResourceNotFoundException TooManyTagsException",
+	// SSM's type registry is long; these are the codes the parameter-store operations can answer.
+	"ssm/*": "HierarchyLevelLimitExceededException HierarchyTypeMismatchException IncompatiblePolicyException InternalServerError InvalidAllowedPatternException InvalidFilter InvalidFilterKey InvalidFilterOption InvalidFilterValue InvalidKeyId InvalidNextToken InvalidPolicyAttributeException InvalidPolicyTypeException ParameterAlreadyExists ParameterLimitExceeded ParameterMaxVersionLimitExceeded ParameterNotFound ParameterPatternMismatchException ParameterVersionNotFound PoliciesLimitExceededException TooManyUpdates UnsupportedParameterType ValidationException",
+}
+
+// commonErrorCodes are answers any AWS API can give outside its model (AWS's common errors: the SDK's retryer and
+// callers recognise them by code), and the fake's own protocol diagnostics.
+var commonErrorCodes = []string{
+	"AccessDeniedException", "InternalFailure", "RequestTimeout", "ServiceUnavailable", "Throttling",
+	"ThrottlingException",
+	// awsfake diagnostics: a request the SDK would never send.
+	"MalformedQueryString", "MissingAuthenticationTokenException", "RequestEntityTooLargeException",
+	"SerializationException", "UnknownOperationException", "InvalidAction",
+}
+
+// typedErrorCode reports whether the SDK types code for service's op; checked is false when the table does not
+// cover the operation.
+func typedErrorCode(service, op, code string) (typed, checked bool) {
+	codes, ok := sdkErrorCodes[service+"/"+op]
+	if !ok {
+		if codes, ok = sdkErrorCodes[service+"/*"]; !ok {
+			return false, false
+		}
+	}
+	return slices.Contains(strings.Fields(codes), code), true
+}
+
+// allowedErrorCode reports whether the fake may answer code from service's op.
+func allowedErrorCode(service, op, code string) bool {
+	if slices.Contains(commonErrorCodes, code) {
+		return true
+	}
+	typed, checked := typedErrorCode(service, op, code)
+	return typed || !checked
+}
+
+// SDKErrorCodes returns the table the fake checks its answers against: "service/operation" (or "service/*" for a
+// whole service) → the error codes the SDK types there.
+func SDKErrorCodes() map[string][]string {
+	out := make(map[string][]string, len(sdkErrorCodes))
+	for k, v := range sdkErrorCodes {
+		out[k] = strings.Fields(v)
+	}
+	return out
+}

@@ -1,0 +1,119 @@
+package pki
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// A device certificate names its thing in the subject CN. AWS IoT allows thing names of up to 128 characters
+// (CreateThing: [a-zA-Z0-9:_-]{1,128}), but X.509 bounds a common name at 64 (RFC 5280, ub-common-name): a longer
+// name cannot be the CN of a well-formed certificate, so every path that puts a thing name into a CSR (the per-thing
+// function, register --csr, the vending API's CSR mode) refuses it with the same message.
+
+var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+// CheckDeviceName reports whether a thing name fits a certificate's common name.
+func CheckDeviceName(thingName string) error {
+	if thingName == "" {
+		return errors.New("thing name is empty")
+	}
+	if n := utf8.RuneCountInString(thingName); n > MaxCommonNameLength {
+		return fmt.Errorf("thing name %q is %d characters: a certificate's common name holds at most %d (X.509), "+
+			"so a thing whose certificate names it needs a name of at most %d characters", thingName, n, MaxCommonNameLength, MaxCommonNameLength)
+	}
+	return nil
+}
+
+// NewDeviceCSR returns a PEM CSR for k whose subject is exactly CN=thingName, refusing a name that does not fit a
+// common name (see CheckDeviceName).
+func NewDeviceCSR(k crypto.Signer, thingName string) ([]byte, error) {
+	if err := CheckDeviceName(thingName); err != nil {
+		return nil, fmt.Errorf("create csr: %w", err)
+	}
+	return NewCSR(k, thingName)
+}
+
+// ParseDeviceCSR reads a CSR sent by a device: exactly one PEM "CERTIFICATE REQUEST" block, with nothing but
+// whitespace around it and no PEM headers, then verified as ParseCSR does. It returns the CSR and its canonical PEM
+// encoding, which is what must be passed on (to AWS IoT): bytes that were not checked never travel further.
+func ParseDeviceCSR(data []byte) (*x509.CertificateRequest, []byte, error) {
+	if len(data) > maxCSRBytes {
+		return nil, nil, fmt.Errorf("parse csr: input is %d bytes, more than the %d accepted", len(data), maxCSRBytes)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN ")) {
+		if bytes.Contains(trimmed, []byte("-----BEGIN ")) {
+			return nil, nil, errors.New("parse csr: csr has data before its PEM block")
+		}
+		return nil, nil, fmt.Errorf("parse csr: csr must be one PEM %q block", pemCSR)
+	}
+	block, rest := pem.Decode(trimmed)
+	if block == nil {
+		return nil, nil, errors.New("parse csr: malformed PEM")
+	}
+	if rest = bytes.TrimSpace(rest); len(rest) > 0 {
+		if bytes.Contains(rest, []byte("-----BEGIN ")) {
+			return nil, nil, errors.New("parse csr: csr holds more than one PEM block: send exactly one")
+		}
+		return nil, nil, errors.New("parse csr: csr has data after its PEM block")
+	}
+	if block.Type != pemCSR && block.Type != pemCSRLegacy {
+		return nil, nil, fmt.Errorf("parse csr: PEM block is %q, want %q", block.Type, pemCSR)
+	}
+	if len(block.Headers) > 0 {
+		return nil, nil, errors.New("parse csr: csr PEM block has headers")
+	}
+	if len(block.Bytes) == 0 {
+		return nil, nil, errors.New("parse csr: empty PEM block")
+	}
+	csr, err := ParseCSR(block.Bytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	return csr, pem.EncodeToMemory(&pem.Block{Type: pemCSR, Bytes: csr.Raw}), nil
+}
+
+// CheckDeviceSubject requires a device's CSR to name exactly its thing: a subject of one attribute, CN=thingName, and
+// no subject alternative names unless allowSANs. A token that may register "sensor-9" must not yield a certificate
+// whose subject says "admin-console", which a relying party would believe.
+func CheckDeviceSubject(csr *x509.CertificateRequest, thingName string, allowSANs bool) error {
+	if err := CheckDeviceName(thingName); err != nil {
+		return err
+	}
+	var rdns pkix.RDNSequence
+	rest, err := asn1.Unmarshal(csr.RawSubject, &rdns)
+	if err != nil || len(rest) > 0 {
+		return errors.New("csr subject is not a valid X.509 name")
+	}
+	ok := len(rdns) == 1 && len(rdns[0]) == 1 && rdns[0][0].Type.Equal(oidCommonName)
+	if ok {
+		v, isString := rdns[0][0].Value.(string)
+		ok = isString && v == thingName
+	}
+	if !ok {
+		got := rdns.String()
+		if got == "" {
+			got = "an empty subject"
+		}
+		if len(got) > 160 {
+			got = got[:160] + "..."
+		}
+		return fmt.Errorf("csr subject must be exactly CN=%s, got %s", thingName, got)
+	}
+	if allowSANs {
+		return nil
+	}
+	for _, e := range csr.Extensions {
+		if e.Id.Equal(oidSubjectAltName) {
+			return errors.New("csr has subject alternative names: they are not accepted here, the subject CN names the thing")
+		}
+	}
+	return nil
+}
