@@ -188,8 +188,8 @@ func TestSign(t *testing.T) {
 	bin := openssl(t)
 	dir := t.TempDir()
 	keyPath, csrPath := makeCSR(t, dir, "thing-mr04", pki.KeyECP256)
-	// The first GetCertificate finds the issuance still in progress: the waiter polls again.
-	srv.Inject(awsfake.ServicePCA, "GetCertificate", awsfake.Fault{Status: 400, Code: "RequestInProgressException", Times: 1})
+	// The first two GetCertificate calls find the issuance still in progress: the waiter polls again.
+	srv.PCA.SetPendingGets(2)
 	code, out, errOut := runTool("sign", "-ca-arn", srv.PCA.CAARN(), "-csr", csrPath, "-thing", "thing-mr04", "-days", "30")
 	if code != 0 {
 		t.Fatalf("sign = %d: %s", code, errOut)
@@ -198,8 +198,8 @@ func TestSign(t *testing.T) {
 	if !strings.Contains(out, certPath) {
 		t.Errorf("sign output %q does not name %s", out, certPath)
 	}
-	if n := srv.Calls(awsfake.ServicePCA, "GetCertificate"); n != 2 {
-		t.Errorf("GetCertificate calls = %d, want 2 (in progress, then issued)", n)
+	if n := srv.Calls(awsfake.ServicePCA, "GetCertificate"); n != 3 {
+		t.Errorf("GetCertificate calls = %d, want 3 (in progress twice, then issued)", n)
 	}
 	chain := readChain(t, certPath)
 	if len(chain) != 2 {
