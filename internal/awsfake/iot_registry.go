@@ -214,8 +214,12 @@ func (f *IoT) updateThing(name string, body []byte) (any, *apiError) {
 	case in.RemoveThingType:
 		typ = ""
 	case in.ThingTypeName != "":
-		if _, ok := f.thingTypes[in.ThingTypeName]; !ok {
+		tt, ok := f.thingTypes[in.ThingTypeName]
+		if !ok {
 			return nil, notFound("Thing type %s does not exist", in.ThingTypeName)
+		}
+		if tt.deprecated != nil && in.ThingTypeName != t.TypeName {
+			return nil, invalidRequest("Thing type %s is deprecated: no thing can be associated with it", in.ThingTypeName)
 		}
 		typ = in.ThingTypeName
 	}
@@ -259,9 +263,15 @@ func (f *IoT) listThings(q url.Values) (any, *apiError) {
 	return withNext(map[string]any{"things": things}, "nextToken", next), nil
 }
 
+// deleteThingType deletes a deprecated type that no thing uses (AWS IoT also waits 5 minutes after the deprecation;
+// the fake does not).
 func (f *IoT) deleteThingType(name string) (any, *apiError) {
-	if _, ok := f.thingTypes[name]; !ok {
+	tt, ok := f.thingTypes[name]
+	if !ok {
 		return nil, notFound("Thing type %s does not exist", name)
+	}
+	if tt.deprecated == nil {
+		return nil, invalidRequest("Thing type %s must be deprecated before it can be deleted", name)
 	}
 	for _, t := range f.things {
 		if t.TypeName == name {

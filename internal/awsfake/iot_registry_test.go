@@ -77,9 +77,28 @@ func TestUpdateThingAttributeMerge(t *testing.T) {
 	if _, err := c.UpdateThing(ctx, &iot.UpdateThingInput{ThingName: aws.String("t1"), RemoveThingType: true}); !errors.As(err, &invalid) {
 		t.Errorf("removing the type of a thing with 4 attributes = %v, want InvalidRequestException", err)
 	}
-	var inUse *types.InvalidRequestException
-	if _, err := c.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String("sensor")}); !errors.As(err, &inUse) {
+	var refused *types.InvalidRequestException
+	if _, err := c.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String("sensor")}); !errors.As(err, &refused) {
+		t.Errorf("DeleteThingType of a type not deprecated = %v, want InvalidRequestException", err)
+	}
+	if _, err := c.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String("sensor")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String("sensor")}); !errors.As(err, &refused) {
 		t.Errorf("DeleteThingType of a type in use = %v, want InvalidRequestException", err)
+	}
+	srv.IoT.PutThingType("other")
+	if _, err := c.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String("other")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateThing(ctx, &iot.UpdateThingInput{ThingName: aws.String("t1"), ThingTypeName: aws.String("other")}); !errors.As(err, &refused) {
+		t.Errorf("UpdateThing to a deprecated type = %v, want InvalidRequestException", err)
+	}
+	if _, err := c.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String("other")}); err != nil {
+		t.Errorf("DeleteThingType of a deprecated, unused type = %v", err)
+	}
+	if names := srv.IoT.ThingTypeNames(); !slices.Equal(names, []string{"sensor"}) {
+		t.Errorf("thing types = %v, want [sensor]", names)
 	}
 }
 
