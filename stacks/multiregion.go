@@ -320,6 +320,8 @@ type MultiRegionReplicaStack struct {
 	// Table is this region's replica of the table.
 	Table       awsdynamodb.ITableV2
 	CrossRegion *iotcert.GoFunction
+	// Replication replays the primary's registry events in this region and reconciles daily.
+	Replication *Replication
 }
 
 // NewMultiRegionStacks defines IotMultiRegion-Primary and one IotMultiRegion-Replica-<region> per replica region. It
@@ -812,9 +814,23 @@ func newMultiRegionReplica(scope constructs.Construct, p *MultiRegionProps, regi
 		DeadLetterQueue: s.CrossRegion.DeadLetters,
 	}))
 
+	// Registry replay from the primary: stream mapping, trigger, state machine with its dead-letter path, reconciler.
+	s.Replication = NewReplication(stack, "Replication", &ReplicationProps{
+		StreamArn:       s.StreamArn,
+		TableName:       ProvisioningTableName,
+		PrimaryRegion:   p.PrimaryRegion,
+		JITRPolicyName:  policies.JITRPolicyName,
+		CACertificateID: s.CACertificate.AttrId(),
+	})
+
 	out := func(id, desc string, v *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
 	}
+	out("SFNThingCrudLambdaFunctionName", "Name of the function that replays thing events", s.Replication.ThingCrud.Function.FunctionName())
+	out("SFNThingTypeCrudLambdaFunctionName", "Name of the function that replays thing-type events", s.Replication.ThingTypeCrud.Function.FunctionName())
+	out("SFNThingGroupCrudLambdaFunctionName", "Name of the function that replays thing-group events", s.Replication.ThingGroupCrud.Function.FunctionName())
+	out("StateMachineARN", "ARN of the replay state machine", s.Replication.StateMachine.StateMachineArn())
+	out("ReplayDeadLetterQueueUrl", "Registry events the state machine could not apply, with their content", s.Replication.DeadLetters.QueueUrl())
 	out("CrossRegionLambdaFunctionArn", "Arn of the cross region Lambda function which subscribes to SNS", s.CrossRegion.Function.FunctionArn())
 	out("ProvisioningTableName", "This region's replica of the registry-event table", jsii.String(ProvisioningTableName))
 	out("ProvisioningTableStreamArn", "Stream of this region's replica, read at deploy time", s.StreamArn)
