@@ -116,7 +116,10 @@ func ParseRecord(r Record) (*Event, error) {
 	return ParseImage(img)
 }
 
-// plain converts a DynamoDB attribute value into string, bool, nil, map[string]any or []any (numbers as strings).
+// number is a DynamoDB number, in its decimal text.
+type number string
+
+// plain converts a DynamoDB attribute value into string, number, bool, nil, map[string]any or []any.
 func plain(v events.DynamoDBAttributeValue, depth int) (any, error) {
 	if depth > 8 {
 		return nil, errors.New("nested too deeply")
@@ -125,7 +128,7 @@ func plain(v events.DynamoDBAttributeValue, depth int) (any, error) {
 	case events.DataTypeString:
 		return v.String(), nil
 	case events.DataTypeNumber:
-		return v.Number(), nil
+		return number(v.Number()), nil
 	case events.DataTypeBoolean:
 		return v.Boolean(), nil
 	case events.DataTypeNull:
@@ -177,8 +180,8 @@ func (m image) num(key string) (int64, error) {
 	switch v := m[key].(type) {
 	case nil:
 		return 0, nil
-	case string:
-		n, err := strconv.ParseFloat(v, 64)
+	case number:
+		n, err := strconv.ParseFloat(string(v), 64)
 		if err != nil || n < 0 || n > 1<<53 || n != float64(int64(n)) {
 			return 0, invalid("%s %q is not a whole number", key, v)
 		}
