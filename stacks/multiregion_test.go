@@ -630,3 +630,24 @@ func TestMultiRegionContextErrors(t *testing.T) {
 		t.Errorf("multiRegionPropsFromContext(good) = %+v", p)
 	}
 }
+
+// The construct itself refuses bad props with a one-line panic, before it defines anything.
+func TestNewMultiRegionStacksPanics(t *testing.T) {
+	for _, tt := range []struct {
+		props MultiRegionProps
+		want  string
+	}{
+		{MultiRegionProps{ReplicaRegions: []string{"us-west-2"}}, `context replica_regions: "us-west-2" is the primary region`},
+		{MultiRegionProps{CA: CAOptions{CertificatePEM: []byte("not a certificate")}}, "context ca_certificate_file: no PEM CERTIFICATE block"},
+		{MultiRegionProps{PolicyDocument: []byte(`{"Version":"2012-10-17","Statement":[]}`)}, "context jitr_policy_file:"},
+	} {
+		app := newTestApp(t, nil)
+		msg := panicMessage(func() { NewMultiRegionStacks(app, &tt.props) })
+		if !strings.Contains(msg, tt.want) || strings.Contains(msg, "\n") {
+			t.Errorf("NewMultiRegionStacks(%+v) panicked with %q, want one line containing %q", tt.props, msg, tt.want)
+		}
+		if n := len(*app.Node().Children()); n != 0 {
+			t.Errorf("NewMultiRegionStacks(%+v) defined %d constructs before refusing", tt.props, n)
+		}
+	}
+}
