@@ -644,3 +644,21 @@ func TestNewHandler(t *testing.T) {
 		t.Error("newHandler() without CA_CERTIFICATE_ID: error = nil")
 	}
 }
+
+// TestNoStateBetweenInvocations: a refusal does not taint the next event on the same warm handler (the sample's
+// module-global error list did).
+func TestNoStateBetweenInvocations(t *testing.T) {
+	f := setup(t)
+	forger := newTestCA(t, caSubject)
+	bad := f.forced(forger.issue(t, deviceTemplate("thing-bad"), nil))
+	var refused *RefusedError
+	if _, err := f.h.Handle(context.Background(), bad); !errors.As(err, &refused) {
+		t.Fatalf("Handle(forgery) = %v, want a RefusedError", err)
+	}
+	good := f.connect(f.ca.issue(t, deviceTemplate("thing-good"), nil))
+	res, err := f.h.Handle(context.Background(), good)
+	if err != nil || res.Status != "activated" {
+		t.Fatalf("Handle(good) after a refusal = %+v, %v; want activated, nil", res, err)
+	}
+	f.assertRegistered(good.CertificateID, "thing-good")
+}
