@@ -97,11 +97,13 @@ func (v *Versions) Claim(ctx context.Context, entity string, o Order, eventID st
 			"pk": str(entity), "ts": num(o.TS), "ver": num(o.Ver), "eventId": str(eventID), "st": str("applying"),
 			"leaseUntil": num(now.Add(v.lease()).UnixMilli()), "expiresAt": num(now.Add(v.keep()).Unix()),
 		},
-		ConditionExpression: aws.String("attribute_not_exists(pk) OR eventId = :id OR " +
+		// The same event may claim again while its claim is not applied (a retry); once applied, a copy is stale.
+		ConditionExpression: aws.String("attribute_not_exists(pk) OR (eventId = :id AND st = :applying) OR " +
 			"((#ts < :ts OR (#ts = :ts AND #ver < :ver)) AND (st = :applied OR leaseUntil < :now))"),
 		ExpressionAttributeNames: map[string]string{"#ts": "ts", "#ver": "ver"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":id": str(eventID), ":ts": num(o.TS), ":ver": num(o.Ver), ":applied": str("applied"), ":now": num(now.UnixMilli()),
+			":id": str(eventID), ":ts": num(o.TS), ":ver": num(o.Ver), ":applied": str("applied"), ":applying": str("applying"),
+			":now": num(now.UnixMilli()),
 		},
 	})
 	if err == nil {
