@@ -9,8 +9,8 @@ import (
 )
 
 // BenchmarkJITR measures one registration event end to end against the IoT fake, through the real SDK over
-// loopback HTTP: DescribeCACertificate, DescribeCertificate, DescribeThing, CreateThing, AttachThingPrincipal,
-// AttachPolicy and UpdateCertificate for a new device each time. Certificates are made and auto-registered before
+// loopback HTTP: DescribeCertificate, DescribeThing, CreateThing, AttachThingPrincipal, AttachPolicy and
+// UpdateCertificate for a new device each time (DescribeCACertificate once per process). Certificates are made and auto-registered before
 // the timer starts. Reports events/s and the p50 and p99 latency of one event. Run on one core with
 //
 //	GOMAXPROCS=1 go test -run '^$' -bench BenchmarkJITR -cpu 1 -benchtime 2000x ./lambdas/jitr/

@@ -14,6 +14,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -127,6 +128,11 @@ type Handler struct {
 	Config Config
 	Now    func() time.Time
 	Log    *slog.Logger // default: slog.Default()
+
+	// The CA certificate, read once per process: a registered CA certificate never changes under its id (a new CA
+	// is a new id, and a new configuration). Nothing else outlives an invocation.
+	caMu   sync.Mutex
+	caCert *x509.Certificate
 }
 
 // Handle processes one registration event.
@@ -144,16 +150,9 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
 		return Result{}, fmt.Errorf("event certificateId %q is not a certificate id", ev.CertificateID)
 	}
 
-	caOut, err := h.IoT.DescribeCACertificate(ctx, &iot.DescribeCACertificateInput{CertificateId: aws.String(h.Config.CACertificateID)})
+	ca, err := h.caCertificate(ctx)
 	if err != nil {
-		return Result{}, fmt.Errorf("describe CA certificate %s: %w", h.Config.CACertificateID, err)
-	}
-	if caOut.CertificateDescription == nil {
-		return Result{}, fmt.Errorf("describe CA certificate %s: no description", h.Config.CACertificateID)
-	}
-	ca, err := parseCertificate([]byte(aws.ToString(caOut.CertificateDescription.CertificatePem)))
-	if err != nil {
-		return Result{}, fmt.Errorf("CA certificate %s: %w", h.Config.CACertificateID, err)
+		return Result{}, err
 	}
 
 	out, err := h.IoT.DescribeCertificate(ctx, &iot.DescribeCertificateInput{CertificateId: aws.String(ev.CertificateID)})
@@ -215,6 +214,29 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
 	}
 	log.Info("certificate registered", "policyName", h.Config.PolicyName)
 	return Result{Status: "activated", CertificateID: ev.CertificateID, ThingName: thing}, nil
+}
+
+// caCertificate returns the configured CA's certificate, read with DescribeCACertificate on first use. A failure
+// is not remembered: the next event tries again.
+func (h *Handler) caCertificate(ctx context.Context) (*x509.Certificate, error) {
+	h.caMu.Lock()
+	defer h.caMu.Unlock()
+	if h.caCert != nil {
+		return h.caCert, nil
+	}
+	out, err := h.IoT.DescribeCACertificate(ctx, &iot.DescribeCACertificateInput{CertificateId: aws.String(h.Config.CACertificateID)})
+	if err != nil {
+		return nil, fmt.Errorf("describe CA certificate %s: %w", h.Config.CACertificateID, err)
+	}
+	if out.CertificateDescription == nil {
+		return nil, fmt.Errorf("describe CA certificate %s: no description", h.Config.CACertificateID)
+	}
+	ca, err := parseCertificate([]byte(aws.ToString(out.CertificateDescription.CertificatePem)))
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate %s: %w", h.Config.CACertificateID, err)
+	}
+	h.caCert = ca
+	return ca, nil
 }
 
 // ensureThing creates the thing when it does not exist. A thing made meanwhile (a concurrent copy of the event, or a

@@ -424,6 +424,9 @@ func TestDuplicateEvents(t *testing.T) {
 	if n := f.srv.Calls(awsfake.ServiceIoT, "CreateThing"); n != 1 {
 		t.Errorf("CreateThing calls = %d, want 1", n)
 	}
+	if n := f.srv.Calls(awsfake.ServiceIoT, "DescribeCACertificate"); n != 1 {
+		t.Errorf("DescribeCACertificate calls = %d, want 1 (the CA certificate is read once)", n)
+	}
 	// Activated already: the certificate is not updated again.
 	if n := f.srv.Calls(awsfake.ServiceIoT, "UpdateCertificate"); n != 1 {
 		t.Errorf("UpdateCertificate calls = %d, want 1", n)
