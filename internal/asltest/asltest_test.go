@@ -203,3 +203,35 @@ func TestErrorName(t *testing.T) {
 		}
 	}
 }
+
+func TestRunBatch(t *testing.T) {
+	r := New(t)
+	var fail atomic.Bool
+	work := func(context.Context, json.RawMessage) (json.RawMessage, error) {
+		if fail.Load() {
+			return nil, &WorkException{"always"}
+		}
+		return json.RawMessage(`{}`), nil
+	}
+	record := func(context.Context, json.RawMessage) (json.RawMessage, error) {
+		fail.Store(false) // the catch path heals the next execution: proves the executions ran in order
+		return json.RawMessage(`{}`), nil
+	}
+	fail.Store(true)
+	res, err := r.RunBatch(context.Background(), []byte(machineJSON),
+		[]any{map[string]string{"kind": "work"}, map[string]string{"kind": "work"}, map[string]string{"kind": "x"}},
+		Options{Tasks: map[string]Task{"Work": work, "Record": record}, RetryInterval: fast()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range res {
+		got = append(got, x.Status+"/"+x.Error)
+	}
+	if want := []string{"FAILED/WorkFailed", "SUCCEEDED/", "FAILED/DefaultStateError"}; !slices.Equal(got, want) {
+		t.Errorf("RunBatch = %v, want %v", got, want)
+	}
+	if res[0].Calls["Work"] != 4 || res[1].Calls["Work"] != 1 || res[2].Calls["Work"] != 0 {
+		t.Errorf("Calls = %v %v %v, want 4, 1 and 0 calls of Work", res[0].Calls, res[1].Calls, res[2].Calls)
+	}
+}
