@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"time"
@@ -38,6 +39,9 @@ func newHandler(ctx context.Context) (*Handler, error) {
 	cfg, err := awsconfig.Load(ctx, time.Second)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Credentials == nil {
+		return nil, errors.New("no AWS credentials: the data plane's Publish must be signed")
 	}
 	var client aws.HTTPClient = http.DefaultClient
 	if cfg.HTTPClient != nil {
