@@ -301,6 +301,7 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 	rp.PrimaryRegion = p.PrimaryRegion
 	rp.Versions = r.Versions
 	rp.JITRPolicyName = p.JITRPolicyName
+	rp.CACertificateID = p.CACertificateID
 	r.Reconciler = NewReconciler(c, "Reconciler", &rp)
 	return r
 }
@@ -375,6 +376,8 @@ func (r *Replication) defineStateMachine(c constructs.Construct) awsstepfunction
 type ReconcilerProps struct {
 	// PrimaryRegion is read; this stack's region is repaired. Required.
 	PrimaryRegion string
+	// CACertificateID is this region's registration of the device CA (see ReplicationProps). Default: none.
+	CACertificateID *string
 	// Versions is the replication's table of applied versions: a repair records what it wrote, so an older event
 	// arriving later does not undo it. Required.
 	Versions awsdynamodb.ITable
@@ -430,19 +433,23 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	rc := &Reconciler{Construct: c}
 	stack := awscdk.Stack_Of(c)
+	env := map[string]*string{
+		"PRIMARY_REGION":   jsii.String(p.PrimaryRegion),
+		"VERSIONS_TABLE":   p.Versions.TableName(),
+		"JITR_POLICY_NAME": jsii.String(p.JITRPolicyName),
+		"RATE_PER_SECOND":  jsii.String(fmt.Sprint(p.RatePerSecond)),
+		"METRIC_NAMESPACE": jsii.String(ReconcilerMetricNamespace),
+	}
+	if p.CACertificateID != nil {
+		env["CA_CERTIFICATE_ID"] = p.CACertificateID
+	}
 	rc.Function = iotcert.NewGoFunction(c, "Function", &iotcert.GoFunctionProps{
 		Handler:     "reconciler",
 		Description: "Repairs this region's registry to match " + p.PrimaryRegion + " and reports the drift",
 		Timeout:     awscdk.Duration_Minutes(jsii.Number(15)),
 		MemorySize:  512,
-		Environment: map[string]*string{
-			"PRIMARY_REGION":   jsii.String(p.PrimaryRegion),
-			"VERSIONS_TABLE":   p.Versions.TableName(),
-			"JITR_POLICY_NAME": jsii.String(p.JITRPolicyName),
-			"RATE_PER_SECOND":  jsii.String(fmt.Sprint(p.RatePerSecond)),
-			"METRIC_NAMESPACE": jsii.String(ReconcilerMetricNamespace),
-		},
-		OnFailure: true,
+		Environment: env,
+		OnFailure:   true,
 		// One run at a time: a second would double the control-plane rate.
 		ReservedConcurrency: 1,
 		UnscopedActions:     []string{"iot:ListThings", "iot:ListThingTypes", "iot:ListThingGroups"},
@@ -468,9 +475,24 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 			"iot:AddThingToThingGroup", "iot:RemoveThingFromThingGroup")...),
 		Resources: &[]*string{arnIn(*local, "thing"), arnIn(*local, "thingtype"), arnIn(*local, "thinggroup")},
 	}))
+	// A repaired delete detaches the thing's certificates first, as the replayed delete does.
+	rc.Function.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("iot:DetachThingPrincipal", "iot:DescribeCertificate", "iot:UpdateCertificate",
+			"iot:DeleteCertificate", "iot:ListAttachedPolicies", "iot:DetachPolicy"),
+		Resources: &[]*string{arnIn(*local, "cert")},
+	}))
+	rc.Function.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("iot:DetachThingPrincipal"),
+		Resources: &[]*string{arnIn(*local, "thing")},
+	}))
+	rc.Function.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("iot:DetachPolicy"),
+		Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Resource: jsii.String("policy"), ResourceName: jsii.String(p.JITRPolicyName)})},
+	}))
 	iotcert.Acknowledge(rc.Function.Role, "AwsSolutions-IAM5",
 		"the reconciler reads every thing, thing type and thing group of the primary region and repairs any of this "+
-			"region's: the grants are on the thing/*, thingtype/* and thinggroup/* ARNs of these two regions in this account")
+			"region's, detaching the certificates of a thing it deletes: the grants are on the thing/*, thingtype/*, "+
+			"thinggroup/* (and here cert/*) ARNs of these two regions in this account")
 
 	rc.Schedule = awsevents.NewRule(c, jsii.String("Schedule"), &awsevents.RuleProps{
 		Description: jsii.String("Runs the registry reconciler (the first run backfills)"),

@@ -218,11 +218,11 @@ func TestReplicationResources(t *testing.T) {
 				"PRIMARY_REGION": "us-west-2", "RATE_PER_SECOND": "8"})},
 		})
 	})
-	check(t, "CRUD functions know this region's CA", func() {
+	check(t, "CRUD functions and the reconciler know this region's CA", func() {
 		tpl.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), &map[string]interface{}{
 			"Environment": map[string]interface{}{"Variables": assertions.Match_ObjectLike(&map[string]interface{}{
 				"CA_CERTIFICATE_ID": "0123456789abcdef", "JITR_POLICY_NAME": "jitr-mr-policy"})},
-		}, jsii.Number(3))
+		}, jsii.Number(4))
 	})
 
 	// Least privilege: no iot:* and no Resource "*" except the actions AWS defines no resource for.
