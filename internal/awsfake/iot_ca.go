@@ -1,7 +1,9 @@
 package awsfake
 
 // CA certificates, Just-in-Time Registration and the data plane's Publish: the parts of AWS IoT the multi-region
-// stacks use. The operations run with f.mu held, like those of iot.go.
+// stacks use. The operations run with f.mu held, like those of iot.go. The data plane (AWS_ENDPOINT_URL_IOT_DATA_PLANE,
+// set by SetEnv) shares the IoT listener: its Publish (POST /topics/{topic}) is counted and faulted as
+// Calls/Inject(ServiceIoT, "Publish").
 
 import (
 	"crypto/x509"
