@@ -95,7 +95,10 @@ func (a *Applier) Apply(ctx context.Context, ev *Event) (Outcome, error) {
 	}
 	deleted, reason, err := a.apply(ctx, ev)
 	if err != nil {
-		if rerr := a.Versions.Release(ctx, entity, ev.ID); rerr != nil {
+		// Released even when ctx ended (that may be why the apply failed): otherwise the entity waits for the lease.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := a.Versions.Release(rctx, entity, ev.ID); rerr != nil {
 			a.log().Warn("release after a failed apply", "entity", entity, "error", rerr.Error())
 		}
 		return out, err

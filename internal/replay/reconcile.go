@@ -53,6 +53,9 @@ type Report struct {
 	// Superseded counts repairs skipped because an event newer than the run was applied meanwhile.
 	Superseded int `json:"superseded"`
 	Failed     int `json:"failed"`
+	// Incomplete is set when the run stopped at its deadline: the next run continues (a first backfill of a large
+	// fleet takes several runs at the rate limit).
+	Incomplete bool `json:"incomplete,omitempty"`
 	// Errors holds the first failures.
 	Errors     []string `json:"errors,omitempty"`
 	Things     int      `json:"things"`
@@ -117,12 +120,18 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 	id := "reconcile-" + strconv.FormatInt(ts, 10)
 	apply := func(ev *Event, kind *int) {
 		rep.Drift++
-		if r.DryRun {
+		if r.DryRun || rep.Incomplete {
+			return
+		}
+		if ctx.Err() != nil {
+			rep.Incomplete = true
 			return
 		}
 		ev.ID, ev.Timestamp = id, ts
 		out, err := r.Applier.Apply(ctx, ev)
 		switch {
+		case err != nil && ctx.Err() != nil:
+			rep.Incomplete = true
 		case err != nil:
 			rep.Failed++
 			if len(rep.Errors) < 20 {

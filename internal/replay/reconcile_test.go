@@ -180,3 +180,27 @@ func TestDriftEMF(t *testing.T) {
 		t.Errorf("DriftEMF = %+v", doc)
 	}
 }
+
+// A run that reaches its deadline stops repairing and says so; the next run finishes the job.
+func TestReconcileStopsAtDeadline(t *testing.T) {
+	env := replaytest.New(t)
+	p := replaytest.NewPrimary(t)
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		p.CreateThing(t, n, "", nil)
+	}
+	env.Replica.Inject("iot", "CreateThing", awsfake.Fault{Latency: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(450*time.Millisecond, cancel)
+	rep, err := newReconciler(env, p).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Incomplete || rep.Created == 0 || rep.Created == 5 || rep.Failed != 0 {
+		t.Errorf("run cut short = %+v, want incomplete with some things created and no failure counted", rep)
+	}
+	env.Replica.ClearFaults()
+	rep, err = newReconciler(env, p).Run(context.Background())
+	if err != nil || rep.Incomplete || len(replaytest.Diff(p.Srv, env.Replica)) != 0 {
+		t.Errorf("next run = %+v, %v, want the rest repaired", rep, err)
+	}
+}

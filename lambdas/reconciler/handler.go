@@ -27,6 +27,12 @@ type Handler struct {
 
 // Handle runs one reconciliation and publishes its drift count.
 func (h *Handler) Handle(ctx context.Context, req Request) (replay.Report, error) {
+	// Stop repairing a little before the function's deadline, to publish what was done; the next run continues.
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-20*time.Second))
+		defer cancel()
+	}
 	r := &replay.Reconciler{Primary: h.Primary, Replica: h.Replica, Applier: h.Applier, DryRun: req.DryRun, Now: h.Now}
 	rep, err := r.Run(ctx)
 	if err != nil {
