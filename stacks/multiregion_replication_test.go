@@ -292,3 +292,23 @@ func replicationStrings(v interface{}) []string {
 	}
 	return nil
 }
+
+// Stateful resources keep their logical ids: a rename would replace the versions table (losing the order of applied
+// events) or the dead-letter queues (losing their messages). The ids are those of a replica stack that defines the
+// construct with the id "Replication", as IotMultiRegion-Replica-<region> does.
+func TestReplicationLogicalIDsPinned(t *testing.T) {
+	tpl := replicationTpl(t)
+	for typ, want := range map[string][]string{
+		"AWS::DynamoDB::Table": {"ReplicationVersionsF3351F1E"},
+		"AWS::SQS::Queue":      {"ReplicationDeadLettersAC64B84A", "ReplicationReconcilerFunctionDeadLettersC8295270", "ReplicationTriggerFailures3EF7F436"},
+	} {
+		var got []string
+		for id := range resourcesOfType(tpl, typ) {
+			got = append(got, id)
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s logical ids = %v, want %v", typ, got, want)
+		}
+	}
+}
