@@ -52,7 +52,8 @@ var driverJS []byte
 type Task func(ctx context.Context, input json.RawMessage) (json.RawMessage, error)
 
 // Error is a task failure with an explicit error name and cause, e.g. Error{Name: "States.Timeout"} to simulate a
-// task that timed out.
+// task that timed out. One difference from AWS: an Error named States.Timeout is also matched by a States.TaskFailed
+// retrier or catcher (the interpreter exempts only its own timeout class, which it does not export).
 type Error struct {
 	Name  string
 	Cause string
