@@ -44,6 +44,8 @@ func TestAppContextErrors(t *testing.T) {
 		{"bad thing name", map[string]string{"thing_name": "no spaces"}, nil, `context thing_name: thing name "no spaces" is not valid`},
 		{"missing CSR file", map[string]string{"CSR_FILE": "missing.csr"}, nil, `CSR_FILE "missing.csr": no such file or directory`},
 		{"weak CSR", map[string]string{"CSR_FILE": "testdata/crossaccount/weak-rsa1024.csr"}, nil, "rsa key of 1024 bits is too weak"},
+		{"wildcard topic", map[string]string{"DESIRED_TOPIC": "*"}, nil, `DESIRED_TOPIC: topic "*" contains the IAM wildcard "*"`},
+		{"reserved topic", map[string]string{"DESIRED_TOPIC": "$aws/things/victim/shadow/update"}, nil, `is a reserved topic`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, _ := json.Marshal(tc.context)

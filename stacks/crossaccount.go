@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -38,7 +40,12 @@ const (
 	ctxValidityDays = "validity_days"
 	ctxActivate     = "activate"
 	ctxMQTTClientID = "mqtt_client_id"
+	// ctxAllowTopicWildcard lets a topic with IAM wildcards ("*", "?") into the partner's policy, on purpose.
+	ctxAllowTopicWildcard = "allow_topic_wildcard"
 )
+
+// synthLog receives what the stack reports at synth: the grant the consumer approves by deploying.
+var synthLog io.Writer = os.Stderr
 
 // DefaultValidityDays is how long a partner certificate is valid when validity_days is not given.
 const DefaultValidityDays = 365
@@ -64,6 +71,9 @@ type CrossAccountStackProps struct {
 	Active bool
 	// MQTTClientID, when set, also allows iot:Connect for this one client id, so the producer can publish over MQTT.
 	MQTTClientID string
+	// AllowTopicWildcard lets Topic hold IAM wildcards ("*", "?"): the partner may then publish to every topic they
+	// match ("*" alone is every topic of the account). Policy variables and reserved topics are refused regardless.
+	AllowTopicWildcard bool
 	// Destroy defines the stack with no resources: `cdk destroy` only needs its name.
 	Destroy bool
 }
@@ -111,8 +121,8 @@ func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAcc
 	if p.Topic == "" || len(p.CSRPEM) == 0 {
 		panic("certificate-based-stack: a CSR and its topic are required unless DESTROY is set")
 	}
-	if err := pki.ValidateTopic(p.Topic); err != nil {
-		panic(fmt.Sprintf("certificate-based-stack: %v", err))
+	if err := pki.CheckTopicGrant(p.Topic, p.AllowTopicWildcard); err != nil {
+		panic(fmt.Sprintf("certificate-based-stack: %v%s", err, topicWildcardHint(p.Topic, p.AllowTopicWildcard)))
 	}
 
 	fn := iotcert.NewGoFunction(stack, "CertificateSignerFunction", &iotcert.GoFunctionProps{
@@ -125,12 +135,30 @@ func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAcc
 	})
 	certArns := iotArn(stack, "cert", "*")
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("iot:DescribeCertificate", "iot:UpdateCertificate"),
+		Actions: jsii.Strings("iot:DescribeCertificate", "iot:UpdateCertificate",
+			"iot:ListPrincipalThings", "iot:ListAttachedPolicies", "iot:DetachPolicy"),
 		Resources: &[]*string{certArns},
 	}))
+	// Before the stack deletes the certificate, the releaser detaches whatever was attached to it outside the stack.
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("iot:DetachThingPrincipal"),
+		Resources: &[]*string{iotArn(stack, "thing", "*")},
+	}))
+	// The signer remembers the certificate it issued for each set of properties (so an update rollback gets it back),
+	// under a path of its own stack.
+	paramPath := "iotcert/certsigner/" + *stack.StackName() + "/*"
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"),
+		Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("ssm"), Resource: jsii.String("parameter"), ResourceName: jsii.String(paramPath),
+		})},
+	}))
 	iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
-		"the certificate id is the SHA-256 of a certificate this function has not signed yet, so no narrower ARN exists",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*")
+		"the certificate id is the SHA-256 of a certificate this function has not signed yet, so no narrower ARN exists; "+
+			"things attached to it outside the stack have names the stack cannot know; the parameters are named by a hash of the properties",
+		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*",
+		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*",
+		"Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/"+paramPath)
 	s.Signer = iotcert.NewProvider(stack, "CertificateSignerProvider", fn)
 
 	signer := awscdk.NewCustomResource(stack, jsii.String("CertificateSigner"), &awscdk.CustomResourceProps{
@@ -173,7 +201,36 @@ func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAcc
 	})
 
 	crossAccountOutputs(stack, s.Certificate, &p)
+	reportGrant(stack, &p)
 	return s
+}
+
+// topicWildcardHint tells how to grant a wildcard topic on purpose, when a wildcard is all that was refused.
+func topicWildcardHint(topic string, allowed bool) string {
+	if allowed || pki.CheckTopicGrant(topic, true) != nil {
+		return ""
+	}
+	return " (to grant it on purpose, add -c " + ctxAllowTopicWildcard + "=true)"
+}
+
+// reportGrant prints, at synth, the topic and the exact policy resources the consumer approves by deploying.
+func reportGrant(stack awscdk.Stack, p *CrossAccountStackProps) {
+	lit := func(v *string, placeholder string) string {
+		if v == nil || *awscdk.Token_IsUnresolved(v) {
+			return placeholder
+		}
+		return *v
+	}
+	arn := "arn:" + lit(stack.Partition(), "${AWS::Partition}") + ":iot:" + lit(stack.Region(), "${AWS::Region}") + ":" +
+		lit(stack.Account(), "${AWS::AccountId}") + ":"
+	name := *stack.StackName()
+	fmt.Fprintf(synthLog, "%s: the partner may publish (iot:Publish) to topic %q: %stopic/%s\n", name, p.Topic, arn, p.Topic)
+	if p.MQTTClientID != "" {
+		fmt.Fprintf(synthLog, "%s: the partner may connect (iot:Connect) as client id %q: %sclient/%s\n", name, p.MQTTClientID, arn, p.MQTTClientID)
+	}
+	if strings.ContainsAny(p.Topic, "*?") {
+		fmt.Fprintf(synthLog, "%s: warning: %s=true: the partner may publish to every topic that %s matches\n", name, ctxAllowTopicWildcard, p.Topic)
+	}
 }
 
 // partnerPolicy allows iot:Publish on exactly the topic's ARN and, in MQTT mode, iot:Connect as one client id.
@@ -249,6 +306,9 @@ func crossAccountPropsFromContext(sel selection.Selection, ctx selection.Lookup)
 	if p.MQTTClientID = optString(ctx, ctxMQTTClientID, ""); p.MQTTClientID != "" && !clientIDRE.MatchString(p.MQTTClientID) {
 		return nil, fmt.Errorf("context %s %q is not valid: use 1 to 128 characters of a-z, A-Z, 0-9, ':', '_' and '-'", ctxMQTTClientID, p.MQTTClientID)
 	}
+	if p.AllowTopicWildcard, err = optBool(ctx, ctxAllowTopicWildcard); err != nil {
+		return nil, err
+	}
 	switch {
 	case sel.CSRFile != "":
 		p.CSRPEM, err = os.ReadFile(sel.CSRFile)
@@ -256,6 +316,10 @@ func crossAccountPropsFromContext(sel selection.Selection, ctx selection.Lookup)
 			return nil, fmt.Errorf("CSR_FILE %q: %w", sel.CSRFile, unwrapPathError(err))
 		}
 	default:
+		// Checked before any file is written.
+		if err := pki.CheckTopicGrant(sel.DesiredTopic, p.AllowTopicWildcard); err != nil {
+			return nil, fmt.Errorf("DESIRED_TOPIC: %v%s", err, topicWildcardHint(sel.DesiredTopic, p.AllowTopicWildcard))
+		}
 		p.CSRPEM, err = ensureFixedCSR(".", sel.DesiredTopic)
 		if err != nil {
 			return nil, err
@@ -267,6 +331,9 @@ func crossAccountPropsFromContext(sel selection.Selection, ctx selection.Lookup)
 	}
 	if p.Topic, err = pki.TopicFromCSR(csr); err != nil {
 		return nil, fmt.Errorf("CSR %s: %w", csrSource(sel), err)
+	}
+	if err := pki.CheckTopicGrant(p.Topic, p.AllowTopicWildcard); err != nil {
+		return nil, fmt.Errorf("CSR %s: csr common name: %v%s", csrSource(sel), err, topicWildcardHint(p.Topic, p.AllowTopicWildcard))
 	}
 	return p, nil
 }

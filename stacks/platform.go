@@ -49,6 +49,8 @@ type vendingSettings struct {
 	WebACLArn              string          `json:"web_acl_arn"`
 	ArchiveDays            float64         `json:"archive_days"`
 	ManageIoTObjects       *bool           `json:"manage_iot_objects"`
+	ThingNamePrefix        string          `json:"thing_name_prefix"`
+	CSRAllowSANs           bool            `json:"csr_allow_sans"`
 }
 
 // vendingEnvironments reads the environments context: absent means {"dev": {}}; a string lists names
@@ -98,6 +100,10 @@ func vendingEnvironments(raw interface{}) ([]vendingEnv, error) {
 		p := &VendingStackProps{
 			Env: n, RateLimit: s.ThrottleRate, BurstLimit: s.ThrottleBurst, AuthorizerCacheSeconds: s.AuthorizerCacheSeconds,
 			CorsOrigins: s.CorsOrigins, WebACLArn: s.WebACLArn, ArchiveDays: s.ArchiveDays, ManageIoTObjects: s.ManageIoTObjects,
+			ThingNamePrefix: s.ThingNamePrefix, CSRAllowSANs: s.CSRAllowSANs,
+		}
+		if p.ThingNamePrefix != "" && !thingPrefixRE.MatchString(p.ThingNamePrefix) {
+			return nil, fmt.Errorf("context %s.%s.thing_name_prefix %q is not valid: use 1 to 64 characters of a-z, A-Z, 0-9, ':', '_' and '-'", ctxEnvironments, n, p.ThingNamePrefix)
 		}
 		if len(s.Config) > 0 && string(s.Config) != "null" {
 			p.ConfigJSON = s.Config

@@ -143,6 +143,9 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 	s.Policy = awsiot.NewCfnPolicy(stack, jsii.String("ThingPolicy"), &awsiot.CfnPolicyProps{PolicyDocument: p.PolicyDocument})
 
 	for _, name := range p.ThingNames {
+		if err := pki.CheckDeviceName(name); err != nil {
+			panic(fmt.Sprintf("thing stack: %v", err))
+		}
 		dp := &iotcert.DeviceProps{
 			ThingName: name, Provider: provider, Key: s.Key, PolicyName: s.Policy.Ref(), KeyAlgorithm: p.KeyAlgorithm,
 		}
@@ -151,22 +154,33 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 		}
 		d := iotcert.NewDevice(stack, name, dp)
 		if p.Fleet == "" {
-			d.Secret.GrantRead(fn.Role, nil)
-			d.Secret.GrantWrite(fn.Role)
+			// What the function calls, and nothing else (GrantRead/GrantWrite would add DescribeSecret, UpdateSecret
+			// and UpdateSecretVersionStage).
+			fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"),
+				Resources: &[]*string{d.Secret.SecretArn()},
+			}))
 		}
 		s.Devices = append(s.Devices, d)
 	}
+	// The key decrypts and encrypts the secrets only when Secrets Manager asks on the function's behalf.
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+		Resources: &[]*string{s.Key.KeyArn()},
+		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{
+			"kms:ViaService": awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("secretsmanager."), awscdk.Aws_REGION(), jsii.String(".amazonaws.com")}),
+		}},
+	}))
 	if p.Fleet != "" {
 		// One statement for the fleet's secrets: a statement per secret would outgrow IAM's 10,240-character limit on
 		// a role's inline policies at about sixty devices.
 		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Actions: jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue"),
+			Actions: jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"),
 			Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{
 				Service: jsii.String("secretsmanager"), Resource: jsii.String("secret"), ResourceName: jsii.String(p.Fleet + "/*"),
 				ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
 			})},
 		}))
-		s.Key.Grant(fn.Role, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey"))
 		awscdk.NewCfnOutput(stack, jsii.String("SecretNames"), &awscdk.CfnOutputProps{
 			Value:       jsii.String(fleetSecretName(p.Fleet, "<thing>")),
 			Description: jsii.String("Name of each device's secret (certificateId, certificatePem, csr, privateKey)"),
@@ -268,6 +282,10 @@ func defineThings(app awscdk.App, sel selection.Selection, ctx selection.Lookup)
 		return err
 	}
 	if sel.Kind == selection.Thing {
+		// The thing name is its certificate's CN, which X.509 bounds at 64 characters (AWS IoT allows 128).
+		if err := pki.CheckDeviceName(sel.ThingName); err != nil {
+			return fmt.Errorf("context %s: %v", selection.KeyThingName, err)
+		}
 		name := optString(ctx, ctxStackName, sel.ThingName)
 		if err := naming.StackName(name); err != nil {
 			return fmt.Errorf("context %s: %v; the stack is named after the thing, so give a valid name with -c %s=<name>", selection.KeyThingName, err, ctxStackName)
@@ -285,6 +303,11 @@ func defineThings(app awscdk.App, sel selection.Selection, ctx selection.Lookup)
 		}
 		if names, err = selection.SplitNames(string(data)); err != nil {
 			return fmt.Errorf("context %s %q: %w", selection.KeyThingNamesFile, sel.ThingNamesFile, err)
+		}
+	}
+	for _, name := range names {
+		if err := pki.CheckDeviceName(name); err != nil {
+			return fmt.Errorf("fleet: %v", err)
 		}
 	}
 	fleet := optString(ctx, ctxFleetName, "thing-fleet")

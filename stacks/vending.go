@@ -67,7 +67,17 @@ type VendingStackProps struct {
 	WebACLArn string
 	// ArchiveDays keeps registry events in the archive bucket this many days. Default: 90 (the seed's retention).
 	ArchiveDays float64
+	// ThingNamePrefix, when set, is the prefix of every thing name this environment registers: the API refuses other
+	// names and the registration function's IAM grants on things name only thing/<prefix>*, so it cannot touch another
+	// environment's or stack's things. Default: none (any thing name, as the seed allowed; the grants then cover every
+	// thing of the account and region).
+	ThingNamePrefix string
+	// CSRAllowSANs accepts subject alternative names in a device's CSR. Default: refused.
+	CSRAllowSANs bool
 }
+
+// thingPrefixRE bounds a thing-name prefix: thing-name characters, leaving room for a name after it.
+var thingPrefixRE = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,64}$`)
 
 // VendingStack is the certificate vending API: devices call POST /register with a token and get a certificate.
 type VendingStack struct {
@@ -120,6 +130,9 @@ func NewVendingStack(scope constructs.Construct, id string, props *VendingStackP
 	if err != nil {
 		panic(fmt.Sprintf("%s: %v", id, err))
 	}
+	if p.ThingNamePrefix != "" && !thingPrefixRE.MatchString(p.ThingNamePrefix) {
+		panic(fmt.Sprintf("%s: thing_name_prefix %q is not valid: use 1 to 64 characters of a-z, A-Z, 0-9, ':', '_' and '-'", id, p.ThingNamePrefix))
+	}
 	sp := p.StackProps
 	if sp.Description == nil {
 		sp.Description = jsii.String("Certificate vending API (" + p.Env + "): devices register with a token and get an AWS IoT certificate")
@@ -143,6 +156,8 @@ func NewVendingStack(scope constructs.Construct, id string, props *VendingStackP
 		Billing:                          awsdynamodb.Billing_OnDemand(nil),
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+		// Guards that record nothing to clean up, and revocation records, expire on their own.
+		TimeToLiveAttribute: jsii.String(vending.TTLAttribute),
 	})
 
 	configPath := vending.ConfigPath(p.Prefix, p.Env)
@@ -164,18 +179,20 @@ func NewVendingStack(scope constructs.Construct, id string, props *VendingStackP
 		},
 	})
 	s.Authorizer.Role.AddToPolicy(readConfig)
-	s.Tokens.GrantRead(s.Authorizer.Role, nil)
-	s.Table.GrantReadData(s.Authorizer.Role)
+	// GetSecretValue only (GrantRead would add DescribeSecret, which the authorizer never calls).
+	s.Authorizer.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("secretsmanager:GetSecretValue"), Resources: &[]*string{s.Tokens.SecretArn()},
+	}))
+	// The authorizer only looks up single-use token records (GrantReadData would add Scan, Query, BatchGetItem and
+	// stream reads).
+	s.Table.Grant(s.Authorizer.Role, jsii.String("dynamodb:GetItem"))
 
 	s.Registrar = iotcert.NewGoFunction(stack, "RegisterFunction", &iotcert.GoFunctionProps{
-		Handler:     "vendregister",
-		Description: "Registers a device: thing, certificate and policy, with no orphans on failure",
-		Timeout:     awscdk.Duration_Seconds(jsii.Number(25)), // under API Gateway's 29 s integration timeout
-		MemorySize:  512,
-		Environment: map[string]*string{
-			"APP_CONFIG_PATH":     jsii.String(configPath),
-			"REGISTRATIONS_TABLE": s.Table.TableName(),
-		},
+		Handler:         "vendregister",
+		Description:     "Registers a device: thing, certificate and policy, with no orphans on failure",
+		Timeout:         awscdk.Duration_Seconds(jsii.Number(25)), // under API Gateway's 29 s integration timeout
+		MemorySize:      512,
+		Environment:     registrarEnvironment(&p, configPath, s.Table.TableName()),
 		UnscopedActions: []string{"iot:CreateKeysAndCertificate", "iot:CreateCertificateFromCsr", "iot:ListThingTypes"},
 	})
 	s.Registrar.Role.AddToPolicy(readConfig)
@@ -200,17 +217,20 @@ func NewVendingStack(scope constructs.Construct, id string, props *VendingStackP
 	for _, t := range sortedKeys(conf.Policies) {
 		thingTypeArns = append(thingTypeArns, arn("thingtype", t))
 	}
+	// Things are not taggable and IAM has no thing-type condition for DeleteThing or DetachThingPrincipal: the thing
+	// name in the ARN is the only scope IAM offers, hence the environment's thing-name prefix.
 	s.Registrar.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("iot:DescribeThing", "iot:CreateThing", "iot:DeleteThing", "iot:AttachThingPrincipal", "iot:DetachThingPrincipal"),
-		Resources: &[]*string{arn("thing", "*")},
+		Resources: &[]*string{arn("thing", p.ThingNamePrefix+"*")},
 	}))
 	s.Registrar.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("iot:CreateThing"), Resources: &thingTypeArns,
 	}))
 	iotcert.Acknowledge(s.Registrar.Role, "AwsSolutions-IAM5",
 		"devices choose their thing names at registration and AWS IoT chooses certificate ids, so these grants name the thing and cert "+
-			"resource types of this account and region; the token's thingPrefix narrows names at request time",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*",
+			"resource types of this account and region (things by the environment's thing_name_prefix when set); the function deletes "+
+			"and detaches only what the request itself created and recorded",
+		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/"+p.ThingNamePrefix+"*",
 		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*")
 
 	if p.ManageIoTObjects == nil || *p.ManageIoTObjects {
@@ -289,7 +309,8 @@ func defineVendingAPI(stack awscdk.Stack, s *VendingStack, p *VendingStackProps,
 		ResultsCacheTtl: awscdk.Duration_Seconds(jsii.Number(p.AuthorizerCacheSeconds)),
 		ValidationRegex: jsii.String("^" + regexp.QuoteMeta(conf.TokenIdentifier) + strings.Repeat(" [A-Za-z0-9._~+/=-]+", conf.TokenPayloadLength-1) + "$"),
 	})
-	integration := awsapigateway.NewLambdaIntegration(s.Registrar.Function, &awsapigateway.LambdaIntegrationOptions{})
+	// No test-invoke-stage permission: the console's test invoke calls the function without the authorizer.
+	integration := awsapigateway.NewLambdaIntegration(s.Registrar.Function, &awsapigateway.LambdaIntegrationOptions{AllowTestInvoke: jsii.Bool(false)})
 	methodOpts := &awsapigateway.MethodOptions{Authorizer: authorizer, AuthorizationType: awsapigateway.AuthorizationType_CUSTOM}
 
 	model := api.AddModel(jsii.String("RegisterRequest"), &awsapigateway.ModelOptions{
@@ -302,7 +323,7 @@ func defineVendingAPI(stack awscdk.Stack, s *VendingStack, p *VendingStackProps,
 			Required:             jsii.Strings("thingName", "version"),
 			AdditionalProperties: jsii.Bool(false),
 			Properties: &map[string]*awsapigateway.JsonSchema{
-				"thingName": {Type: awsapigateway.JsonSchemaType_STRING, Pattern: jsii.String(naming.ThingNamePattern)},
+				"thingName": {Type: awsapigateway.JsonSchemaType_STRING, Pattern: jsii.String(thingNamePattern(p.ThingNamePrefix))},
 				"version":   {Type: awsapigateway.JsonSchemaType_STRING, MinLength: jsii.Number(1), MaxLength: jsii.Number(vending.MaxVersionLength)},
 				"csr":       {Type: awsapigateway.JsonSchemaType_STRING, MaxLength: jsii.Number(vending.MaxBodyBytes)},
 			},
@@ -350,6 +371,26 @@ func defineVendingAPI(stack awscdk.Stack, s *VendingStack, p *VendingStackProps,
 		Value: s.Tokens.SecretArn(), Description: jsii.String("vend-token add --secret-id <this>"),
 	})
 	return api
+}
+
+// registrarEnvironment is the registration function's environment; the optional settings appear only when set.
+func registrarEnvironment(p *VendingStackProps, configPath string, table *string) map[string]*string {
+	env := map[string]*string{"APP_CONFIG_PATH": jsii.String(configPath), "REGISTRATIONS_TABLE": table}
+	if p.ThingNamePrefix != "" {
+		env["THING_NAME_PREFIX"] = jsii.String(p.ThingNamePrefix)
+	}
+	if p.CSRAllowSANs {
+		env["CSR_ALLOW_SANS"] = jsii.String("true")
+	}
+	return env
+}
+
+// thingNamePattern is AWS IoT's thing-name rule, narrowed to names that start with prefix.
+func thingNamePattern(prefix string) string {
+	if prefix == "" {
+		return naming.ThingNamePattern
+	}
+	return fmt.Sprintf("^%s[a-zA-Z0-9:_-]{0,%d}$", regexp.QuoteMeta(prefix), 128-len(prefix))
 }
 
 func standardAccessLogFields() *awsapigateway.JsonWithStandardFieldProps {

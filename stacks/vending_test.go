@@ -81,10 +81,11 @@ func TestVendingStackState(t *testing.T) {
 			"Name": "/multa-cvm/dev/config-parameters/appConfig", "Type": "String",
 		})
 	})
-	check(t, "registrations table keyed by thing name with PITR", func() {
+	check(t, "registrations table keyed by thing name with PITR and a TTL on expiresAt", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::DynamoDB::GlobalTable"), map[string]interface{}{
-			"KeySchema":   []interface{}{map[string]interface{}{"AttributeName": "thingName", "KeyType": "HASH"}},
-			"BillingMode": "PAY_PER_REQUEST",
+			"KeySchema":               []interface{}{map[string]interface{}{"AttributeName": "thingName", "KeyType": "HASH"}},
+			"BillingMode":             "PAY_PER_REQUEST",
+			"TimeToLiveSpecification": map[string]interface{}{"AttributeName": "expiresAt", "Enabled": true},
 		})
 	})
 	check(t, "managed thing type and policy of the seed's configuration, kept when the stack goes", func() {

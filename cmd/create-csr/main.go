@@ -46,7 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	topic := fset.Arg(0)
-	if err := pki.ValidateTopic(topic); err != nil {
+	// The consumer's stack refuses reserved topics and policy variables outright: refuse them here, before any file.
+	if err := pki.CheckTopicGrant(topic, true); err != nil {
 		fmt.Fprintf(stderr, "create-csr: %v\n", err)
 		return 1
 	}
@@ -79,6 +80,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		os.Remove(keyPath) // leave nothing half-done
 		fmt.Fprintf(stderr, "create-csr: %v\n", err)
 		return 1
+	}
+	if pki.CheckTopicGrant(topic, false) != nil {
+		fmt.Fprintf(stderr, "create-csr: note: topic %s holds an IAM wildcard: the consumer must deploy with -c allow_topic_wildcard=true, which lets you publish to every topic it matches\n", topic)
 	}
 	fmt.Fprintf(stdout, "Wrote %s (private key: keep it) and %s (send it to the consumer) for topic %s\n", keyPath, csrPath, topic)
 	return 0

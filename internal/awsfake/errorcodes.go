@@ -9,9 +9,9 @@ import (
 // (github.com/aws/aws-sdk-go-v2/service/<service>/types), copied from the SDK versions in go.mod. A fake that answers
 // another code leaves the caller with a *smithy.GenericAPIError, so an errors.As branch for it could never run.
 //
-// AWS IoT (restJson) and SNS (awsQuery) deserializers know a set per operation. Secrets Manager, SSM and ACM PCA
-// (awsJson, schema-serde clients) type any code of the service's type registry, so they are listed per service under
-// "service/*". TestErrorCodesAreTypedBySDK proves every entry through the real clients; New fails a test whose fake
+// AWS IoT (restJson), Step Functions (awsJson 1.0) and SNS (awsQuery) deserializers know a set per operation.
+// Secrets Manager, SSM, ACM PCA and EventBridge (awsJson 1.1, schema-serde clients) type any code of the service's
+// type registry, so they are listed per service under "service/*". TestErrorCodesAreTypedBySDK proves every entry through the real clients; New fails a test whose fake
 // answers, or is told to inject, a code outside this table and commonErrorCodes. Operations not listed are not checked.
 var sdkErrorCodes = map[string]string{
 	"iot/DescribeEndpoint":             "InternalFailureException InvalidRequestException ThrottlingException UnauthorizedException",
@@ -55,9 +55,14 @@ var sdkErrorCodes = map[string]string{
 	"iot/ListThingsInThingGroup":    "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
 	"iot/ListThingGroupsForThing":   "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
 
+	"sfn/StartExecution":  "ExecutionAlreadyExists ExecutionLimitExceeded InvalidArn InvalidExecutionInput InvalidName KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException StateMachineDeleting StateMachineDoesNotExist ValidationException",
+	"sfn/SendTaskSuccess": "InvalidOutput InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
+	"sfn/SendTaskFailure": "InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
+
 	"sns/Publish": "AuthorizationError EndpointDisabled InternalError InvalidParameter InvalidSecurity KMSAccessDenied KMSDisabled KMSInvalidState KMSNotFound KMSOptInRequired KMSThrottling NotFound ParameterValueInvalid PlatformApplicationDisabled ValidationException",
 
 	"secretsmanager/*": "DecryptionFailure EncryptionFailure InternalServiceError InvalidNextTokenException InvalidParameterException InvalidRequestException LimitExceededException MalformedPolicyDocumentException PreconditionNotMetException PublicPolicyException ResourceExistsException ResourceNotFoundException",
+	"events/*":         "AccessDeniedException ConcurrentModificationException IllegalStatusException InternalException InvalidEventPatternException InvalidStateException LimitExceededException ManagedRuleException OperationDisabledException PolicyLengthExceededException ResourceAlreadyExistsException ResourceNotFoundException ThrottlingException",
 	"acm-pca/*":        "CertificateMismatchException ConcurrentModificationException InvalidArgsException InvalidArnException InvalidNextTokenException InvalidPolicyException InvalidRequestException InvalidStateException InvalidTagException LimitExceededException LockoutPreventedException MalformedCertificateException MalformedCSRException PermissionAlreadyExistsException RequestAlreadyProcessedException RequestFailedException RequestInProgressException ResourceNotFoundException TooManyTagsException",
 	// SSM's type registry is long; these are the codes the parameter-store operations can answer.
 	"ssm/*": "HierarchyLevelLimitExceededException HierarchyTypeMismatchException IncompatiblePolicyException InternalServerError InvalidAllowedPatternException InvalidFilter InvalidFilterKey InvalidFilterOption InvalidFilterValue InvalidKeyId InvalidNextToken InvalidPolicyAttributeException InvalidPolicyTypeException ParameterAlreadyExists ParameterLimitExceeded ParameterMaxVersionLimitExceeded ParameterNotFound ParameterPatternMismatchException ParameterVersionNotFound PoliciesLimitExceededException TooManyUpdates UnsupportedParameterType ValidationException",
@@ -71,6 +76,24 @@ var commonErrorCodes = []string{
 	// awsfake diagnostics: a request the SDK would never send.
 	"MalformedQueryString", "MissingAuthenticationTokenException", "RequestEntityTooLargeException",
 	"SerializationException", "UnknownOperationException", "InvalidAction",
+}
+
+// untypedErrorCodes are AWS common errors that a service answers outside its model, for input that breaks a
+// constraint ("1 validation error detected"): the SDK hands them to the caller as a *smithy.GenericAPIError, so
+// code must match them by ErrorCode(), never by errors.As into a typed error. Only these services may answer them.
+var untypedErrorCodes = map[string][]string{
+	ServiceSFN:    {"ValidationException"}, // e.g. SendTaskFailure with a cause over 32,768 characters
+	ServiceEvents: {"ValidationException"}, // e.g. PutEvents with more than 10 entries
+}
+
+// UntypedErrorCodes returns, per service, the codes the fake answers that the SDK leaves untyped (see
+// untypedErrorCodes).
+func UntypedErrorCodes() map[string][]string {
+	out := map[string][]string{}
+	for k, v := range untypedErrorCodes {
+		out[k] = slices.Clone(v)
+	}
+	return out
 }
 
 // typedErrorCode reports whether the SDK types code for service's op; checked is false when the table does not
@@ -87,7 +110,7 @@ func typedErrorCode(service, op, code string) (typed, checked bool) {
 
 // allowedErrorCode reports whether the fake may answer code from service's op.
 func allowedErrorCode(service, op, code string) bool {
-	if slices.Contains(commonErrorCodes, code) {
+	if slices.Contains(commonErrorCodes, code) || slices.Contains(untypedErrorCodes[service], code) {
 		return true
 	}
 	typed, checked := typedErrorCode(service, op, code)

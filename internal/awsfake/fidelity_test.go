@@ -13,10 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	"github.com/aws/aws-sdk-go-v2/service/iot/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
@@ -298,10 +300,13 @@ func TestErrorCodesAreTypedBySDK(t *testing.T) {
 		awsfake.ServiceSSM:            ssm.NewFromConfig(cfg),
 		awsfake.ServicePCA:            acmpca.NewFromConfig(cfg, func(o *acmpca.Options) { o.RetryMaxAttempts = 1 }),
 		awsfake.ServiceSNS:            sns.NewFromConfig(cfg),
+		awsfake.ServiceSFN:            sfn.NewFromConfig(cfg),
+		awsfake.ServiceEvents:         eventbridge.NewFromConfig(cfg),
 	}
-	// The awsJson clients type errors per service: one operation stands for all of them.
+	// The schema-serde clients type errors per service: one operation stands for all of them.
 	representative := map[string]string{
 		awsfake.ServiceSecretsManager: "GetSecretValue", awsfake.ServiceSSM: "GetParameter", awsfake.ServicePCA: "GetCertificate",
+		awsfake.ServiceEvents: "PutEvents",
 	}
 	table := awsfake.SDKErrorCodes()
 	if len(table) < 25 {
@@ -335,12 +340,38 @@ func TestErrorCodesAreTypedBySDK(t *testing.T) {
 		}
 		srv.ClearFaults()
 	}
+
+	// The codes AWS answers outside the model reach the caller untyped, as documented.
+	untypedOp := map[string]string{awsfake.ServiceSFN: "SendTaskFailure", awsfake.ServiceEvents: "PutEvents"}
+	for service, codes := range awsfake.UntypedErrorCodes() {
+		op := untypedOp[service]
+		method := reflect.ValueOf(clients[service]).MethodByName(op)
+		for _, code := range codes {
+			srv.Inject(service, op, awsfake.Fault{Status: 400, Code: code})
+			in := reflect.New(method.Type().In(1).Elem())
+			fill(in.Elem(), 0)
+			err, _ := method.Call([]reflect.Value{reflect.ValueOf(ctx), in})[1].Interface().(error)
+			var generic *smithy.GenericAPIError
+			if !errors.As(err, &generic) || generic.ErrorCode() != code {
+				t.Errorf("%s %s: error = %v (%T), want an untyped API error with code %s", service, op, err, err, code)
+			}
+		}
+		srv.ClearFaults()
+	}
 }
 
 // fill sets every field an SDK input may require, so the client's validation passes and the request is sent.
+// EventBridge's EndpointId stays unset: it selects a global endpoint signed with SigV4a.
 func fill(v reflect.Value, depth int) {
 	if depth > 4 {
 		return
+	}
+	if v.Kind() == reflect.Struct {
+		defer func() {
+			if f := v.FieldByName("EndpointId"); f.IsValid() && f.CanSet() {
+				f.Set(reflect.Zero(f.Type()))
+			}
+		}()
 	}
 	switch v.Kind() {
 	case reflect.String:

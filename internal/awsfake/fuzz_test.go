@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// FuzzServe sends arbitrary requests to the dispatcher: every answer must be a well-formed HTTP answer, never a panic.
+// FuzzServe sends arbitrary requests to the dispatcher: every answer must be a well-formed HTTP answer, never a panic,
+// and no error answer may carry a code the SDK cannot type for the operation.
 func FuzzServe(f *testing.F) {
 	f.Add("GET", "/things/t1/principals", "", "", "")
 	f.Add("POST", "/attached-policies/arn%3Aaws%3Aiot%3Aus-east-1%3A123456789012%3Acert%2Fab", "", "", "{}")
@@ -16,6 +17,11 @@ func FuzzServe(f *testing.F) {
 	f.Add("POST", "/", "ACMPrivateCA.IssueCertificate", "", `{"Validity":{"Type":"END_DATE","Value":1}}`)
 	f.Add("POST", "/", "", "application/x-www-form-urlencoded", "Action=Publish&TopicArn=x&Message=m")
 	f.Add("PUT", "/certificates/%zz", "", "", "")
+	f.Add("POST", "/target-policies/missing", "", "", `{"target":"arn:aws:iot:us-east-1:123456789012:cert/ab"}`)
+	f.Add("POST", "/thing-types/type/deprecate", "", "", `{"undoDeprecate":false}`)
+	f.Add("POST", "/", "ACMPrivateCA.GetCertificate", "", `{"CertificateAuthorityArn":"x","CertificateArn":"y"}`)
+	f.Add("POST", "/", "secretsmanager.UpdateSecretVersionStage", "", `{"SecretId":"s","VersionStage":"AWSCURRENT","MoveToVersionId":"v"}`)
+	f.Add("POST", "/", "AWSStepFunctions.SendTaskFailure", "application/x-amz-json-1.0", `{"taskToken":"t","cause":"c"}`)
 	s := Start()
 	defer s.Close()
 	s.IoT.PutThingType("type")
@@ -39,6 +45,14 @@ func FuzzServe(f *testing.F) {
 		s.serveHTTP(rec, req)
 		if rec.Code < 200 || rec.Code > 599 {
 			t.Errorf("%s %s answered status %d", method, path, rec.Code)
+		}
+		// Every error answer carries a code the SDK types for the operation (or an AWS common error).
+		s.mu.Lock()
+		untyped := s.untyped
+		s.untyped = nil
+		s.mu.Unlock()
+		for _, u := range untyped {
+			t.Errorf("%s %s: %s", method, path, u)
 		}
 	})
 }

@@ -161,6 +161,8 @@ func (m *SecretsManager) handler(op string) jsonHandler {
 		return m.updateSecret
 	case "DeleteSecret":
 		return m.deleteSecret
+	case "UpdateSecretVersionStage":
+		return m.updateSecretVersionStage
 	}
 	return nil
 }
@@ -434,4 +436,73 @@ func (m *SecretsManager) deleteSecret(body []byte) (any, *apiError) {
 	return map[string]any{
 		"ARN": s.arn, "Name": s.name, "DeletionDate": epoch(s.deleted.AddDate(0, 0, int(days))),
 	}, nil
+}
+
+// updateSecretVersionStage moves or removes a staging label. As in Secrets Manager, a label attached to another
+// version moves only when RemoveFromVersionId names that version, which makes the call a compare-and-swap.
+func (m *SecretsManager) updateSecretVersionStage(body []byte) (any, *apiError) {
+	var in struct{ SecretId, VersionStage, MoveToVersionId, RemoveFromVersionId string }
+	if e := decodeJSON(body, &in, "InvalidParameterException"); e != nil {
+		return nil, e
+	}
+	if in.VersionStage == "" {
+		return nil, smError("InvalidParameterException", "VersionStage is required")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, e := m.live(in.SecretId)
+	if e != nil {
+		return nil, e
+	}
+	current := s.staged(in.VersionStage)
+	if in.RemoveFromVersionId != "" {
+		from := s.version(in.RemoveFromVersionId)
+		if from == nil {
+			return nil, smError("ResourceNotFoundException", "Secrets Manager can't find the specified secret version %s.",
+				in.RemoveFromVersionId)
+		}
+		if from != current {
+			return nil, smError("InvalidParameterException",
+				"The parameter RemoveFromVersionId can't be %s: staging label %s is not attached to it.",
+				in.RemoveFromVersionId, in.VersionStage)
+		}
+	}
+	if in.MoveToVersionId == "" {
+		if in.RemoveFromVersionId == "" {
+			return nil, smError("InvalidParameterException", "Specify MoveToVersionId, RemoveFromVersionId or both.")
+		}
+		if in.VersionStage == "AWSCURRENT" {
+			return nil, smError("InvalidParameterException",
+				"You can't remove the staging label AWSCURRENT: move it to another version instead.")
+		}
+		current.stages = slices.DeleteFunc(current.stages, func(st string) bool { return st == in.VersionStage })
+		s.changed = time.Now().UTC()
+		return map[string]any{"ARN": s.arn, "Name": s.name}, nil
+	}
+	to := s.version(in.MoveToVersionId)
+	if to == nil {
+		return nil, smError("ResourceNotFoundException", "Secrets Manager can't find the specified secret version %s.",
+			in.MoveToVersionId)
+	}
+	if current != nil && current != to && in.RemoveFromVersionId == "" {
+		return nil, smError("InvalidParameterException",
+			"The staging label %s is currently attached to version %s: specify it as RemoveFromVersionId to move the label.",
+			in.VersionStage, current.id)
+	}
+	if current != to {
+		if current != nil {
+			current.stages = slices.DeleteFunc(current.stages, func(st string) bool { return st == in.VersionStage })
+		}
+		if in.VersionStage == "AWSCURRENT" {
+			for _, v := range s.versions {
+				v.stages = slices.DeleteFunc(v.stages, func(st string) bool { return st == "AWSPREVIOUS" })
+			}
+			if current != nil {
+				current.stages = append(current.stages, "AWSPREVIOUS")
+			}
+		}
+		to.stages = append(to.stages, in.VersionStage)
+	}
+	s.changed = time.Now().UTC()
+	return map[string]any{"ARN": s.arn, "Name": s.name}, nil
 }

@@ -92,3 +92,65 @@ func TestSecretsManager(t *testing.T) {
 		t.Errorf("DeleteSecret(both options) error = %v, want InvalidParameterException", err)
 	}
 }
+
+func TestUpdateSecretVersionStage(t *testing.T) {
+	_, cfg := envConfig(t)
+	c := secretsmanager.NewFromConfig(cfg)
+	ctx := context.Background()
+	out, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("cas"), SecretString: aws.String("v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := aws.ToString(out.VersionId)
+	pending := func(value string) string {
+		t.Helper()
+		p, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("cas"), SecretString: aws.String(value), VersionStages: []string{"AWSPENDING"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(p.VersionId)
+	}
+	current := func() string {
+		t.Helper()
+		g, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("cas")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(g.SecretString)
+	}
+	a, b := pending("a"), pending("b")
+	if got := current(); got != "v1" {
+		t.Errorf("AWSCURRENT after AWSPENDING writes = %q, want v1", got)
+	}
+	move := func(to, from string) error {
+		in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String("cas"), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String(to)}
+		if from != "" {
+			in.RemoveFromVersionId = aws.String(from)
+		}
+		_, err := c.UpdateSecretVersionStage(ctx, in)
+		return err
+	}
+	if err := move(a, v1); err != nil {
+		t.Fatalf("move AWSCURRENT v1 → a: %v", err)
+	}
+	var invalid *types.InvalidParameterException
+	if err := move(b, v1); !errors.As(err, &invalid) {
+		t.Errorf("move AWSCURRENT from v1, which no longer has it: error = %v, want InvalidParameterException", err)
+	}
+	if err := move(b, ""); !errors.As(err, &invalid) {
+		t.Errorf("move AWSCURRENT without RemoveFromVersionId: error = %v, want InvalidParameterException", err)
+	}
+	if got := current(); got != "a" {
+		t.Errorf("AWSCURRENT = %q, want a", got)
+	}
+	prev, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("cas"), VersionStage: aws.String("AWSPREVIOUS")})
+	if err != nil || aws.ToString(prev.VersionId) != v1 {
+		t.Errorf("AWSPREVIOUS = %v, %v; want version %s", prev, err, v1)
+	}
+	if _, err := c.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String("cas"), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(b)}); err != nil {
+		t.Errorf("remove AWSPENDING from b: %v", err)
+	}
+	if _, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("cas"), VersionStage: aws.String("AWSPENDING")}); err == nil {
+		t.Error("AWSPENDING still attached after its removal")
+	}
+}

@@ -39,6 +39,13 @@ func (m *SSM) Parameter(name string) (string, bool) {
 	return vs[len(vs)-1].value, true
 }
 
+// Names returns the names of every parameter, sorted.
+func (m *SSM) Names() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Sorted(maps.Keys(m.params))
+}
+
 // Put stores value as a new version of the named String parameter, creating it if needed.
 func (m *SSM) Put(name, value string) {
 	m.mu.Lock()

@@ -64,6 +64,10 @@ func ParseDeviceCSR(data []byte) (*x509.CertificateRequest, []byte, error) {
 		}
 		return nil, nil, errors.New("parse csr: csr has data after its PEM block")
 	}
+	// pem.Decode skips text it cannot read as a block: the block must be the very start of the input.
+	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN "+block.Type+"-----\n")) && !bytes.HasPrefix(trimmed, []byte("-----BEGIN "+block.Type+"-----\r\n")) {
+		return nil, nil, errors.New("parse csr: csr has data before its PEM block")
+	}
 	if block.Type != pemCSR && block.Type != pemCSRLegacy {
 		return nil, nil, fmt.Errorf("parse csr: PEM block is %q, want %q", block.Type, pemCSR)
 	}
@@ -77,7 +81,24 @@ func ParseDeviceCSR(data []byte) (*x509.CertificateRequest, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return csr, pem.EncodeToMemory(&pem.Block{Type: pemCSR, Bytes: csr.Raw}), nil
+	canonical := pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: csr.Raw})
+	// Last word: apart from line breaks and spaces, the input is exactly the block that was checked.
+	if !bytes.Equal(withoutSpace(trimmed), withoutSpace(canonical)) {
+		return nil, nil, errors.New("parse csr: csr is not exactly one PEM block")
+	}
+	if block.Type != pemCSR {
+		canonical = pem.EncodeToMemory(&pem.Block{Type: pemCSR, Bytes: csr.Raw})
+	}
+	return csr, canonical, nil
+}
+
+func withoutSpace(b []byte) []byte {
+	return bytes.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, b)
 }
 
 // CheckDeviceSubject requires a device's CSR to name exactly its thing: a subject of one attribute, CN=thingName, and

@@ -91,6 +91,7 @@ func TestParseDeviceCSR(t *testing.T) {
 		{"csr then a key", append(append([]byte{}, good...), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"...), "csr holds more than one PEM block"},
 		{"trailing text", append(append([]byte{}, good...), "junk"...), "csr has data after its PEM block"},
 		{"leading text", append([]byte("hello\n"), good...), "csr has data before its PEM block"},
+		{"broken begin line first", append([]byte("-----BEGIN \n"), good...), "csr has data before its PEM block"},
 		{"pem headers", pem.EncodeToMemory(&pem.Block{Type: pemCSR, Headers: map[string]string{"Proc-Type": "4,ENCRYPTED"}, Bytes: block.Bytes}), "csr PEM block has headers"},
 		{"der", block.Bytes, "csr must be one PEM"},
 		{"wrong type", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}), `PEM block is "CERTIFICATE"`},

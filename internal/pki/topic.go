@@ -5,6 +5,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -102,3 +103,34 @@ func TopicFromCSR(csr *x509.CertificateRequest) (string, error) {
 }
 
 var escapedWildcards = strings.NewReplacer("%2B", "+", "%2b", "+", "%23", "#")
+
+// basicIngestRE is the one reserved topic a partner may be given: Basic Ingest, "$aws/rules/<rule-name>/<topic>",
+// which delivers to one rule of the account without a broker round trip. Rule names are [a-zA-Z0-9_]+.
+var basicIngestRE = regexp.MustCompile(`^\$aws/rules/[a-zA-Z0-9_]+/.`)
+
+// CheckTopicGrant checks a topic that becomes the resource of a partner's iot:Publish grant
+// (arn:...:topic/<topic>). On top of ValidateTopic it refuses what would let the partner choose its own permissions:
+//   - IAM wildcards "*" and "?" ("*" alone is every topic of the account), unless allowWildcard;
+//   - policy variables ("${"), which AWS IoT would expand at connection time;
+//   - reserved topics (every topic starting with "$": device shadows, jobs, events), except Basic Ingest.
+//
+// Every error is one line that names the topic.
+func CheckTopicGrant(topic string, allowWildcard bool) error {
+	if err := ValidateTopic(topic); err != nil {
+		return err
+	}
+	if strings.Contains(topic, "${") {
+		return fmt.Errorf("topic %q contains \"${\", which AWS IoT would expand as a policy variable", topic)
+	}
+	if strings.HasPrefix(topic, "$") {
+		if !basicIngestRE.MatchString(topic) {
+			return fmt.Errorf("topic %q is a reserved topic (it starts with \"$\"): only Basic Ingest, $aws/rules/<rule>/<topic>, may be granted", topic)
+		}
+	}
+	if !allowWildcard {
+		if i := strings.IndexAny(topic, "*?"); i >= 0 {
+			return fmt.Errorf("topic %q contains the IAM wildcard %q, which would let the partner publish to every topic it matches", topic, topic[i:i+1])
+		}
+	}
+	return nil
+}

@@ -14,25 +14,44 @@ import (
 //
 // Registration guard, key = the thing name:
 //
-//	thingName      the thing name
-//	status         "PENDING" while a request registers the thing, "COMPLETE" once it is registered
-//	requestId      random id of the request that holds the guard (conditions on it make updates race-free)
-//	tokenId        id of the token that registered the thing
-//	thingTypeName  thing type used
-//	certificateId  set when COMPLETE
-//	createdAt      RFC 3339 time the guard was taken; completedAt when COMPLETE
-//	leaseUntil     epoch seconds after which a PENDING guard left by a crashed request may be taken over
+//	thingName       the thing name
+//	status          "PENDING" while a request registers the thing, "ROLLBACK" while what a failed or crashed
+//	                request made still has to be removed, "COMPLETE" once the thing is registered, "REISSUE" while
+//	                a key-mode retry after a lost answer replaces the certificate (newCertificateId/Arn record the
+//	                new one until it is in place)
+//	requestId       random id of the request that holds the guard (conditions on it make updates race-free)
+//	tokenId         id of the token that registered the thing
+//	thingTypeName   thing type used
+//	certificateId   the certificate, recorded as soon as it exists (and kept when COMPLETE)
+//	certificateArn  its ARN
+//	thingPlanned    true once the certificate exists: the thing, its principal and the policy attachment are made
+//	                next, so a takeover removes whatever of them exists
+//	publicKeySha256 CSR mode: SHA-256 of the device's public key, so a retry after a lost answer gets the same
+//	                certificate
+//	createdAt       RFC 3339 time the guard was taken; completedAt when COMPLETE
+//	leaseUntil      epoch seconds after which a PENDING or ROLLBACK guard may be taken over (its artefacts are
+//	                removed first)
+//	expiresAt       epoch seconds: DynamoDB's TTL attribute, set only while the guard records nothing to clean up
 //
-// Single-use token consumption, key = "token#<token id>" (a thing name can never contain '#'):
+// Token state, key = "token#<token id>" (a thing name can never contain '#'), written in the same conditional
+// write that spends the token, so a revoked, used or expired token is refused at once:
 //
-//	status "USED", tokenId, usedBy (thing name), requestId, createdAt
+//	status          "USED" (single-use token spent), "REVOKED" (vend-token revoke), absent for a multi-use token
+//	tokenId, usedBy (thing name), requestId, createdAt; uses and lastUsedBy for multi-use tokens; revokedAt
+//	expiresAt       TTL of a REVOKED record: the token's own expiry, after which the token is refused anyway
 //
-// A failed registration deletes both items it wrote, so the thing name and the token can be used again.
+// A failed registration deletes the items it wrote, so the thing name and the token can be used again; when AWS
+// IoT still holds a part of it, the guard stays ROLLBACK and the next request for the name finishes the cleanup.
 const (
 	TableKey       = "thingName"
 	StatusPending  = "PENDING"
+	StatusRollback = "ROLLBACK"
 	StatusComplete = "COMPLETE"
+	StatusReissue  = "REISSUE"
 	StatusUsed     = "USED"
+	StatusRevoked  = "REVOKED"
+	// TTLAttribute is the registrations table's time-to-live attribute (epoch seconds).
+	TTLAttribute = "expiresAt"
 )
 
 // TokenItemKey returns the table key that records the use of a single-use token.
@@ -146,4 +165,11 @@ type ErrorResponse struct {
 const (
 	MsgThingExists = "Thing exists in the AWS IoT Account, exiting..."
 	MsgInProgress  = "registration already in progress"
+)
+
+// Token refusals of POST /register (403).
+const (
+	MsgTokenUsed    = "token already used"
+	MsgTokenRevoked = "token revoked"
+	MsgTokenExpired = "token expired"
 )

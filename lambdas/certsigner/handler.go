@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	"github.com/aws/aws-sdk-go-v2/service/iot/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/iotcert/iotcert/internal/pki"
 )
@@ -39,6 +40,18 @@ type IoTAPI interface {
 	DescribeEndpoint(ctx context.Context, in *iot.DescribeEndpointInput, opts ...func(*iot.Options)) (*iot.DescribeEndpointOutput, error)
 	DescribeCertificate(ctx context.Context, in *iot.DescribeCertificateInput, opts ...func(*iot.Options)) (*iot.DescribeCertificateOutput, error)
 	UpdateCertificate(ctx context.Context, in *iot.UpdateCertificateInput, opts ...func(*iot.Options)) (*iot.UpdateCertificateOutput, error)
+	ListPrincipalThings(ctx context.Context, in *iot.ListPrincipalThingsInput, opts ...func(*iot.Options)) (*iot.ListPrincipalThingsOutput, error)
+	DetachThingPrincipal(ctx context.Context, in *iot.DetachThingPrincipalInput, opts ...func(*iot.Options)) (*iot.DetachThingPrincipalOutput, error)
+	ListAttachedPolicies(ctx context.Context, in *iot.ListAttachedPoliciesInput, opts ...func(*iot.Options)) (*iot.ListAttachedPoliciesOutput, error)
+	DetachPolicy(ctx context.Context, in *iot.DetachPolicyInput, opts ...func(*iot.Options)) (*iot.DetachPolicyOutput, error)
+}
+
+// SSMAPI is the part of the SSM client the handler uses to remember which certificate it issued for which
+// properties.
+type SSMAPI interface {
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 }
 
 // Request is the custom-resource event as the CDK Provider framework passes it to onEvent.
@@ -64,14 +77,22 @@ type Response struct {
 //
 // Custom::CertificateSigner properties: CSR (PEM), AllowedTopic (decoded topic), ValidityDays (default "365",
 // at most 36500). Data returned: "pem" (the certificate) and "fingerprint" (its AWS IoT certificate id), which is
-// also the physical id.
+// also the physical id. Each certificate issued is remembered in an SSM parameter named after the stack, the
+// logical id and a hash of the properties (see ParameterPath), so that an update rollback, which sends the old
+// properties back, gets the certificate issued for them instead of a third one; Delete forgets it.
 //
-// Custom::CertificateReleaser properties: CertificateId.
+// Custom::CertificateReleaser properties: CertificateId. On Delete it detaches every thing and policy attached to
+// the certificate (also those attached outside the stack, which would make the delete fail), says what it
+// detached, and deactivates an ACTIVE certificate.
 //
 // An error makes the Provider framework report FAILED with the error text as the reason.
 type Handler struct {
 	IoT IoTAPI
-	Now func() time.Time
+	// SSM keeps the record of issued certificates. Nil: nothing is remembered, and an update rollback issues anew.
+	SSM SSMAPI
+	// ParameterPath is the SSM path below which issued certificates are remembered. Default: DefaultParameterPath.
+	ParameterPath string
+	Now           func() time.Time
 }
 
 // Handle dispatches on the resource type.
@@ -159,6 +180,10 @@ func stringProp(p map[string]any, key string, required bool) (string, error) {
 func (h *Handler) sign(ctx context.Context, log *slog.Logger, req Request) (Response, error) {
 	if req.RequestType == "Delete" {
 		// The certificate itself is an AWS::IoT::Certificate that CloudFormation deletes; the signing key is gone.
+		// What is forgotten is the record that let an update roll back to this certificate.
+		if props, err := parseSignerProps(req.ResourceProperties); err == nil {
+			h.forget(ctx, log, req, props)
+		}
 		return Response{PhysicalResourceID: req.PhysicalResourceID}, nil
 	}
 	props, err := parseSignerProps(req.ResourceProperties)
@@ -166,7 +191,8 @@ func (h *Handler) sign(ctx context.Context, log *slog.Logger, req Request) (Resp
 		return Response{}, err
 	}
 	if req.RequestType == "Update" && isCertificateID(req.PhysicalResourceID) {
-		if old, err := parseSignerProps(req.OldResourceProperties); err == nil && sameSigning(old, props) {
+		old, err := parseSignerProps(req.OldResourceProperties)
+		if err == nil && sameSigning(old, props) {
 			resp, found, err := h.existing(ctx, req.PhysicalResourceID)
 			if err != nil {
 				return Response{}, err
@@ -176,9 +202,28 @@ func (h *Handler) sign(ctx context.Context, log *slog.Logger, req Request) (Resp
 				return resp, nil
 			}
 			log.Warn("certificate no longer exists in AWS IoT: issuing a new one")
+		} else {
+			// An update rollback sends the old properties back: the certificate issued for them is still
+			// registered, and CloudFormation restores that registration, so it is the answer.
+			resp, found, err := h.recall(ctx, req, props)
+			if err != nil {
+				return Response{}, err
+			}
+			if found {
+				log.Info("returning the certificate issued earlier for these properties (update rollback)",
+					"certificateId", resp.PhysicalResourceID)
+				return resp, nil
+			}
 		}
 	}
-	return h.issue(ctx, props)
+	resp, err := h.issue(ctx, props)
+	if err != nil {
+		return Response{}, err
+	}
+	if err := h.remember(ctx, req, props, resp.Data["pem"]); err != nil {
+		return Response{}, err
+	}
+	return resp, nil
 }
 
 // sameSigning reports whether two property sets would produce an equivalent certificate.
@@ -227,7 +272,8 @@ func (h *Handler) issue(ctx context.Context, props signerProps) (Response, error
 		return Response{}, fmt.Errorf("property CSR: %w", err)
 	}
 	allowed := pki.DecodeTopic(props.allowedTopic)
-	if err := pki.ValidateTopic(allowed); err != nil {
+	// Wildcards are the stack's call (allow_topic_wildcard); reserved topics and policy variables are never granted.
+	if err := pki.CheckTopicGrant(allowed, true); err != nil {
 		return Response{}, fmt.Errorf("property AllowedTopic: %w", err)
 	}
 	if allowed != topic {
@@ -295,7 +341,21 @@ func (h *Handler) release(ctx context.Context, log *slog.Logger, req Request) (R
 	if err != nil {
 		return Response{}, fmt.Errorf("describe certificate %s: %w", id, err)
 	}
-	if out.CertificateDescription == nil || out.CertificateDescription.Status != types.CertificateStatusActive {
+	if out.CertificateDescription == nil {
+		return Response{}, fmt.Errorf("describe certificate %s: no description in the answer", id)
+	}
+	detached, err := h.detachAll(ctx, aws.ToString(out.CertificateDescription.CertificateArn))
+	if err != nil {
+		return Response{}, err
+	}
+	if len(detached.things)+len(detached.policies) > 0 {
+		log.Warn("detached from the certificate what was attached to it, so that it can be deleted",
+			"certificateId", id, "things", detached.things, "policies", detached.policies)
+		resp.Data = map[string]string{
+			"detachedThings": strings.Join(detached.things, ","), "detachedPolicies": strings.Join(detached.policies, ","),
+		}
+	}
+	if out.CertificateDescription.Status != types.CertificateStatusActive {
 		return resp, nil
 	}
 	_, err = h.IoT.UpdateCertificate(ctx, &iot.UpdateCertificateInput{CertificateId: aws.String(id), NewStatus: types.CertificateStatusInactive})

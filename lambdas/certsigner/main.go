@@ -1,13 +1,19 @@
 // Command certsigner is the custom-resource handler (CDK Provider framework onEvent) of the cross-account
 // certificate-based stack: it signs a partner's CSR into an AWS IoT certificate that names the account's data
-// endpoint as issuer and the agreed topic as subject, and deactivates that certificate before the stack deletes it.
+// endpoint as issuer and the agreed topic as subject, and detaches and deactivates that certificate before the stack
+// deletes it.
+//
+// Environment: ISSUED_PARAMETER_PATH (optional, default /iotcert/certsigner), the SSM path below which each issued
+// certificate is remembered so that an update rollback gets the certificate issued for the old properties.
 package main
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iot"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/iotcert/iotcert/internal/awsconfig"
 	"github.com/iotcert/iotcert/internal/lambdamain"
@@ -24,5 +30,10 @@ func newHandler(ctx context.Context) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{IoT: iot.NewFromConfig(cfg), Now: time.Now}, nil
+	return &Handler{
+		IoT:           iot.NewFromConfig(cfg),
+		SSM:           ssm.NewFromConfig(cfg),
+		ParameterPath: os.Getenv("ISSUED_PARAMETER_PATH"), // optional; default DefaultParameterPath
+		Now:           time.Now,
+	}, nil
 }

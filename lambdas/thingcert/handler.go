@@ -495,7 +495,9 @@ func (h *Handler) detachAll(ctx context.Context, log *slog.Logger, id string) er
 		}
 		for _, p := range page.Policies {
 			name := aws.ToString(p.PolicyName)
-			if _, err := h.IoT.DetachPolicy(ctx, &iot.DetachPolicyInput{PolicyName: aws.String(name), Target: aws.String(arn)}); err != nil && !isNotFound(err) {
+			if _, err := h.IoT.DetachPolicy(ctx, &iot.DetachPolicyInput{PolicyName: aws.String(name), Target: aws.String(arn)}); err != nil {
+				// DetachPolicy has no typed not-found answer: a failure here is reported, and CloudFormation's retry
+				// of the delete lists the policies again.
 				return fmt.Errorf("detach policy %s from certificate %s: %w", name, id, err)
 			}
 			log.Info("policy detached", "policyName", name)

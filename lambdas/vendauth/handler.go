@@ -31,11 +31,14 @@ const DefaultCacheTTL = 60 * time.Second
 var errUnauthorized = errors.New("Unauthorized") //nolint:staticcheck // API Gateway matches this text.
 
 // Handler is the API Gateway TOKEN authorizer of the certificate vending API. It checks
-// "Authorization: <identifier> <token>" against the hashed tokens of the tokens secret and, for single-use
-// tokens, against the registrations table. A malformed header is an "Unauthorized" error (401); an unknown,
-// expired or used token is a Deny policy (403); a valid token allows POST /register and GET / of the calling
-// stage. principalId is the token id, and the context carries tokenId, thingPrefix and singleUse. The token and
-// the header are never logged.
+// "Authorization: <identifier> <token>" against the hashed tokens of the tokens secret and the token's state in
+// the registrations table. A malformed header is an "Unauthorized" error (401); an unknown, expired or revoked
+// token is a Deny policy (403); a valid token allows POST /register and GET / of the calling stage. A used
+// single-use token is allowed through: the registration function refuses it (403 "token already used") unless
+// the request repeats the registration it made, whose answer may have been lost. principalId is the token id, and
+// the context carries tokenId, thingPrefix, singleUse and expiresAt (epoch seconds, "" for none), which the
+// registration function re-checks in the conditional write that spends the token. The token and the header are
+// never logged.
 type Handler struct {
 	Secrets   vendaws.SecretsAPI
 	Table     TableAPI
@@ -100,16 +103,18 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayCustomAuthori
 		slog.InfoContext(ctx, "denied", "reason", err.Error(), "tokenId", id)
 		return deny(arn, id), nil
 	}
-	if rec.SingleUse {
-		used, err := h.used(ctx, rec.ID)
-		if err != nil {
-			slog.ErrorContext(ctx, "check single-use token", "tokenId", rec.ID, "err", err)
-			return events.APIGatewayCustomAuthorizerResponse{}, errors.New("authorizer unavailable")
-		}
-		if used {
-			slog.InfoContext(ctx, "denied", "reason", "single-use token already used", "tokenId", rec.ID)
-			return deny(arn, rec.ID), nil
-		}
+	state, err := h.state(ctx, rec.ID)
+	if err != nil {
+		slog.ErrorContext(ctx, "check token state", "tokenId", rec.ID, "err", err)
+		return events.APIGatewayCustomAuthorizerResponse{}, errors.New("authorizer unavailable")
+	}
+	if state == vending.StatusRevoked {
+		slog.InfoContext(ctx, "denied", "reason", "revoked token", "tokenId", rec.ID)
+		return deny(arn, rec.ID), nil
+	}
+	expires := ""
+	if t := rec.ExpiresAt(); !t.IsZero() {
+		expires = strconv.FormatInt(t.Unix(), 10)
 	}
 	slog.InfoContext(ctx, "allowed", "tokenId", rec.ID)
 	return events.APIGatewayCustomAuthorizerResponse{
@@ -126,6 +131,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayCustomAuthori
 			"tokenId":     rec.ID,
 			"thingPrefix": rec.ThingPrefix,
 			"singleUse":   rec.SingleUse,
+			"expiresAt":   expires,
 		},
 	}, nil
 }
@@ -170,17 +176,21 @@ func (h *Handler) tokenSet(ctx context.Context) (*vending.TokenSet, error) {
 	return s, nil
 }
 
-// used reports whether a single-use token has been consumed by a registration.
-func (h *Handler) used(ctx context.Context, tokenID string) (bool, error) {
+// state returns the status of the token's item in the registrations table: vending.StatusRevoked,
+// vending.StatusUsed, or "" when nothing is recorded against it.
+func (h *Handler) state(ctx context.Context, tokenID string) (string, error) {
 	out, err := h.Table.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(h.TableName),
 		Key:            map[string]ddbtypes.AttributeValue{vending.TableKey: &ddbtypes.AttributeValueMemberS{Value: vending.TokenItemKey(tokenID)}},
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return false, fmt.Errorf("get item %s: %w", vending.TokenItemKey(tokenID), err)
+		return "", fmt.Errorf("get item %s: %w", vending.TokenItemKey(tokenID), err)
 	}
-	return len(out.Item) > 0, nil
+	if v, ok := out.Item["status"].(*ddbtypes.AttributeValueMemberS); ok {
+		return v.Value, nil
+	}
+	return "", nil
 }
 
 // cacheTTLFromEnv parses TOKENS_CACHE_SECONDS; empty means the default.

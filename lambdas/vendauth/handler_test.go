@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -78,16 +79,9 @@ func TestHandle(t *testing.T) {
 	expiredID, expired := env.AddToken(t, "", now.Add(-time.Minute), false)
 	usedID, used := env.AddToken(t, "", time.Time{}, true)
 	freshID, fresh := env.AddToken(t, "", time.Time{}, true)
-	_, err := env.DynamoDB.PutItem(context.Background(), &dynamodb.PutItemInput{
-		TableName: aws.String(env.Table),
-		Item: map[string]ddbtypes.AttributeValue{
-			vending.TableKey: &ddbtypes.AttributeValueMemberS{Value: vending.TokenItemKey(usedID)},
-			"status":         &ddbtypes.AttributeValueMemberS{Value: vending.StatusUsed},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	revokedID, revoked := env.AddToken(t, "", time.Time{}, false)
+	putTokenState(t, env, usedID, vending.StatusUsed)
+	putTokenState(t, env, revokedID, vending.StatusRevoked)
 	h, err := newHandler(context.Background())
 	if err != nil {
 		t.Fatalf("newHandler() error = %v", err)
@@ -106,7 +100,9 @@ func TestHandle(t *testing.T) {
 		{"unused single-use token", "DeviceToken " + fresh, "", "", freshID, true},
 		{"wrong token", "DeviceToken " + valid + "x", "", "response-deny.json", "unknown", false},
 		{"expired token", "DeviceToken " + expired, "", "response-deny.json", expiredID, false},
-		{"used single-use token", "DeviceToken " + used, "", "response-deny.json", usedID, false},
+		// Registration refuses it unless the request repeats the registration whose answer was lost.
+		{"used single-use token", "DeviceToken " + used, "", "", usedID, true},
+		{"revoked token", "DeviceToken " + revoked, "", "response-deny.json", revokedID, false},
 		{"wrong identifier", "Bearer " + valid, "Unauthorized", "", "", false},
 		{"no identifier", valid, "Unauthorized", "", "", false},
 		{"extra part", "DeviceToken " + valid + " x", "Unauthorized", "", "", false},
@@ -132,14 +128,15 @@ func TestHandle(t *testing.T) {
 			}
 			if tt.wantFile != "" {
 				got, _ := json.Marshal(resp)
-				want := fixture(t, tt.wantFile, "{{ID}}", tt.wantID)
+				exp := fmt.Sprint(now.Add(time.Hour).Truncate(time.Second).Unix())
+				want := fixture(t, tt.wantFile, "{{ID}}", tt.wantID, "{{EXPIRES}}", exp)
 				if !sameJSON(t, got, want) {
 					t.Errorf("Handle() = %s, want %s", got, want)
 				}
 			}
 		})
 	}
-	for _, secret := range []string{valid, expired, used, fresh} {
+	for _, secret := range []string{valid, expired, used, fresh, revoked} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("logs contain a token:\n%s", logs)
 		}
@@ -149,7 +146,41 @@ func TestHandle(t *testing.T) {
 	}
 }
 
-// TestRevocation checks that a revoked token stops working once the cached secret expires.
+func putTokenState(t *testing.T, env *vendtest.Env, id, status string) {
+	t.Helper()
+	_, err := env.DynamoDB.PutItem(context.Background(), &dynamodb.PutItemInput{
+		TableName: aws.String(env.Table),
+		Item: map[string]ddbtypes.AttributeValue{
+			vending.TableKey: &ddbtypes.AttributeValueMemberS{Value: vending.TokenItemKey(id)},
+			"status":         &ddbtypes.AttributeValueMemberS{Value: status},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRevokedInTableDeniedAtOnce: vend-token revoke records the revocation in the registrations table, which the
+// authorizer reads on every call, so the cached tokens secret does not keep a revoked token alive.
+func TestRevokedInTableDeniedAtOnce(t *testing.T) {
+	env := vendtest.New(t)
+	id, token := env.AddToken(t, "", time.Time{}, false)
+	h, err := newHandler(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.Handle(context.Background(), event(t, "DeviceToken "+token))
+	if err != nil || resp.PolicyDocument.Statement[0].Effect != "Allow" {
+		t.Fatalf("Handle(new token) = %v, %v; want allowed", resp, err)
+	}
+	putTokenState(t, env, id, vending.StatusRevoked)
+	resp, err = h.Handle(context.Background(), event(t, "DeviceToken "+token))
+	if err != nil || resp.PolicyDocument.Statement[0].Effect != "Deny" {
+		t.Errorf("Handle(token revoked in the table, secret still cached) = %v, %v; want denied", resp, err)
+	}
+}
+
+// TestRevocation checks that a token removed from the secret stops working once the cached secret expires.
 func TestRevocation(t *testing.T) {
 	env := vendtest.New(t)
 	id, token := env.AddToken(t, "", time.Time{}, false)

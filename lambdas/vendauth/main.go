@@ -1,7 +1,8 @@
 // Command vendauth is the API Gateway token authorizer of the certificate vending API.
 //
 // Environment: APP_CONFIG_PATH (the SSM path holding appConfig), TOKENS_SECRET_ARN (the hashed tokens),
-// REGISTRATIONS_TABLE (single-use token consumption), optional TOKENS_CACHE_SECONDS (default 60).
+// REGISTRATIONS_TABLE (each token's state: revoked, or a single-use token used), optional TOKENS_CACHE_SECONDS
+// (default 60).
 package main
 
 import (

@@ -25,19 +25,27 @@ func BenchmarkRegister(b *testing.B) {
 			old := slog.Default()
 			slog.SetDefault(slog.New(slog.NewJSONHandler(io.Discard, nil)))
 			defer slog.SetDefault(old)
-			csr := ""
-			if mode == "csr" {
-				_, csr = newCSR(b, "bench")
+			// In CSR mode each device's CSR names its own thing (the subject is checked), made before timing.
+			csrFor := func(thing string) string {
+				if mode != "csr" {
+					return ""
+				}
+				_, csr := newCSR(b, thing)
+				return csr
 			}
 			// Warm up connections and the thing type cache.
-			if resp := call(b, h, request(b, registerBody("warm-"+mode, csr))); resp.StatusCode != 200 {
+			if resp := call(b, h, request(b, registerBody("warm-"+mode, csrFor("warm-"+mode)))); resp.StatusCode != 200 {
 				b.Fatalf("warm-up = %d %s", resp.StatusCode, resp.Body)
+			}
+			csrs := make([]string, b.N)
+			for i := range csrs {
+				csrs[i] = csrFor(fmt.Sprintf("bench-%s-%d", mode, i))
 			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
-				req := request(b, registerBody(fmt.Sprintf("bench-%s-%d", mode, i), csr))
+				req := request(b, registerBody(fmt.Sprintf("bench-%s-%d", mode, i), csrs[i]))
 				t0 := time.Now()
 				resp, _ := h.Handle(context.Background(), req)
 				lat = append(lat, time.Since(t0))

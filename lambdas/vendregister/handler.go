@@ -42,6 +42,7 @@ type IoTAPI interface {
 	AttachThingPrincipal(ctx context.Context, in *iot.AttachThingPrincipalInput, optFns ...func(*iot.Options)) (*iot.AttachThingPrincipalOutput, error)
 	DetachThingPrincipal(ctx context.Context, in *iot.DetachThingPrincipalInput, optFns ...func(*iot.Options)) (*iot.DetachThingPrincipalOutput, error)
 	UpdateCertificate(ctx context.Context, in *iot.UpdateCertificateInput, optFns ...func(*iot.Options)) (*iot.UpdateCertificateOutput, error)
+	DescribeCertificate(ctx context.Context, in *iot.DescribeCertificateInput, optFns ...func(*iot.Options)) (*iot.DescribeCertificateOutput, error)
 	DeleteCertificate(ctx context.Context, in *iot.DeleteCertificateInput, optFns ...func(*iot.Options)) (*iot.DeleteCertificateOutput, error)
 }
 
@@ -60,6 +61,9 @@ const (
 	DefaultLease = 5 * time.Minute
 	// DefaultThingTypeTTL is how long the chosen thing type is cached.
 	DefaultThingTypeTTL = time.Minute
+	// DefaultGuardTTL is how long a guard that records nothing to clean up is kept before DynamoDB's TTL removes
+	// it (a request that was refused or crashed before making anything).
+	DefaultGuardTTL = 24 * time.Hour
 	// rollbackReserve is the part of the function's remaining time kept for undoing a failed registration.
 	rollbackReserve = 8 * time.Second
 )
@@ -68,7 +72,6 @@ const (
 const (
 	msgRegisterFailed = "Error registering thing agent in AWS IoT"
 	msgNotConfigured  = "registration is not configured"
-	msgTokenUsed      = "token already used"
 	msgNoAuthContext  = "missing authorizer context"
 )
 
@@ -77,9 +80,12 @@ const (
 // POST /register takes {"thingName","version"} and an optional "csr". It registers a thing of the configured
 // type with a new certificate (created by AWS IoT, or from the CSR so the key stays on the device) and the type's
 // policy, and answers in the seed's shape. Each registration holds a guard item in the registrations table, so
-// retries and concurrent requests for one thing name produce one thing and one certificate; any failure after the
-// certificate exists undoes every step and releases the guard. Every response is JSON; client errors are 4xx
-// with {"status": false, "error": ...}. The body's CSR and keys and the caller's token never reach a log line.
+// retries and concurrent requests for one thing name produce one thing and one certificate. The token is spent in
+// a conditional write that re-checks it (revoked, used, expired: 403). The guard records the certificate as soon
+// as it exists; any failure undoes every step, gives a single-use token back and releases the guard, and when AWS
+// IoT does not let the undo finish, or the request dies, the next request for the name finishes it first (see
+// guard.go). Every response is JSON; client errors are 4xx with {"status": false, "error": ...}. The body's CSR
+// and keys and the caller's token never reach a log line.
 type Handler struct {
 	IoT       IoTAPI
 	Table     TableAPI
@@ -87,12 +93,20 @@ type Handler struct {
 	TableName string
 	// Lease of a PENDING guard. Default: DefaultLease.
 	Lease time.Duration
+	// GuardTTL of a guard that records nothing to clean up. Default: DefaultGuardTTL.
+	GuardTTL time.Duration
+	// ReplayWindow after a key-mode registration during which its single-use token may ask again after a lost
+	// answer. Default: DefaultReplayWindow.
+	ReplayWindow time.Duration
 	// ThingTypeTTL bounds how long the chosen thing type is cached. Default: DefaultThingTypeTTL.
 	ThingTypeTTL time.Duration
 	Now          func() time.Time
 	// AllowCSRSANs accepts subject alternative names in a CSR (the subject must still be exactly CN=<thingName>).
 	// Default: refused.
 	AllowCSRSANs bool
+	// ThingNamePrefix, when set, is the environment's thing-name prefix: the function's IAM grants on things name only
+	// thing/<prefix>*, so other names are refused up front. Default: any name.
+	ThingNamePrefix string
 
 	mu          sync.Mutex
 	thingType   string
@@ -141,6 +155,7 @@ type caller struct {
 	tokenID     string
 	thingPrefix string
 	singleUse   bool
+	expiresAt   int64 // epoch seconds; 0: the token does not expire
 }
 
 func callerFrom(req events.APIGatewayProxyRequest) (caller, bool) {
@@ -157,6 +172,13 @@ func callerFrom(req events.APIGatewayProxyRequest) (caller, bool) {
 		return ""
 	}
 	c := caller{tokenID: str("tokenId"), thingPrefix: str("thingPrefix"), singleUse: str("singleUse") == "true"}
+	if v := str("expiresAt"); v != "" {
+		exp, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || exp <= 0 {
+			return c, false
+		}
+		c.expiresAt = exp
+	}
 	return c, c.tokenID != ""
 }
 
@@ -186,6 +208,10 @@ func (h *Handler) register(ctx context.Context, req events.APIGatewayProxyReques
 		return fail(http.StatusForbidden, msgNoAuthContext)
 	}
 	log := slog.With("thingName", r.ThingName, "tokenId", who.tokenID)
+	if !strings.HasPrefix(r.ThingName, h.ThingNamePrefix) {
+		log.InfoContext(ctx, "thing name outside the environment's prefix", "thingNamePrefix", h.ThingNamePrefix)
+		return fail(http.StatusForbidden, fmt.Sprintf("thingName must start with %q in this environment", h.ThingNamePrefix))
+	}
 	if !strings.HasPrefix(r.ThingName, who.thingPrefix) {
 		log.InfoContext(ctx, "thing name outside the token's prefix", "thingPrefix", who.thingPrefix)
 		return fail(http.StatusForbidden, fmt.Sprintf("thingName must start with %q for this token", who.thingPrefix))
@@ -266,7 +292,8 @@ type registration struct {
 	thingType string
 	requestID string
 
-	tokenConsumed     bool
+	takeover          bool // undoing a crashed request's recorded steps: a step it never reached finds nothing
+	tokenSpent        bool
 	certID, certARN   string
 	policyAttached    bool
 	thingCreated      bool
@@ -308,79 +335,6 @@ func isConditionFailed(err error) bool {
 	return errors.As(err, &c)
 }
 
-// acquire takes the registration guard for the thing name. A PENDING guard past its lease is taken over; a
-// COMPLETE guard whose thing no longer exists (deleted by an operator) is cleared and the guard retaken once.
-func (g *registration) acquire(ctx context.Context) (events.APIGatewayProxyResponse, bool) {
-	h := g.h
-	lease := h.Lease
-	if lease <= 0 {
-		lease = DefaultLease
-	}
-	for attempt := 0; attempt < 2; attempt++ {
-		now := h.now()
-		_, err := h.Table.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(h.TableName),
-			Item: map[string]ddbtypes.AttributeValue{
-				vending.TableKey: s(g.req.ThingName),
-				"status":         s(vending.StatusPending),
-				"requestId":      s(g.requestID),
-				"tokenId":        s(g.who.tokenID),
-				"thingTypeName":  s(g.thingType),
-				"createdAt":      s(now.UTC().Format(time.RFC3339)),
-				"leaseUntil":     n(now.Add(lease).Unix()),
-			},
-			ConditionExpression:       aws.String("attribute_not_exists(thingName) OR (#s = :pending AND leaseUntil < :now)"),
-			ExpressionAttributeNames:  map[string]string{"#s": "status"},
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pending": s(vending.StatusPending), ":now": n(now.Unix())},
-		})
-		if err == nil {
-			return events.APIGatewayProxyResponse{}, true
-		}
-		if !isConditionFailed(err) {
-			g.log.ErrorContext(ctx, "take registration guard", "err", err)
-			return fail(http.StatusInternalServerError, msgRegisterFailed), false
-		}
-		out, err := h.Table.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: aws.String(h.TableName), Key: g.key(g.req.ThingName), ConsistentRead: aws.Bool(true),
-		})
-		if err != nil {
-			g.log.ErrorContext(ctx, "read registration guard", "err", err)
-			return fail(http.StatusInternalServerError, msgRegisterFailed), false
-		}
-		status, holder := attrS(out.Item, "status"), attrS(out.Item, "requestId")
-		switch status {
-		case "":
-			continue // released in the meantime
-		case vending.StatusPending:
-			g.log.InfoContext(ctx, "registration already in progress")
-			return fail(http.StatusConflict, vending.MsgInProgress), false
-		}
-		exists, err := g.thingExists(ctx)
-		if err != nil {
-			g.log.ErrorContext(ctx, "describe thing", "err", err)
-			return fail(http.StatusInternalServerError, msgRegisterFailed), false
-		}
-		if exists || attempt > 0 {
-			g.log.InfoContext(ctx, "thing already registered")
-			return fail(http.StatusBadRequest, vending.MsgThingExists), false
-		}
-		// The thing was deleted after its registration: clear the stale record, then retry.
-		_, err = h.Table.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName:                 aws.String(h.TableName),
-			Key:                       g.key(g.req.ThingName),
-			ConditionExpression:       aws.String("#s = :complete AND requestId = :rid"),
-			ExpressionAttributeNames:  map[string]string{"#s": "status"},
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":complete": s(vending.StatusComplete), ":rid": s(holder)},
-		})
-		if err != nil && !isConditionFailed(err) {
-			g.log.ErrorContext(ctx, "clear stale registration record", "err", err)
-			return fail(http.StatusInternalServerError, msgRegisterFailed), false
-		}
-		g.log.InfoContext(ctx, "cleared the record of a deleted thing")
-	}
-	return fail(http.StatusConflict, vending.MsgInProgress), false
-}
-
 func attrS(item map[string]ddbtypes.AttributeValue, k string) string {
 	if v, ok := item[k].(*ddbtypes.AttributeValueMemberS); ok {
 		return v.Value
@@ -418,27 +372,8 @@ func (g *registration) steps(ctx context.Context) (events.APIGatewayProxyRespons
 		return fail(http.StatusBadRequest, vending.MsgThingExists), false
 	}
 
-	if g.who.singleUse {
-		_, err := h.Table.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(h.TableName),
-			Item: map[string]ddbtypes.AttributeValue{
-				vending.TableKey: s(vending.TokenItemKey(g.who.tokenID)),
-				"status":         s(vending.StatusUsed),
-				"tokenId":        s(g.who.tokenID),
-				"usedBy":         s(r.ThingName),
-				"requestId":      s(g.requestID),
-				"createdAt":      s(h.now().UTC().Format(time.RFC3339)),
-			},
-			ConditionExpression: aws.String("attribute_not_exists(thingName)"),
-		})
-		if isConditionFailed(err) {
-			g.log.InfoContext(ctx, "single-use token already used")
-			return fail(http.StatusForbidden, msgTokenUsed), false
-		}
-		if err != nil {
-			return failed("consume single-use token", err)
-		}
-		g.tokenConsumed = true
+	if resp, ok := g.spendToken(ctx); !ok {
+		return resp, false
 	}
 
 	policy := h.Config.Policies[g.thingType]
@@ -473,6 +408,9 @@ func (g *registration) steps(ctx context.Context) (events.APIGatewayProxyRespons
 		cd.KeyPair = vending.KeyPair{PublicKey: pub}
 	}
 	cd.CertificateID, cd.CertificateARN = g.certID, g.certARN
+	if err := g.recordCertificate(ctx); err != nil {
+		return failed("record certificate", err)
+	}
 
 	if _, err := h.IoT.AttachPolicy(ctx, &iot.AttachPolicyInput{PolicyName: aws.String(policy), Target: aws.String(g.certARN)}); err != nil {
 		return failed("attach policy", err)
@@ -512,12 +450,13 @@ func (g *registration) steps(ctx context.Context) (events.APIGatewayProxyRespons
 	_, err = h.Table.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(h.TableName),
 		Key:                      g.key(r.ThingName),
-		UpdateExpression:         aws.String("SET #s = :complete, certificateId = :cid, completedAt = :at REMOVE leaseUntil"),
+		UpdateExpression:         aws.String("SET #s = :complete, certificateId = :cid, completedAt = :at, publicKeySha256 = :pk REMOVE leaseUntil, thingPlanned"),
 		ConditionExpression:      aws.String("#s = :pending AND requestId = :rid"),
 		ExpressionAttributeNames: map[string]string{"#s": "status"},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 			":complete": s(vending.StatusComplete), ":pending": s(vending.StatusPending),
 			":cid": s(g.certID), ":rid": s(g.requestID), ":at": s(h.now().UTC().Format(time.RFC3339)),
+			":pk": s(g.publicKeySum()),
 		},
 	})
 	if err != nil {
@@ -532,82 +471,4 @@ func publicKeyPEM(csr *x509.CertificateRequest) (string, error) {
 		return "", err
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
-}
-
-// rollback undoes, in reverse order, what the registration created, then releases the token and the guard.
-// It runs on a context of its own so that a cancelled request still cleans up.
-func (g *registration) rollback(ctx context.Context) {
-	limit := 30 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		limit = time.Until(dl)
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
-	defer cancel()
-	h, name := g.h, g.req.ThingName
-	var errs []error
-	note := func(step string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", step, err))
-		}
-	}
-	if g.principalAttached {
-		_, err := h.IoT.DetachThingPrincipal(ctx, &iot.DetachThingPrincipalInput{ThingName: aws.String(name), Principal: aws.String(g.certARN)})
-		note("detach thing principal", err)
-	}
-	if g.thingCreated {
-		_, err := h.IoT.DeleteThing(ctx, &iot.DeleteThingInput{ThingName: aws.String(name)})
-		note("delete thing", err)
-	}
-	if g.policyAttached {
-		_, err := h.IoT.DetachPolicy(ctx, &iot.DetachPolicyInput{PolicyName: aws.String(h.Config.Policies[g.thingType]), Target: aws.String(g.certARN)})
-		note("detach policy", err)
-	}
-	if g.activated {
-		_, err := h.IoT.UpdateCertificate(ctx, &iot.UpdateCertificateInput{CertificateId: aws.String(g.certID), NewStatus: iottypes.CertificateStatusInactive})
-		note("deactivate certificate", err)
-	}
-	if g.certID != "" {
-		note("delete certificate", g.deleteCertificate(ctx))
-	}
-	if g.tokenConsumed {
-		note("release token", g.deleteOwned(ctx, vending.TokenItemKey(g.who.tokenID)))
-	}
-	note("release guard", g.deleteOwned(ctx, name))
-	if len(errs) > 0 {
-		g.log.ErrorContext(ctx, "rollback incomplete", "certificateId", g.certID, "err", errors.Join(errs...))
-		return
-	}
-	g.log.InfoContext(ctx, "rolled back", "certificateId", g.certID)
-}
-
-// deleteCertificate retries on DeleteConflictException: detaching is eventually consistent in AWS IoT.
-func (g *registration) deleteCertificate(ctx context.Context) error {
-	var err error
-	for i := 0; i < 4; i++ {
-		_, err = g.h.IoT.DeleteCertificate(ctx, &iot.DeleteCertificateInput{CertificateId: aws.String(g.certID)})
-		var conflict *iottypes.DeleteConflictException
-		if err == nil || !errors.As(err, &conflict) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(250<<i) * time.Millisecond):
-		}
-	}
-	return err
-}
-
-// deleteOwned deletes a table item only if this request wrote it.
-func (g *registration) deleteOwned(ctx context.Context, key string) error {
-	_, err := g.h.Table.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(g.h.TableName),
-		Key:                       g.key(key),
-		ConditionExpression:       aws.String("requestId = :rid"),
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":rid": s(g.requestID)},
-	})
-	if isConditionFailed(err) {
-		return nil
-	}
-	return err
 }

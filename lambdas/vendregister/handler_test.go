@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -466,6 +467,7 @@ func TestRegisterConcurrent(t *testing.T) {
 type dynamoFaults struct {
 	mu    sync.Mutex
 	fails map[string]int // operation → how many more calls fail
+	skips map[string]int // operation → how many calls pass before those fail
 }
 
 func startDynamoFaults(t testing.TB) *dynamoFaults {
@@ -474,14 +476,16 @@ func startDynamoFaults(t testing.TB) *dynamoFaults {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &dynamoFaults{fails: map[string]int{}}
+	f := &dynamoFaults{fails: map[string]int{}, skips: map[string]int{}}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
 		f.mu.Lock()
-		fail := f.fails[op] > 0
+		fail := f.fails[op] > 0 && f.skips[op] == 0
 		if fail {
 			f.fails[op]--
+		} else if f.skips[op] > 0 {
+			f.skips[op]--
 		}
 		f.mu.Unlock()
 		if fail {
@@ -497,10 +501,15 @@ func startDynamoFaults(t testing.TB) *dynamoFaults {
 	return f
 }
 
+// fail makes the next call of op fail; "op#n" lets n-1 calls pass first.
 func (f *dynamoFaults) fail(op string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	op, nth, _ := strings.Cut(op, "#")
 	f.fails[op] = 1
+	if n, err := strconv.Atoi(nth); err == nil && n > 1 {
+		f.skips[op] = n - 1
+	}
 }
 
 func TestRegisterFaults(t *testing.T) {
@@ -521,7 +530,9 @@ func TestRegisterFaults(t *testing.T) {
 		{"CreateThing", true},
 		{"AttachThingPrincipal", false},
 		{"UpdateCertificate", true},
-		{"dynamodb:UpdateItem", false},
+		{"dynamodb:UpdateItem", false},   // spending the token
+		{"dynamodb:UpdateItem#2", true},  // recording the certificate in the guard
+		{"dynamodb:UpdateItem#3", false}, // marking the registration complete
 		{"dynamodb:PutItem", false},
 	}
 	for i, tt := range tests {

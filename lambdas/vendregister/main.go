@@ -1,7 +1,8 @@
 // Command vendregister is the certificate vending API's function behind GET / and POST /register.
 //
 // Environment: APP_CONFIG_PATH (the SSM path holding appConfig), REGISTRATIONS_TABLE (registration guards and
-// single-use token consumption), CSR_ALLOW_SANS ("true" accepts subject alternative names in a CSR).
+// single-use token consumption), CSR_ALLOW_SANS ("true" accepts subject alternative names in a CSR),
+// THING_NAME_PREFIX (the environment's thing-name prefix; other names are refused).
 package main
 
 import (
@@ -36,6 +37,7 @@ func newHandler(ctx context.Context) (*Handler, error) {
 		Config:    conf,
 		TableName: table,
 		// Optional: subject alternative names in a CSR are refused unless the environment allows them.
-		AllowCSRSANs: os.Getenv("CSR_ALLOW_SANS") == "true",
+		AllowCSRSANs:    os.Getenv("CSR_ALLOW_SANS") == "true",
+		ThingNamePrefix: os.Getenv("THING_NAME_PREFIX"),
 	}, nil
 }

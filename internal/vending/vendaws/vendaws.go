@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
@@ -84,42 +85,103 @@ type SecretsAPI interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// SecretsWriteAPI adds the write needed by the token tool.
+// SecretsWriteAPI adds the writes needed by the token tool.
 type SecretsWriteAPI interface {
 	SecretsAPI
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
 }
 
 // LoadTokens reads and parses the tokens secret. A secret without a value, or with an empty or placeholder value,
 // yields an empty set and vending.ErrEmptyTokenSecret.
 func LoadTokens(ctx context.Context, api SecretsAPI, secretID string) (*vending.TokenSet, error) {
+	s, _, err := loadTokens(ctx, api, secretID)
+	return s, err
+}
+
+// loadTokens also returns the id of the version read ("" when the secret has no value yet).
+func loadTokens(ctx context.Context, api SecretsAPI, secretID string) (*vending.TokenSet, string, error) {
 	out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
 	if err != nil {
 		var nf *smtypes.ResourceNotFoundException
 		if errors.As(err, &nf) && strings.Contains(strings.ToLower(nf.ErrorMessage()), "value") {
 			// The secret exists but has no AWSCURRENT value yet.
-			return &vending.TokenSet{}, vending.ErrEmptyTokenSecret
+			return &vending.TokenSet{}, "", vending.ErrEmptyTokenSecret
 		}
-		return nil, fmt.Errorf("get tokens secret %s: %w", secretID, err)
+		return nil, "", fmt.Errorf("get tokens secret %s: %w", secretID, err)
 	}
 	s, err := vending.ParseTokens([]byte(aws.ToString(out.SecretString)))
 	if err != nil && !errors.Is(err, vending.ErrEmptyTokenSecret) {
-		return nil, fmt.Errorf("secret %s: %w", secretID, err)
+		return nil, "", fmt.Errorf("secret %s: %w", secretID, err)
 	}
-	return s, err
+	return s, aws.ToString(out.VersionId), err
 }
 
-// SaveTokens writes the token set as a new AWSCURRENT version of the secret.
-func SaveTokens(ctx context.Context, api SecretsWriteAPI, secretID string, s *vending.TokenSet) error {
-	b, err := s.Marshal()
-	if err != nil {
-		return fmt.Errorf("encode tokens: %w", err)
+// Attempts and back-off of UpdateTokens when another writer changed the secret in between.
+const (
+	updateAttempts = 8
+	updateBackoff  = 50 * time.Millisecond
+)
+
+// ErrConcurrentUpdate reports that the tokens secret kept changing under UpdateTokens.
+var ErrConcurrentUpdate = errors.New("the tokens secret kept changing during the update: try again")
+
+// UpdateTokens applies change to the current token set and stores the result with a compare-and-swap on the secret
+// version: the new value is written as AWSPENDING, then AWSCURRENT moves to it from the version that was read. If
+// another writer moved AWSCURRENT in between, Secrets Manager refuses the move, and the change is applied again to
+// the newer set, so that concurrent adds and revokes never undo each other. change may be called more than once;
+// an error from it stops the update.
+func UpdateTokens(ctx context.Context, api SecretsWriteAPI, secretID string, change func(*vending.TokenSet) error) error {
+	for attempt := 0; ; attempt++ {
+		set, readVersion, err := loadTokens(ctx, api, secretID)
+		if err != nil && !errors.Is(err, vending.ErrEmptyTokenSecret) {
+			return err
+		}
+		if err := change(set); err != nil {
+			return err
+		}
+		b, err := set.Marshal()
+		if err != nil {
+			return fmt.Errorf("encode tokens: %w", err)
+		}
+		put, err := api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+			SecretId:      aws.String(secretID),
+			SecretString:  aws.String(string(b)),
+			VersionStages: []string{"AWSPENDING"},
+		})
+		if err != nil {
+			return fmt.Errorf("put tokens secret %s: %w", secretID, err)
+		}
+		newVersion := aws.ToString(put.VersionId)
+		move := &secretsmanager.UpdateSecretVersionStageInput{
+			SecretId:        aws.String(secretID),
+			VersionStage:    aws.String("AWSCURRENT"),
+			MoveToVersionId: aws.String(newVersion),
+		}
+		if readVersion != "" {
+			move.RemoveFromVersionId = aws.String(readVersion)
+		}
+		_, err = api.UpdateSecretVersionStage(ctx, move)
+		if err == nil {
+			// Best effort: AWSPENDING is left for rotation functions to use.
+			_, _ = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+				SecretId: aws.String(secretID), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(newVersion),
+			})
+			return nil
+		}
+		var conflict *smtypes.InvalidParameterException
+		if !errors.As(err, &conflict) {
+			return fmt.Errorf("move AWSCURRENT of tokens secret %s: %w", secretID, err)
+		}
+		if attempt == updateAttempts-1 {
+			return ErrConcurrentUpdate
+		}
+		// Another writer moved AWSCURRENT first: back off a random part of a growing window, then start again.
+		wait := time.Duration(rand.Int64N(int64(updateBackoff << min(attempt, 4))))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
-	if _, err := api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId:     aws.String(secretID),
-		SecretString: aws.String(string(b)),
-	}); err != nil {
-		return fmt.Errorf("put tokens secret %s: %w", secretID, err)
-	}
-	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,14 +83,84 @@ func TestTokens(t *testing.T) {
 	if !errors.Is(err, vending.ErrEmptyTokenSecret) || len(set.Tokens) != 0 {
 		t.Fatalf("LoadTokens(empty) = %v, %v, want an empty set and ErrEmptyTokenSecret", set, err)
 	}
-	if _, err := set.Add("id1", "tok", "", zeroTime, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := SaveTokens(ctx, api, arn, set); err != nil {
+	if err := UpdateTokens(ctx, api, arn, func(set *vending.TokenSet) error {
+		_, err := set.Add("id1", "tok", "", zeroTime, false)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := LoadTokens(ctx, api, arn)
 	if err != nil || len(got.Tokens) != 1 || got.Tokens[0].ID != "id1" {
 		t.Errorf("LoadTokens(after save) = %v, %v, want one token id1", got, err)
+	}
+}
+
+// TestUpdateTokensConcurrentWriters: writers that add and revoke at the same time through the same secret never
+// undo each other's change (a read-modify-write without a version check would bring a revoked token back).
+func TestUpdateTokensConcurrentWriters(t *testing.T) {
+	srv := awsfake.New(t)
+	srv.SetEnv(t)
+	ctx := context.Background()
+	cfg, err := LoadAWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := secretsmanager.NewFromConfig(cfg)
+	arn := srv.Secrets.Put("tokens", `{"tokens":[]}`)
+	const n = 6
+	for i := range n {
+		if err := UpdateTokens(ctx, api, arn, func(set *vending.TokenSet) error {
+			_, err := set.Add(fmt.Sprintf("old-%d", i), fmt.Sprintf("token-old-%d", i), "", zeroTime, false)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each writer is slowed between its read and its write, so that the writes interleave.
+	srv.Inject(awsfake.ServiceSecretsManager, "PutSecretValue", awsfake.Fault{Latency: 20 * time.Millisecond})
+	var wg sync.WaitGroup
+	errs := make([]error, 2*n)
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs[i] = UpdateTokens(ctx, api, arn, func(set *vending.TokenSet) error {
+				_, err := set.Add(fmt.Sprintf("new-%d", i), fmt.Sprintf("token-new-%d", i), "", zeroTime, false)
+				return err
+			})
+		}()
+		go func() {
+			defer wg.Done()
+			errs[n+i] = UpdateTokens(ctx, api, arn, func(set *vending.TokenSet) error {
+				set.Remove(fmt.Sprintf("old-%d", i))
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	}
+	got, err := LoadTokens(ctx, api, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range got.Tokens {
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	want := []string{}
+	for i := range n {
+		want = append(want, fmt.Sprintf("new-%d", i))
+	}
+	if !slices.Equal(ids, want) {
+		t.Errorf("tokens after %d concurrent adds and %d revokes = %v, want %v", n, n, ids, want)
+	}
+	// Each write that lands makes two stage calls (move AWSCURRENT, drop AWSPENDING); each refused move one more.
+	if moves := srv.Calls(awsfake.ServiceSecretsManager, "UpdateSecretVersionStage"); moves <= 2*2*n {
+		t.Errorf("UpdateSecretVersionStage calls = %d: the writers never conflicted, so the test proved nothing", moves)
 	}
 }
