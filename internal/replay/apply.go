@@ -103,7 +103,10 @@ func (a *Applier) Apply(ctx context.Context, ev *Event) (Outcome, error) {
 		}
 		return out, err
 	}
-	if err := a.Versions.Done(ctx, entity, ev.ID, deleted); err != nil {
+	// Recorded even when ctx ended meanwhile: the registry was changed.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := a.Versions.Done(dctx, entity, ev.ID, deleted); err != nil {
 		return out, err
 	}
 	out.Result, out.Reason = "applied", reason

@@ -181,6 +181,21 @@ func TestDriftEMF(t *testing.T) {
 	}
 }
 
+// cancelAfter ends the run's context after n creates.
+type cancelAfter struct {
+	replay.IoTAPI
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) CreateThing(ctx context.Context, in *iot.CreateThingInput, opts ...func(*iot.Options)) (*iot.CreateThingOutput, error) {
+	out, err := c.IoTAPI.CreateThing(ctx, in, opts...)
+	if c.n--; c.n == 0 {
+		c.cancel()
+	}
+	return out, err
+}
+
 // A run that reaches its deadline stops repairing and says so; the next run finishes the job.
 func TestReconcileStopsAtDeadline(t *testing.T) {
 	env := replaytest.New(t)
@@ -188,19 +203,20 @@ func TestReconcileStopsAtDeadline(t *testing.T) {
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
 		p.CreateThing(t, n, "", nil)
 	}
-	env.Replica.Inject("iot", "CreateThing", awsfake.Fault{Latency: 300 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(450*time.Millisecond, cancel)
+	defer cancel()
+	real := env.Applier.IoT
+	env.Applier.IoT = &cancelAfter{IoTAPI: real, n: 2, cancel: cancel}
 	rep, err := newReconciler(env, p).Run(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Incomplete || rep.Created == 0 || rep.Created == 5 || rep.Failed != 0 {
-		t.Errorf("run cut short = %+v, want incomplete with some things created and no failure counted", rep)
+	if !rep.Incomplete || rep.Created != 2 || rep.Failed != 0 {
+		t.Errorf("run cut short = %+v, want incomplete after 2 creates, no failure counted", rep)
 	}
-	env.Replica.ClearFaults()
+	env.Applier.IoT = real
 	rep, err = newReconciler(env, p).Run(context.Background())
-	if err != nil || rep.Incomplete || len(replaytest.Diff(p.Srv, env.Replica)) != 0 {
-		t.Errorf("next run = %+v, %v, want the rest repaired", rep, err)
+	if err != nil || rep.Incomplete || rep.Created != 3 || len(replaytest.Diff(p.Srv, env.Replica)) != 0 {
+		t.Errorf("next run = %+v, %v, want the other 3 created", rep, err)
 	}
 }

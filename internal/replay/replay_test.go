@@ -14,6 +14,7 @@ import (
 	mrand "math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -338,5 +339,62 @@ func TestParseRecordRefuses(t *testing.T) {
 	bad.NewImage["originRegion"] = events.NewStringAttribute("us-west-2; drop")
 	if _, err := replay.ParseRecord(bad); !replay.IsInvalid(err) {
 		t.Errorf("ParseRecord(bad origin) = %v, want invalid", err)
+	}
+}
+
+// Executions run side by side in Step Functions: eight workers apply a shuffled, duplicated sequence at once, each
+// retrying a failed event later (as the state machine's retries do). Two events of one entity never apply at once
+// (the claim's lease), and the result is the primary's state.
+func TestReplayConcurrentConverges(t *testing.T) {
+	env := replaytest.New(t)
+	p := replaytest.NewPrimary(t)
+	replaytest.Scenario(t, p)
+	recs := shuffleWithDuplicates(records(p), 42)
+	type job struct {
+		r        replay.Record
+		attempts int
+	}
+	queue := make(chan job, len(recs)*10)
+	for _, r := range recs {
+		queue <- job{r: r}
+	}
+	var mu sync.Mutex
+	pending := len(recs)
+	var dlq []replay.Record
+	var wg sync.WaitGroup
+	ctx := context.Background()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range queue {
+				_, err := route(j.r).Handle(ctx, env.Applier, j.r)
+				mu.Lock()
+				switch {
+				case err == nil:
+					pending--
+				case j.attempts >= 12:
+					dlq = append(dlq, j.r)
+					pending--
+				default:
+					j.attempts++
+					queue <- j
+				}
+				if pending == 0 {
+					close(queue)
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(dlq) != 0 {
+		t.Errorf("%d records exhausted their attempts", len(dlq))
+	}
+	if d := replaytest.Diff(p.Srv, env.Replica); len(d) != 0 {
+		t.Errorf("replica differs from the primary:\n%s", strings.Join(d, "\n"))
 	}
 }
