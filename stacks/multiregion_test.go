@@ -692,7 +692,12 @@ func TestMultiRegionNagClean(t *testing.T) {
 		for _, pr := range r.PluginReports {
 			for _, v := range pr.Violations {
 				for _, c := range v.ViolatingConstructs {
-					if strings.HasPrefix(c.ConstructPath, "IotMultiRegion-") && !strings.Contains(c.ConstructPath, "/Replication/") {
+					switch {
+					case !strings.HasPrefix(c.ConstructPath, "IotMultiRegion-"):
+					case strings.Contains(c.ConstructPath, "/Replication/"):
+						// Shown with -v: the synth check fails on these too.
+						t.Logf("replication construct: %s: %s", c.ConstructPath, firstLineOf(v.Description))
+					default:
 						t.Errorf("%v: %s: %s", ctx, c.ConstructPath, firstLineOf(v.Description))
 					}
 				}
