@@ -154,6 +154,17 @@ func TestMultiRegionPrivateCA(t *testing.T) {
 
 func TestMultiRegionCARegistrationEveryRegion(t *testing.T) {
 	r := mrTwoRegion()
+	manifest := readManifest(t, r.dir)
+	for name, region := range map[string]string{"IotMultiRegion-Primary": "eu-central-1", "IotMultiRegion-Replica-us-east-1": "us-east-1",
+		"IotMultiRegion-Replica-ap-southeast-2": "ap-southeast-2"} {
+		a := manifest.Artifacts[name]
+		if want := "aws://unknown-account/" + region; a.Environment != want {
+			t.Errorf("%s environment = %q, want %q", name, a.Environment, want)
+		}
+		if region != "eu-central-1" && !contains(a.Dependencies, "IotMultiRegion-Primary") {
+			t.Errorf("%s depends on %v, want IotMultiRegion-Primary among them", name, a.Dependencies)
+		}
+	}
 	for _, name := range []string{"IotMultiRegion-Primary", "IotMultiRegion-Replica-us-east-1", "IotMultiRegion-Replica-ap-southeast-2"} {
 		tpl := r.stack(t, name)
 		check(t, name+": SNI_ONLY CA registration with auto-registration", func() {
