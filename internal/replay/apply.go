@@ -178,7 +178,10 @@ func (a *Applier) putThing(ctx context.Context, ev *Event) error {
 		if setType && ev.ThingTypeName != "" {
 			in.ThingTypeName = aws.String(ev.ThingTypeName)
 		}
-		_, err = a.IoT.CreateThing(ctx, in)
+		err = a.withTypeUsable(ctx, aws.ToString(in.ThingTypeName), func() error {
+			_, err := a.IoT.CreateThing(ctx, in)
+			return err
+		})
 		var exists *types.ResourceAlreadyExistsException
 		if err == nil {
 			return nil
@@ -210,10 +213,40 @@ func (a *Applier) putThing(ctx context.Context, ev *Event) error {
 	if !change {
 		return nil
 	}
-	if _, err := a.IoT.UpdateThing(ctx, in); err != nil {
+	if err := a.withTypeUsable(ctx, aws.ToString(in.ThingTypeName), func() error {
+		_, err := a.IoT.UpdateThing(ctx, in)
+		return err
+	}); err != nil {
 		return fmt.Errorf("update thing %s: %w", ev.ThingName, err)
 	}
 	return nil
+}
+
+// withTypeUsable runs op, which gives a thing the type typ. AWS IoT refuses a deprecated type to new things, yet in the
+// primary a thing keeps a type deprecated after it was given: when events arrive out of order, or the reconciler
+// backfills such a thing, the type is already deprecated here. Then the deprecation is lifted for the call and put
+// back at once.
+func (a *Applier) withTypeUsable(ctx context.Context, typ string, op func() error) error {
+	err := op()
+	var inv *types.InvalidRequestException
+	if err == nil || typ == "" || !errors.As(err, &inv) {
+		return err
+	}
+	d, derr := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(typ)})
+	if derr != nil || d.ThingTypeMetadata == nil || !d.ThingTypeMetadata.Deprecated {
+		return err
+	}
+	if _, uerr := a.IoT.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ), UndoDeprecate: true}); uerr != nil {
+		return fmt.Errorf("lift the deprecation of %s for a moment: %w (after %w)", typ, uerr, err)
+	}
+	err = op()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, derr := a.IoT.DeprecateThingType(rctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ)}); derr != nil {
+		return fmt.Errorf("deprecate %s again: %w", typ, derr)
+	}
+	a.log().Info("deprecation lifted for one call", "thingType", typ)
+	return err
 }
 
 // deleteThing first detaches what this region attached to the thing: certificates registered under this region's CA
@@ -343,7 +376,10 @@ func (a *Applier) associate(ctx context.Context, ev *Event) (string, error) {
 	default:
 		return "", nil
 	}
-	if _, err := a.IoT.UpdateThing(ctx, in); err != nil {
+	if err := a.withTypeUsable(ctx, aws.ToString(in.ThingTypeName), func() error {
+		_, err := a.IoT.UpdateThing(ctx, in)
+		return err
+	}); err != nil {
 		return "", fmt.Errorf("set the type of thing %s: %w", ev.ThingName, err)
 	}
 	return "", nil

@@ -520,7 +520,7 @@ func union[V any](a, b map[string]V) []string {
 // Scenario runs a day of registry changes on the primary that touches every replayed operation: thing types created,
 // deprecated, undeprecated and deleted; a three-level group hierarchy, updated and partly deleted; things created with
 // and without types, attributes updated with and without merge, types changed and removed, things deleted and one
-// created again under the same name; memberships added and removed.
+// created again under the same name; memberships added and removed; a type deprecated while a thing keeps it.
 func Scenario(t testing.TB, p *Primary) {
 	t.Helper()
 	p.CreateThingType(t, "sensor", "temperature sensors", "site")
@@ -556,4 +556,8 @@ func Scenario(t testing.TB, p *Primary) {
 	p.AddToGroup(t, "berlin", "sensor-2")
 	p.AddToGroup(t, "berlin", "sensor-1")
 	p.DeleteGroup(t, "paris")
+	// A type deprecated while a thing still has it: the thing keeps it.
+	p.CreateThingType(t, "meter", "")
+	p.CreateThing(t, "meter-1", "meter", map[string]string{"unit": "kWh"})
+	p.DeprecateThingType(t, "meter", false)
 }
