@@ -159,7 +159,9 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		Resources: &[]*string{arn("thing", "*")},
 	}))
 	r.ThingCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("iot:CreateThing", "iot:UpdateThing"),
+		// DescribeThingType and DeprecateThingType: a type deprecated here is lifted for the one call that gives it
+		// to a thing the primary gave it before deprecating it.
+		Actions:   jsii.Strings("iot:CreateThing", "iot:UpdateThing", "iot:DescribeThingType", "iot:DeprecateThingType"),
 		Resources: &[]*string{arn("thingtype", "*")},
 	}))
 	r.ThingCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
