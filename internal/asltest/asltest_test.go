@@ -235,3 +235,37 @@ func TestRunBatch(t *testing.T) {
 		t.Errorf("Calls = %v %v %v, want 4, 1 and 0 calls of Work", res[0].Calls, res[1].Calls, res[2].Calls)
 	}
 }
+
+// Task states inside a Map's item processor are bound like any other, once per item; a failed item fails the Map,
+// and its Catch sees the item's error.
+func TestRunMap(t *testing.T) {
+	r := New(t)
+	def := `{"StartAt":"Each","States":{"Each":{"Type":"Map","ItemsPath":"$.items","MaxConcurrency":2,
+	  "ItemProcessor":{"ProcessorConfig":{"Mode":"INLINE"},"StartAt":"Inner","States":{"Inner":{"Type":"Task","Resource":"x","End":true}}},
+	  "ResultPath":"$.results","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.error","Next":"Failed"}],"End":true},
+	  "Failed":{"Type":"Pass","End":true}}}`
+	inner := func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
+		var n int
+		if err := json.Unmarshal(in, &n); err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			return nil, &WorkException{"negative"}
+		}
+		return json.Marshal(n * 10)
+	}
+	res, err := r.RunBatch(context.Background(), []byte(def), []any{
+		map[string]any{"items": []int{1, 2, 3}}, map[string]any{"items": []int{1, -1}},
+	}, Options{Tasks: map[string]Task{"Inner": inner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Results []int }
+	if err := json.Unmarshal(res[0].Output, &out); err != nil || !slices.Equal(out.Results, []int{10, 20, 30}) || res[0].Calls["Inner"] != 3 {
+		t.Errorf("Map over [1 2 3] = %s (%v), %d calls; want [10 20 30] from 3 calls", res[0].Output, err, res[0].Calls["Inner"])
+	}
+	var caught struct{ Error struct{ Error string } }
+	if err := json.Unmarshal(res[1].Output, &caught); err != nil || caught.Error.Error != "WorkException" || !slices.Contains(res[1].Caught(), "Each") {
+		t.Errorf("Map with a failing item = %s (%v), want the item's WorkException caught", res[1].Output, err)
+	}
+}
