@@ -163,7 +163,8 @@ func (a *Applier) wantsType(ctx context.Context, ev *Event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return rec == nil || rec.TS <= ev.Timestamp, nil
+	// An association claimed but not applied (it failed, and may never apply) does not hold the type back.
+	return rec == nil || !rec.Applied || rec.TS <= ev.Timestamp, nil
 }
 
 func (a *Applier) putThing(ctx context.Context, ev *Event) error {
@@ -356,7 +357,7 @@ func (a *Applier) associate(ctx context.Context, ev *Event) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if rec != nil && rec.TS > ev.Timestamp {
+	if rec != nil && rec.Applied && rec.TS > ev.Timestamp {
 		return "a newer event of the thing set its type", nil
 	}
 	cur, err := a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})

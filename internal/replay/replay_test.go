@@ -398,3 +398,27 @@ func TestReplayConcurrentConverges(t *testing.T) {
 		t.Errorf("replica differs from the primary:\n%s", strings.Join(d, "\n"))
 	}
 }
+
+// A type association that failed (its thing did not exist yet) does not keep the thing's own, older event from
+// setting the type it carries.
+func TestReplayFailedAssociationDoesNotHoldTypeBack(t *testing.T) {
+	env := replaytest.New(t)
+	p := replaytest.NewPrimary(t)
+	p.CreateThingType(t, "sensor", "")
+	p.CreateThing(t, "t1", "sensor", nil) // CREATED (with the type), then the association ADDED
+	recs := records(p)
+	ctx := context.Background()
+	if _, err := replay.ThingTypeCrud.Handle(ctx, env.Applier, recs[0]); err != nil {
+		t.Fatal(err)
+	}
+	var retry *replay.ThingTypeCrudException
+	if _, err := replay.ThingTypeCrud.Handle(ctx, env.Applier, recs[2]); !errors.As(err, &retry) {
+		t.Fatalf("association before its thing = %v, want ThingTypeCrudException", err)
+	}
+	if _, err := replay.ThingCrud.Handle(ctx, env.Applier, recs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if th, _ := env.Replica.IoT.Thing("t1"); th.TypeName != "sensor" {
+		t.Errorf("t1 type = %q, want sensor from its CREATED event", th.TypeName)
+	}
+}
