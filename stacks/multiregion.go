@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsacmpca"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
@@ -823,9 +825,22 @@ func newMultiRegionReplica(scope constructs.Construct, p *MultiRegionProps, regi
 		CACertificateID: s.CACertificate.AttrId(),
 	})
 
+	// The replay's alarms (a record in a dead-letter queue, registry drift found by the reconciler) notify this topic;
+	// operators subscribe to it (AlarmTopicArn).
+	alarms := awssns.NewTopic(stack, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		MasterKey:  awskms.Alias_FromAliasName(stack, jsii.String("AlarmTopicKey"), jsii.String("alias/aws/sns")),
+		EnforceSSL: jsii.Bool(true),
+	})
+	for _, a := range []awscloudwatch.Alarm{s.Replication.DeadLetterAlarm, s.Replication.Reconciler.DriftAlarm} {
+		if a != nil {
+			a.AddAlarmAction(awscloudwatchactions.NewSnsAction(alarms))
+		}
+	}
+
 	out := func(id, desc string, v *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
 	}
+	out("AlarmTopicArn", "SNS topic of this region's replay alarms (dead letters, registry drift): subscribe to it", alarms.TopicArn())
 	out("SFNThingCrudLambdaFunctionName", "Name of the function that replays thing events", s.Replication.ThingCrud.Function.FunctionName())
 	out("SFNThingTypeCrudLambdaFunctionName", "Name of the function that replays thing-type events", s.Replication.ThingTypeCrud.Function.FunctionName())
 	out("SFNThingGroupCrudLambdaFunctionName", "Name of the function that replays thing-group events", s.Replication.ThingGroupCrud.Function.FunctionName())

@@ -324,6 +324,17 @@ func TestMultiRegionTableAndCapture(t *testing.T) {
 					"Action": "iot:Publish", "Resource": assertions.Match_AnyValue()})}), "Version": "2012-10-17"},
 			})
 		})
+		check(t, region+": every replay alarm notifies the region's alarm topic", func() {
+			alarms := resourcesOfType(rep, "AWS::CloudWatch::Alarm")
+			if len(alarms) < 2 {
+				t.Errorf("%d alarms, want the dead-letter and drift alarms", len(alarms))
+			}
+			for id, a := range alarms {
+				if got := string(mustJSON(a["AlarmActions"])); !strings.Contains(got, "AlarmTopic") {
+					t.Errorf("alarm %s actions = %s, want the AlarmTopic", id, got)
+				}
+			}
+		})
 		check(t, region+": no capture rule and no table of its own in a replica", func() {
 			rep.ResourceCountIs(jsii.String("AWS::DynamoDB::GlobalTable"), jsii.Number(0))
 			rep.ResourceCountIs(jsii.String("AWS::ACMPCA::CertificateAuthority"), jsii.Number(0))
@@ -338,7 +349,7 @@ func TestMultiRegionOutputs(t *testing.T) {
 			"ProvisioningTableName", "DeadLetterQueueUrl", "RegistryCaptureDeadLetterQueueUrl", "CrossRegionTopicArn"},
 		replicaStack: {"CrossRegionLambdaFunctionArn", "JITRLambdaFunctionName", "CACertificateArn", "CACertificateId",
 			"ProvisioningTableName", "ProvisioningTableStreamArn", "DeadLetterQueueUrl", "SFNThingCrudLambdaFunctionName",
-			"SFNThingTypeCrudLambdaFunctionName", "SFNThingGroupCrudLambdaFunctionName", "StateMachineARN", "ReplayDeadLetterQueueUrl"},
+			"SFNThingTypeCrudLambdaFunctionName", "SFNThingGroupCrudLambdaFunctionName", "StateMachineARN", "ReplayDeadLetterQueueUrl", "AlarmTopicArn"},
 	}
 	for name, keys := range want {
 		out := outputs(r.stack(t, name))
