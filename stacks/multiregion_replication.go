@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -84,6 +85,8 @@ type Replication struct {
 	TriggerFailures awssqs.Queue
 	// Versions records, per registry entity, the newest event applied in this region.
 	Versions awsdynamodb.Table
+	// VersionsKey encrypts the Versions table; the CRUD functions and the reconciler may use it, nothing else.
+	VersionsKey awskms.Key
 	// DeadLetterAlarm fires when a record lands in either queue.
 	DeadLetterAlarm awscloudwatch.Alarm
 	// Reconciler compares the primary's registry with this region's and repairs the difference.
@@ -119,12 +122,33 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 	r := &Replication{Construct: c}
 	stack := awscdk.Stack_Of(c)
 	arn := func(resource, name string) *string { return iotArn(stack, resource, name) }
+	nagIoT := func(resource string) string { return nagArn(stack, "iot", resource) }
 
 	// Regional, not global: each region records what it applied. Removal loses only the ordering history, which the
-	// reconciler's next run rebuilds from the primary.
+	// reconciler's next run rebuilds from the primary. Encrypted with a key of its own (AWS Control Tower
+	// CT.DYNAMODB.PR.2): the table grants below give the CRUD functions and the reconciler that key's data-key actions
+	// on its ARN alone.
+	r.VersionsKey = awskms.NewKey(c, jsii.String("VersionsKey"), &awskms.KeyProps{
+		Description:       jsii.String("Encrypts the table of registry events applied in this region"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
+	})
+	// Only AWS services (here DynamoDB, for the table) may create grants on the key (AWS Control Tower CT.KMS.PR.3).
+	r.VersionsKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("kms:CreateGrant"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{"BoolIfExists": map[string]interface{}{
+			"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false",
+		}},
+	}), jsii.Bool(false))
 	r.Versions = awsdynamodb.NewTable(c, jsii.String("Versions"), &awsdynamodb.TableProps{
 		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		Encryption:          awsdynamodb.TableEncryption_CUSTOMER_MANAGED,
+		EncryptionKey:       r.VersionsKey,
 		TimeToLiveAttribute: jsii.String("expiresAt"),
 		RemovalPolicy:       awscdk.RemovalPolicy_DESTROY,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
@@ -150,6 +174,8 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		})
 		// Invoked synchronously by the state machine, which retries and catches every error.
 		r.Versions.GrantReadWriteData(fn.Role)
+		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5", versionsKeyReason,
+			"Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
 		return fn
 	}
 	r.ThingCrud = crud("ThingCrudFunction", "thingcrud", "thing and thing-type association")
@@ -176,9 +202,7 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 	iotcert.Acknowledge(r.ThingCrud.Role, "AwsSolutions-IAM5",
 		"replayed events name any thing, thing type or certificate of the registry, so the grants are on this account's "+
 			"and region's thing/*, thingtype/* and cert/* ARNs; policies are named",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thingtype/*",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*")
+		nagIoT("thing/*"), nagIoT("thingtype/*"), nagIoT("cert/*"))
 
 	r.ThingTypeCrud = crud("ThingTypeCrudFunction", "thingtypecrud", "thing type and thing-type association")
 	r.ThingTypeCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -193,8 +217,7 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 	iotcert.Acknowledge(r.ThingTypeCrud.Role, "AwsSolutions-IAM5",
 		"replayed events name any thing type or thing of the registry: the grants are on this account's and region's "+
 			"thingtype/* and thing/* ARNs",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thingtype/*",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*")
+		nagIoT("thingtype/*"), nagIoT("thing/*"))
 
 	r.ThingGroupCrud = crud("ThingGroupCrudFunction", "thinggroupcrud", "thing group, membership and hierarchy")
 	r.ThingGroupCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -209,16 +232,14 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 	iotcert.Acknowledge(r.ThingGroupCrud.Role, "AwsSolutions-IAM5",
 		"replayed events name any thing group or thing of the registry: the grants are on this account's and region's "+
 			"thinggroup/* and thing/* ARNs",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thinggroup/*",
-		"Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*")
+		nagIoT("thinggroup/*"), nagIoT("thing/*"))
 
 	r.DeadLetters = awssqs.NewQueue(c, jsii.String("DeadLetters"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 	})
-	iotcert.Acknowledge(r.DeadLetters, "AwsSolutions-SQS3",
-		"this queue is itself the dead-letter target: the state machine sends it every record it could not apply")
+	deadLetterQueue(r.DeadLetters, "this queue is itself the dead-letter target: the state machine sends it every record it could not apply")
 	r.StateMachine = r.defineStateMachine(c)
 
 	r.TriggerFailures = awssqs.NewQueue(c, jsii.String("TriggerFailures"), &awssqs.QueueProps{
@@ -226,8 +247,7 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 	})
-	iotcert.Acknowledge(r.TriggerFailures, "AwsSolutions-SQS3",
-		"this queue is itself the on-failure destination of the stream mapping")
+	deadLetterQueue(r.TriggerFailures, "this queue is itself the on-failure destination of the stream mapping")
 	r.Trigger = iotcert.NewGoFunction(c, "TriggerFunction", &iotcert.GoFunctionProps{
 		Handler:     "replaytrigger",
 		Description: "Starts one replay execution per registry event, named after its eventId",
@@ -250,7 +270,7 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 	iotcert.Acknowledge(r.Trigger.Role, "AwsSolutions-IAM5",
 		"the stream's label changes whenever the stream is re-enabled, so the read grant names this table's streams "+
 			"(table/"+p.TableName+"/stream/*); dynamodb:ListStreams supports no resource-level permission",
-		"Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/"+p.TableName+"/stream/*",
+		nagArn(stack, "dynamodb", "table/"+p.TableName+"/stream/*"),
 		"Resource::*")
 
 	region := stack.Region()
@@ -358,20 +378,51 @@ func (r *Replication) defineStateMachine(c constructs.Construct) awsstepfunction
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	iotcert.AcknowledgeGuard(logs, "CLOUDWATCH_LOG_GROUP_ENCRYPTED_CHECK",
-		"execution logs hold registry events (names and attributes), no key material or secrets; CloudWatch Logs encrypts them at rest")
+		"execution logs hold state transitions and errors of registry events (names and attributes), no key material or "+
+			"secrets; CloudWatch Logs encrypts them at rest")
 	sm := awsstepfunctions.NewStateMachine(c, jsii.String("ProvisioningStateMachine"), &awsstepfunctions.StateMachineProps{
 		DefinitionBody:   awsstepfunctions.DefinitionBody_FromChainable(choice),
 		StateMachineType: awsstepfunctions.StateMachineType_STANDARD, // refuses a second execution with the same name
 		TracingEnabled:   jsii.Bool(true),
+		// Every state transition, so that a replayed event can be followed (the execution is named after its eventId).
+		// Without inputs and outputs: the execution history keeps them for 90 days, and the dead-letter queue keeps the
+		// content of every record that failed, so the logs need not hold a thing's attributes for a year.
 		Logs: &awsstepfunctions.LogOptions{
-			Destination: logs,
-			Level:       awsstepfunctions.LogLevel_ERROR,
+			Destination:          logs,
+			Level:                awsstepfunctions.LogLevel_ALL,
+			IncludeExecutionData: jsii.Bool(false),
 		},
 	})
 	iotcert.Acknowledge(sm, "AwsSolutions-IAM5",
 		"generated by the CDK: lambda:InvokeFunction on each CRUD function's ARN and its versions (:*), and the "+
 			"log-delivery and X-Ray actions, which support no resource-level permissions")
 	return sm
+}
+
+// versionsKeyReason explains the key actions of the Versions table's read-write grant.
+const versionsKeyReason = "the read-write grant of the Versions table includes the key actions DynamoDB needs for a table " +
+	"encrypted with a customer managed key (kms:GenerateDataKey*, kms:ReEncrypt*), on that one key's ARN"
+
+// deadLetterQueue acknowledges, with reason, the rules that ask a queue for a dead-letter queue of its own: queue is
+// itself where failed records end up (no redrive source points at it: the state machine and the stream mapping send to
+// it directly), and the DeadLetterAlarm watches it.
+func deadLetterQueue(queue awssqs.Queue, reason string) {
+	iotcert.Acknowledge(queue, "AwsSolutions-SQS3", reason)
+	iotcert.Acknowledge(queue, "Serverless-SQSRedrivePolicy", reason)
+	iotcert.AcknowledgeGuard(queue, "SQS_DLQ_CHECK", reason)
+}
+
+// nagArn is how cdk-nag names, in a finding ("appliesTo"), an ARN of service in the stack's account and region: a
+// stack pinned to a region (and account) has them written literally, others as pseudo-parameter references.
+func nagArn(stack awscdk.Stack, service, resource string) string {
+	lit := func(v *string, ref string) string {
+		if *awscdk.Token_IsUnresolved(*v) {
+			return ref
+		}
+		return *v
+	}
+	return "Resource::arn:" + lit(stack.Partition(), "<AWS::Partition>") + ":" + service + ":" +
+		lit(stack.Region(), "<AWS::Region>") + ":" + lit(stack.Account(), "<AWS::AccountId>") + ":" + resource
 }
 
 // ReconcilerProps configures NewReconciler.
@@ -457,6 +508,8 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 		UnscopedActions:     []string{"iot:ListThings", "iot:ListThingTypes", "iot:ListThingGroups"},
 	})
 	p.Versions.GrantReadWriteData(rc.Function.Role)
+	iotcert.Acknowledge(rc.Function.Role, "AwsSolutions-IAM5", versionsKeyReason,
+		"Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
 	arnIn := func(region, resource string) *string {
 		return stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"), Region: jsii.String(region),
 			Resource: jsii.String(resource), ResourceName: jsii.String("*")})

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
 func init() {
@@ -309,6 +310,129 @@ func TestReplicationLogicalIDsPinned(t *testing.T) {
 		sort.Strings(got)
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("%s logical ids = %v, want %v", typ, got, want)
+		}
+	}
+}
+
+// The findings the synth check reports are fixed or acknowledged with a reason: the versions table is encrypted with a
+// key of its own whose use is granted on its ARN alone, the state machine logs every transition (without execution
+// data), and both queues, being dead-letter targets themselves, say so for the rules that ask them for one.
+func TestReplicationSynthCheckFindings(t *testing.T) {
+	tpl := replicationTpl(t)
+	keys := resourcesOfType(tpl, "AWS::KMS::Key")
+	if len(keys) != 1 {
+		t.Fatalf("%d KMS keys, want 1 (the versions table's)", len(keys))
+	}
+	var keyID string
+	for id, p := range keys {
+		keyID = id
+		if p["EnableKeyRotation"] != true {
+			t.Errorf("key %s: rotation off", id)
+		}
+	}
+	check(t, "versions table encrypted with the replication's key", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), &map[string]interface{}{
+			"SSESpecification": map[string]interface{}{"SSEEnabled": true, "SSEType": "KMS",
+				"KMSMasterKeyId": map[string]interface{}{"Fn::GetAtt": []interface{}{keyID, "Arn"}}},
+		})
+	})
+	// Every KMS grant names the key, and only the table's users (three CRUD functions and the reconciler) have one.
+	granted := 0
+	for id, p := range resourcesOfType(tpl, "AWS::IAM::Policy") {
+		for _, st := range p["PolicyDocument"].(map[string]interface{})["Statement"].([]interface{}) {
+			s := st.(map[string]interface{})
+			if !strings.HasPrefix(replicationStrings(s["Action"])[0], "kms:") {
+				continue
+			}
+			granted++
+			want := map[string]interface{}{"Fn::GetAtt": []interface{}{keyID, "Arn"}}
+			if got, _ := json.Marshal(s["Resource"]); string(got) != string(must(json.Marshal(want))) {
+				t.Errorf("%s grants %v on %s, want the versions key only", id, s["Action"], got)
+			}
+		}
+	}
+	if granted != 4 {
+		t.Errorf("%d policies grant KMS actions, want 4 (three CRUD functions and the reconciler)", granted)
+	}
+	check(t, "state machine logs ALL, without execution data", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::StepFunctions::StateMachine"), &map[string]interface{}{
+			"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]interface{}{
+				"Level": "ALL", "IncludeExecutionData": false}),
+		})
+	})
+	for _, q := range []string{"ReplicationDeadLettersAC64B84A", "ReplicationTriggerFailures3EF7F436"} {
+		res := (*tpl.ToJSON())["Resources"].(map[string]interface{})[q].(map[string]interface{})
+		md, _ := res["Metadata"].(map[string]interface{})
+		guard, _ := md["guard"].(map[string]interface{})
+		reasons, _ := guard["Reasons"].(map[string]interface{})
+		if r, _ := reasons["SQS_DLQ_CHECK"].(string); len(r) < 10 {
+			t.Errorf("%s: SQS_DLQ_CHECK acknowledged with %q, want a reason", q, r)
+		}
+		var nag []string
+		if cn, ok := md["cdk_nag"].(map[string]interface{}); ok {
+			for _, r := range cn["rules_to_suppress"].([]interface{}) {
+				nag = append(nag, r.(map[string]interface{})["id"].(string))
+			}
+		}
+		if !strings.Contains(strings.Join(nag, " "), "Serverless-SQSRedrivePolicy") {
+			t.Errorf("%s: cdk-nag acknowledgements %v, want Serverless-SQSRedrivePolicy", q, nag)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// cdk-nag's AwsSolutions and Serverless packs find nothing unacknowledged in the construct, in a stack pinned to an
+// account and a region (ARNs written literally, as the replica stacks are) and in one whose account is unknown.
+func TestReplicationNagClean(t *testing.T) {
+	for _, account := range []string{"123456789012", ""} {
+		app := newTestApp(t, nil)
+		env := &awscdk.Environment{Region: jsii.String("eu-west-1")}
+		if account != "" {
+			env.Account = jsii.String(account)
+		}
+		stack := awscdk.NewStack(app, jsii.String("ReplicationNag"), &awscdk.StackProps{Env: env})
+		NewReplication(stack, "Replication", &ReplicationProps{
+			StreamArn:     jsii.String("arn:aws:dynamodb:eu-west-1:123456789012:table/IoTMRProvisioning/stream/2026-11-30T00:00:00.000"),
+			PrimaryRegion: "us-west-2",
+		})
+		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+		awscdk.Aspects_Of(app).Add(cdknag.NewServerlessChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+		msg := panicMessage(func() { app.Synth(nil) })
+		report, err := os.ReadFile(filepath.Join(*app.Outdir(), "validation-report.json"))
+		if msg == "" && os.IsNotExist(err) {
+			continue // no finding at all
+		}
+		if err != nil {
+			t.Fatalf("account %q: synth: %s; report: %v", account, msg, err)
+		}
+		var r struct {
+			PluginReports []struct {
+				Violations []struct {
+					RuleName, Description string
+					ViolatingConstructs   []struct{ ConstructPath string }
+				}
+			}
+		}
+		if err := json.Unmarshal(report, &r); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, pr := range r.PluginReports {
+			for _, v := range pr.Violations {
+				for _, c := range v.ViolatingConstructs {
+					n++
+					t.Errorf("account %q: %s: %s", account, c.ConstructPath, firstLineOf(v.Description))
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("account %q: synth failed without a finding in the report: %s", account, msg)
 		}
 	}
 }
