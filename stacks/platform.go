@@ -14,22 +14,29 @@ import (
 )
 
 // definePlatform defines the platform stacks: the ones that no single-purpose context selects: one certificate
-// vending stack per environment, and the certificate rotation stack.
+// vending stack per environment, the multi-region stacks (a primary and one stack per replica region) and the
+// certificate rotation stack.
 func definePlatform(app awscdk.App, ctx selection.Lookup) error {
+	// Every capability's context is judged before any stack is defined, so a bad value defines nothing.
 	rot, err := rotationPropsFromContext(ctx)
+	if err != nil {
+		return err
+	}
+	envs, err := vendingEnvironments(app.Node().TryGetContext(jsii.String(ctxEnvironments)))
+	if err != nil {
+		return err
+	}
+	mr, err := multiRegionPropsFromContext(ctx)
 	if err != nil {
 		return err
 	}
 	NewRotationStack(app, RotationStackName(rot.Name), rot)
 	prefix := optString(ctx, ctxPrefix, vending.DefaultPrefix)
-	envs, err := vendingEnvironments(app.Node().TryGetContext(jsii.String(ctxEnvironments)))
-	if err != nil {
-		return err
-	}
 	for _, e := range envs {
 		e.props.Prefix = prefix
 		NewVendingStack(app, "CertVending-"+e.name, e.props)
 	}
+	NewMultiRegionStacks(app, mr)
 	return nil
 }
 

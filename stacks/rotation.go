@@ -37,7 +37,7 @@ import (
 // names and with the same defaults (except the directories: the sample's /tmp is world-writable).
 const (
 	ctxSigningAlgorithm     = "SigningAlgorithm"
-	ctxCAKeyAlgorithm       = "KeyAlgorithm"
+	ctxRotationKeyAlgorithm = "KeyAlgorithm"
 	ctxCACountry            = "CACountry"
 	ctxOrgName              = "OrgName"
 	ctxCACommonName         = "CACommonName"
@@ -186,7 +186,7 @@ func (p RotationStackProps) validate() error {
 	case p.CAMode != CAModeShortLived && p.CAMode != CAModeGeneral:
 		return fmt.Errorf("context %s must be %s or %s, got %q", ctxRotationCAMode, CAModeShortLived, CAModeGeneral, p.CAMode)
 	case caKeyFamily[p.KeyAlgorithm] == "":
-		return fmt.Errorf("context %s must be one of RSA_2048, RSA_3072, RSA_4096, EC_prime256v1, EC_secp384r1, got %q", ctxCAKeyAlgorithm, p.KeyAlgorithm)
+		return fmt.Errorf("context %s must be one of RSA_2048, RSA_3072, RSA_4096, EC_prime256v1, EC_secp384r1, got %q", ctxRotationKeyAlgorithm, p.KeyAlgorithm)
 	}
 	switch p.SigningAlgorithm {
 	case "SHA256WITHRSA", "SHA384WITHRSA", "SHA512WITHRSA", "SHA256WITHECDSA", "SHA384WITHECDSA", "SHA512WITHECDSA":
@@ -194,7 +194,7 @@ func (p RotationStackProps) validate() error {
 		return fmt.Errorf("context %s must be one of SHA256WITHRSA, SHA384WITHRSA, SHA512WITHRSA, SHA256WITHECDSA, SHA384WITHECDSA, SHA512WITHECDSA, got %q", ctxSigningAlgorithm, p.SigningAlgorithm)
 	}
 	if !strings.HasSuffix(p.SigningAlgorithm, "WITH"+caKeyFamily[p.KeyAlgorithm]) {
-		return fmt.Errorf("context %s %q cannot sign with a %s key (%s %q)", ctxSigningAlgorithm, p.SigningAlgorithm, caKeyFamily[p.KeyAlgorithm], ctxCAKeyAlgorithm, p.KeyAlgorithm)
+		return fmt.Errorf("context %s %q cannot sign with a %s key (%s %q)", ctxSigningAlgorithm, p.SigningAlgorithm, caKeyFamily[p.KeyAlgorithm], ctxRotationKeyAlgorithm, p.KeyAlgorithm)
 	}
 	if !countryRE.MatchString(p.CACountry) {
 		return fmt.Errorf("context %s must be a two-letter country code, got %q", ctxCACountry, p.CACountry)
@@ -268,7 +268,7 @@ func rotationPropsFromContext(ctx selection.Lookup) (*RotationStackProps, error)
 		Name:              optString(ctx, ctxRotationName, ""),
 		CAMode:            optString(ctx, ctxRotationCAMode, ""),
 		SigningAlgorithm:  optString(ctx, ctxSigningAlgorithm, ""),
-		KeyAlgorithm:      optString(ctx, ctxCAKeyAlgorithm, ""),
+		KeyAlgorithm:      optString(ctx, ctxRotationKeyAlgorithm, ""),
 		CACountry:         optString(ctx, ctxCACountry, ""),
 		OrgName:           optString(ctx, ctxOrgName, ""),
 		CACommonName:      optString(ctx, ctxCACommonName, ""),

@@ -335,7 +335,7 @@ func TestRotationWorkflow(t *testing.T) {
 	for _, v := range sms {
 		sm = v
 	}
-	def := renderDefinition(t, sm)
+	def := renderRotationDefinition(t, sm)
 	var asl map[string]interface{}
 	if err := json.Unmarshal(def, &asl); err != nil {
 		t.Fatalf("definition is not JSON: %v", err)
@@ -410,7 +410,7 @@ var placeholders = map[string]string{
 
 // renderDefinition turns the template's DefinitionString (a string or an Fn::Join) and DefinitionSubstitutions into
 // the definition with placeholder values, indented for review.
-func renderDefinition(t *testing.T, sm map[string]interface{}) []byte {
+func renderRotationDefinition(t *testing.T, sm map[string]interface{}) []byte {
 	t.Helper()
 	var text string
 	switch d := sm["DefinitionString"].(type) {

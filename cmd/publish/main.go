@@ -13,6 +13,13 @@
 // client id defaults to the topic's first level ("producer1" for "producer1/data"); it must be the client id the
 // consumer allowed (the stack's mqtt_client_id). On port 443 the AWS IoT ALPN protocol names are sent.
 // The server is verified against the system roots plus --ca.
+//
+// Every certificate in the --cert file is sent, so a device certificate followed by its CA chain (what device-cert
+// writes) lets AWS IoT register it Just-in-Time. A certificate registered that way stays refused until the
+// registration function activates it: AWS IoT closes the first connections. --mqtt therefore reconnects with
+// exponential back-off (--retry-backoff, doubling up to 16 s) until the connection is accepted or --timeout ends,
+// and then says what to check. The MQTT client id defaults to the certificate's subject CN when that is a valid
+// client id (a thing name, as the JITR policy requires), else to the topic's first level.
 package main
 
 import (
@@ -21,6 +28,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -78,7 +86,7 @@ type options struct {
 	cert, key, message, topic, endpoint, ca, clientID string
 	port                                              int
 	mqtt                                              bool
-	timeout                                           time.Duration
+	timeout, retryBackoff                             time.Duration
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -94,6 +102,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fset.BoolVar(&o.mqtt, "mqtt", false, "publish over MQTT instead of HTTPS")
 	fset.StringVar(&o.clientID, "client-id", "", "MQTT client id (default: the topic's first level)")
 	fset.DurationVar(&o.timeout, "timeout", 30*time.Second, "time allowed for the whole publish")
+	fset.DurationVar(&o.retryBackoff, "retry-backoff", time.Second,
+		"MQTT: first wait before reconnecting when the server closes the connection (doubles up to 16s)")
 	if code, done := tool.Parse(fset, args, stdout, stderr); done {
 		return code
 	}
@@ -103,7 +113,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.cert == "" {
 		return tool.UsageError(stderr, msgNoCert)
 	}
-	if err := publish(o, stdout); err != nil {
+	if o.retryBackoff <= 0 {
+		return tool.UsageError(stderr, "--retry-backoff must be positive, got %v", o.retryBackoff)
+	}
+	if err := publish(o, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "publish: %v\n", err)
 		return 1
 	}
@@ -115,7 +128,7 @@ func defaultKeyPath(cert string) string {
 	return strings.TrimSuffix(cert, filepath.Ext(cert)) + ".key"
 }
 
-func publish(o options, stdout io.Writer) error {
+func publish(o options, stdout, stderr io.Writer) error {
 	if o.cert == "" {
 		//lint:ignore ST1005 the seed's client message, kept verbatim
 		return errors.New(msgNoCert)
@@ -128,6 +141,10 @@ func publish(o options, stdout io.Writer) error {
 		return fmt.Errorf("read certificate: %w", err)
 	}
 	cert, err := pki.ParseCertificate(certPEM)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.cert, err)
+	}
+	chain, err := certificateChain(certPEM)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.cert, err)
 	}
@@ -149,6 +166,11 @@ func publish(o options, stdout io.Writer) error {
 			//lint:ignore ST1005 the seed's client message, kept verbatim
 			return errors.New(msgNoEndpoint)
 		}
+		if !hostRE.MatchString(endpoint) {
+			// A CA's certificate (device-cert's): the issuer is a CA name, not the endpoint.
+			return fmt.Errorf("the certificate's issuer %q is not an endpoint: give --endpoint "+
+				"(aws iot describe-endpoint --endpoint-type iot:Data-ATS)", endpoint)
+		}
 	}
 	topic := o.topic
 	if topic == "" {
@@ -165,7 +187,7 @@ func publish(o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	clientCert := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+	clientCert := &tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: cert}
 	tlsConf := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		RootCAs:    roots,
@@ -182,13 +204,17 @@ func publish(o options, stdout io.Writer) error {
 			tlsConf.NextProtos = []string{"x-amzn-mqtt-ca"} // AWS IoT: MQTT with client certificates on 443
 		}
 		clientID := o.clientID
+		if clientID == "" && clientIDRE.MatchString(cert.Subject.CommonName) {
+			clientID = cert.Subject.CommonName
+		}
 		if clientID == "" {
 			clientID = defaultClientID(topic)
 			if clientID == "" {
 				return fmt.Errorf("cannot derive an MQTT client id from topic %q: give --client-id", topic)
 			}
 		}
-		return publishMQTT(ctx, tlsConf, net.JoinHostPort(endpoint, strconv.Itoa(port)), clientID, topic, []byte(o.message), o.timeout)
+		r := retry{backoff: o.retryBackoff, progress: stderr, certID: pki.CertificateID(cert.Raw)}
+		return publishMQTT(ctx, tlsConf, net.JoinHostPort(endpoint, strconv.Itoa(port)), clientID, topic, []byte(o.message), r)
 	}
 	port := portOr(o.port, 8443)
 	if port == 443 {
@@ -209,7 +235,10 @@ func publicKeysEqual(a, b any) bool {
 	return ok && eq.Equal(b)
 }
 
-var clientIDRE = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,128}$`)
+var (
+	clientIDRE = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,128}$`)
+	hostRE     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
+)
 
 // defaultClientID is the topic's first level when it is a plain client id, else "".
 func defaultClientID(topic string) string {
@@ -296,26 +325,99 @@ func describeConnError(err error) string {
 	return err.Error()
 }
 
-func publishMQTT(ctx context.Context, tlsConf *tls.Config, hostport, clientID, topic string, payload []byte, timeout time.Duration) error {
-	opts := mqtt.NewClientOptions().
-		AddBroker("ssl://" + hostport).
-		SetClientID(clientID).
-		SetTLSConfig(tlsConf).
-		SetProtocolVersion(4).
-		SetCleanSession(true).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetConnectTimeout(timeout)
-	c := mqtt.NewClient(opts)
-	tok := c.Connect()
-	if err := wait(ctx, tok); err != nil {
-		return fmt.Errorf("MQTT connect to %s as %q: %s", hostport, clientID, describeConnError(err))
+// retry configures how publishMQTT rides out refused connections.
+type retry struct {
+	backoff  time.Duration // first wait; doubles up to maxBackoff
+	progress io.Writer     // one line per refused attempt
+	certID   string        // AWS IoT id of the client certificate, for the final message
+}
+
+const maxBackoff = 16 * time.Second
+
+// permanent reports connection errors that waiting cannot cure: this side does not trust the server.
+func permanent(err error) bool {
+	var (
+		unknownCA *x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		verifyErr *tls.CertificateVerificationError
+	)
+	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &verifyErr)
+}
+
+func publishMQTT(ctx context.Context, tlsConf *tls.Config, hostport, clientID, topic string, payload []byte, r retry) error {
+	start := time.Now()
+	backoff := r.backoff
+	var c mqtt.Client
+	for attempt := 1; ; attempt++ {
+		perAttempt := 10 * time.Second
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < perAttempt {
+			perAttempt = max(time.Until(dl), time.Millisecond)
+		}
+		opts := mqtt.NewClientOptions().
+			AddBroker("ssl://" + hostport).
+			SetClientID(clientID).
+			SetTLSConfig(tlsConf).
+			SetProtocolVersion(4).
+			SetCleanSession(true).
+			SetAutoReconnect(false).
+			SetConnectRetry(false).
+			SetConnectTimeout(perAttempt)
+		c = mqtt.NewClient(opts)
+		err := wait(ctx, c.Connect())
+		if err == nil {
+			break
+		}
+		c.Disconnect(0)
+		if permanent(err) {
+			return fmt.Errorf("MQTT connect to %s as %q: %s", hostport, clientID, describeConnError(err))
+		}
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = errors.New("no answer")
+		}
+		sleep := min(backoff, maxBackoff)
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || (ok && time.Until(dl) <= sleep) {
+			return fmt.Errorf("MQTT connect to %s as %q: still refused after %d attempts in %s (last: %s). "+
+				"A certificate registered Just-in-Time is refused until the registration function activates it: "+
+				"check that certificate %s is ACTIVE (aws iot describe-certificate --certificate-id %s) and the "+
+				"function's dead-letter queue, or allow more --timeout",
+				hostport, clientID, attempt, time.Since(start).Round(time.Millisecond), describeConnError(err), r.certID, r.certID)
+		}
+		fmt.Fprintf(r.progress, "publish: connection %d refused (%s); retrying in %s\n", attempt, describeConnError(err), sleep)
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		backoff *= 2
 	}
 	defer c.Disconnect(250)
 	if err := wait(ctx, c.Publish(topic, 1, false, payload)); err != nil {
 		return fmt.Errorf("MQTT publish to %q: %w", topic, err)
 	}
 	return nil
+}
+
+// certificateChain returns the DER of every PEM certificate in data, in order: the client certificate first.
+func certificateChain(data []byte) ([][]byte, error) {
+	var chain [][]byte
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return nil, fmt.Errorf("certificate %d of the chain: %w", len(chain)+1, err)
+		}
+		chain = append(chain, b.Bytes)
+	}
+	if len(chain) == 0 { // DER
+		chain = [][]byte{data}
+	}
+	return chain, nil
 }
 
 func wait(ctx context.Context, tok mqtt.Token) error {

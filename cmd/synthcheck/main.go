@@ -45,6 +45,10 @@ var defaultCases = []synthCase{
 	// With a region the ARNs carry it: acknowledgements must hold in any environment.
 	{"thing-region", []string{"thing_name=device1234", "region=eu-west-1"}},
 	{"fleet", []string{"thing_names_file=testdata/thing/fleet.txt"}},
+	// Multi-region stacks (platform): the operator's CA instead of a Private CA, JITP instead of JITR, two replicas.
+	{"multiregion-operator-ca", []string{"ca_certificate_file=testdata/multiregion/ca.pem"}},
+	{"multiregion-jitp", []string{"provisioning=jitp"}},
+	{"multiregion-two-replicas", []string{"replica_regions=us-east-1,eu-west-1", "jitr_thing_name_pattern=^sensor-[0-9]+$"}},
 	// The platform case covers the default CertRotation; this one a named, general-purpose rotation stack.
 	{"rotation-named", []string{"rotation_name=blue", "rotation_ca_mode=general_purpose", "rotation_validity_days=30",
 		"rotation_host_key_algorithm=EC_prime256v1", "SNSSubscriberEmail=pat_candella@example.org"}},

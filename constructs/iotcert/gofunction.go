@@ -122,10 +122,16 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 			RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		})
 		Acknowledge(g.DeadLetters, "AwsSolutions-SQS3", "this queue is itself the dead-letter target of the function's failed asynchronous events")
+		Acknowledge(g.DeadLetters, "Serverless-SQSRedrivePolicy", "this queue is itself the dead-letter target of the function's failed asynchronous events")
+		AcknowledgeGuard(g.DeadLetters, "SQS_DLQ_CHECK", "this queue is itself the dead-letter target of the function's failed asynchronous events")
 		fp.OnFailure = awslambdadestinations.NewSqsDestination(g.DeadLetters)
 	}
 	g.Function = awslambda.NewFunction(c, jsii.String("Resource"), fp)
-	if !p.OnFailure {
+	if p.OnFailure {
+		Acknowledge(g.Function, "Serverless-LambdaDLQ",
+			"failed asynchronous events go to the function's on-failure destination, an SQS queue, which records the error "+
+				"and the request with each event (a dead-letter queue would keep the event alone)")
+	} else {
 		caller := p.SyncCaller
 		if caller == "" {
 			caller = "API Gateway or the custom-resource provider framework"

@@ -52,7 +52,8 @@ var driverJS []byte
 type Task func(ctx context.Context, input json.RawMessage) (json.RawMessage, error)
 
 // Error is a task failure with an explicit error name and cause, e.g. Error{Name: "States.Timeout"} to simulate a
-// task that timed out.
+// task that timed out. One difference from AWS: an Error named States.Timeout is also matched by a States.TaskFailed
+// retrier or catcher (the interpreter exempts only its own timeout class, which it does not export).
 type Error struct {
 	Name  string
 	Cause string
@@ -231,6 +232,16 @@ func ptrs(ms []machine) []*machine {
 // Run executes definition with input. An execution that fails is a Result with Status FAILED, not an error; the error
 // is for a run that could not happen (bad definition, unbound Task state, interpreter crash, timeout of the run).
 func (r *Runner) Run(ctx context.Context, definition []byte, input any, opts Options) (*Result, error) {
+	res, err := r.RunBatch(ctx, definition, []any{input}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// RunBatch executes definition once per input, one execution after the other in one interpreter process (Node starts
+// once). Calls in each Result count that execution's task calls.
+func (r *Runner) RunBatch(ctx context.Context, definition []byte, inputs []any, opts Options) ([]*Result, error) {
 	tasks, err := TaskStates(definition)
 	if err != nil {
 		return nil, err
@@ -240,9 +251,11 @@ func (r *Runner) Run(ctx context.Context, definition []byte, input any, opts Opt
 			return nil, fmt.Errorf("asltest: task state %q has no binding in Options.Tasks", name)
 		}
 	}
-	in, err := marshalInput(input)
-	if err != nil {
-		return nil, err
+	ins := make([]json.RawMessage, len(inputs))
+	for i, input := range inputs {
+		if ins[i], err = marshalInput(input); err != nil {
+			return nil, err
+		}
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -269,7 +282,7 @@ func (r *Runner) Run(ctx context.Context, definition []byte, input any, opts Opt
 	req := map[string]any{
 		"module":          r.module,
 		"definition":      json.RawMessage(definition),
-		"input":           in,
+		"inputs":          ins,
 		"tasks":           tasks,
 		"url":             srv.url,
 		"retryIntervalMs": millis(opts.RetryInterval),
@@ -292,7 +305,7 @@ func (r *Runner) Run(ctx context.Context, definition []byte, input any, opts Opt
 		}
 		return nil, fmt.Errorf("asltest: interpreter: %v\n%s", err, strings.TrimSpace(stderr.String()))
 	}
-	var out struct {
+	var outs []struct {
 		Status string          `json:"status"`
 		Output json.RawMessage `json:"output"`
 		Error  string          `json:"error"`
@@ -306,32 +319,60 @@ func (r *Runner) Run(ctx context.Context, definition []byte, input any, opts Opt
 			Cause any    `json:"Cause"`
 		} `json:"events"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return nil, fmt.Errorf("asltest: read interpreter answer: %w\n%s", err, stderr.String())
+	if err := json.Unmarshal(stdout.Bytes(), &outs); err != nil || len(outs) != len(inputs) {
+		return nil, fmt.Errorf("asltest: read interpreter answer (%d results for %d inputs): %v\n%s", len(outs), len(inputs), err, stderr.String())
 	}
-	res := &Result{Status: out.Status, Error: out.Error, Cause: out.Cause, Calls: srv.counts()}
-	if out.Status == "SUCCEEDED" {
-		res.Output = out.Output
+	results := make([]*Result, len(outs))
+	for i, out := range outs {
+		res := &Result{Status: out.Status, Error: out.Error, Cause: out.Cause, Calls: map[string]int{}}
+		if out.Status == "SUCCEEDED" {
+			res.Output = out.Output
+		}
+		for _, e := range out.Events {
+			ev := Event{Type: e.Type, Error: e.Error}
+			if e.State != nil {
+				ev.State = e.State.Name
+			}
+			switch c := e.Cause.(type) {
+			case string:
+				ev.Cause = c
+			case nil:
+			default:
+				b, _ := json.Marshal(c)
+				ev.Cause = string(b)
+			}
+			switch ev.Type {
+			case "StateEntered":
+				res.States = append(res.States, ev.State)
+			case "StateRetried":
+				res.Calls[ev.State]++ // the retry's call; the first is counted on entering
+			}
+			res.Events = append(res.Events, ev)
+		}
+		results[i] = res
 	}
-	for _, e := range out.Events {
-		ev := Event{Type: e.Type, Error: e.Error}
-		if e.State != nil {
-			ev.State = e.State.Name
+	// Count calls from the state log: entering a Task state calls it once, each retry once more.
+	for _, res := range results {
+		for _, st := range res.States {
+			if slices.Contains(tasks, st) {
+				res.Calls[st]++
+			}
 		}
-		switch c := e.Cause.(type) {
-		case string:
-			ev.Cause = c
-		case nil:
-		default:
-			b, _ := json.Marshal(c)
-			ev.Cause = string(b)
-		}
-		if ev.Type == "StateEntered" {
-			res.States = append(res.States, ev.State)
-		}
-		res.Events = append(res.Events, ev)
 	}
-	return res, nil
+	if got, want := sumCalls(results), srv.total(); got != want {
+		return nil, fmt.Errorf("asltest: the event log accounts for %d task calls, the server saw %d", got, want)
+	}
+	return results, nil
+}
+
+func sumCalls(rs []*Result) int {
+	n := 0
+	for _, r := range rs {
+		for _, c := range r.Calls {
+			n += c
+		}
+	}
+	return n
 }
 
 func marshalInput(input any) (json.RawMessage, error) {
@@ -431,14 +472,14 @@ func newTaskServer(ctx context.Context, tasks map[string]Task) (*taskServer, err
 	return s, nil
 }
 
-func (s *taskServer) counts() map[string]int {
+func (s *taskServer) total() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.calls))
-	for k, v := range s.calls {
-		out[k] = v
+	n := 0
+	for _, v := range s.calls {
+		n += v
 	}
-	return out
+	return n
 }
 
 func (s *taskServer) close() { _ = s.srv.Close() }

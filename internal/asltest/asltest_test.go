@@ -203,3 +203,69 @@ func TestErrorName(t *testing.T) {
 		}
 	}
 }
+
+func TestRunBatch(t *testing.T) {
+	r := New(t)
+	var fail atomic.Bool
+	work := func(context.Context, json.RawMessage) (json.RawMessage, error) {
+		if fail.Load() {
+			return nil, &WorkException{"always"}
+		}
+		return json.RawMessage(`{}`), nil
+	}
+	record := func(context.Context, json.RawMessage) (json.RawMessage, error) {
+		fail.Store(false) // the catch path heals the next execution: proves the executions ran in order
+		return json.RawMessage(`{}`), nil
+	}
+	fail.Store(true)
+	res, err := r.RunBatch(context.Background(), []byte(machineJSON),
+		[]any{map[string]string{"kind": "work"}, map[string]string{"kind": "work"}, map[string]string{"kind": "x"}},
+		Options{Tasks: map[string]Task{"Work": work, "Record": record}, RetryInterval: fast()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range res {
+		got = append(got, x.Status+"/"+x.Error)
+	}
+	if want := []string{"FAILED/WorkFailed", "SUCCEEDED/", "FAILED/DefaultStateError"}; !slices.Equal(got, want) {
+		t.Errorf("RunBatch = %v, want %v", got, want)
+	}
+	if res[0].Calls["Work"] != 4 || res[1].Calls["Work"] != 1 || res[2].Calls["Work"] != 0 {
+		t.Errorf("Calls = %v %v %v, want 4, 1 and 0 calls of Work", res[0].Calls, res[1].Calls, res[2].Calls)
+	}
+}
+
+// Task states inside a Map's item processor are bound like any other, once per item; a failed item fails the Map,
+// and its Catch sees the item's error.
+func TestRunMap(t *testing.T) {
+	r := New(t)
+	def := `{"StartAt":"Each","States":{"Each":{"Type":"Map","ItemsPath":"$.items","MaxConcurrency":2,
+	  "ItemProcessor":{"ProcessorConfig":{"Mode":"INLINE"},"StartAt":"Inner","States":{"Inner":{"Type":"Task","Resource":"x","End":true}}},
+	  "ResultPath":"$.results","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.error","Next":"Failed"}],"End":true},
+	  "Failed":{"Type":"Pass","End":true}}}`
+	inner := func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
+		var n int
+		if err := json.Unmarshal(in, &n); err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			return nil, &WorkException{"negative"}
+		}
+		return json.Marshal(n * 10)
+	}
+	res, err := r.RunBatch(context.Background(), []byte(def), []any{
+		map[string]any{"items": []int{1, 2, 3}}, map[string]any{"items": []int{1, -1}},
+	}, Options{Tasks: map[string]Task{"Inner": inner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Results []int }
+	if err := json.Unmarshal(res[0].Output, &out); err != nil || !slices.Equal(out.Results, []int{10, 20, 30}) || res[0].Calls["Inner"] != 3 {
+		t.Errorf("Map over [1 2 3] = %s (%v), %d calls; want [10 20 30] from 3 calls", res[0].Output, err, res[0].Calls["Inner"])
+	}
+	var caught struct{ Error struct{ Error string } }
+	if err := json.Unmarshal(res[1].Output, &caught); err != nil || caught.Error.Error != "WorkException" || !slices.Contains(res[1].Caught(), "Each") {
+		t.Errorf("Map with a failing item = %s (%v), want the item's WorkException caught", res[1].Output, err)
+	}
+}

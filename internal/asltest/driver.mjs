@@ -45,22 +45,30 @@ if (req.waitMs !== null) {
 }
 
 const sm = new StateMachine(req.definition, { validationOptions: { checkArn: false } });
-const exec = sm.run(req.input, { overrides, context: req.context ?? undefined });
-const events = [];
-const collecting = (async () => {
-  for await (const ev of exec.eventLogs) events.push(ev);
-})();
-let out;
-try {
-  out = { status: 'SUCCEEDED', output: (await exec.result) ?? null };
-} catch (e) {
-  if (e instanceof ExecutionError) {
-    out = { status: 'FAILED', error: e.cause?.name ?? 'Unknown', cause: String(e.cause?.message ?? '') };
-  } else if (e instanceof ExecutionTimeoutError) {
-    out = { status: 'TIMED_OUT', error: 'States.Timeout', cause: '' };
-  } else {
-    throw e;
+
+async function runOne(input) {
+  const exec = sm.run(input, { overrides, context: req.context ?? undefined });
+  const events = [];
+  const collecting = (async () => {
+    for await (const ev of exec.eventLogs) events.push(ev);
+  })();
+  let out;
+  try {
+    out = { status: 'SUCCEEDED', output: (await exec.result) ?? null };
+  } catch (e) {
+    if (e instanceof ExecutionError) {
+      out = { status: 'FAILED', error: e.cause?.name ?? 'Unknown', cause: String(e.cause?.message ?? '') };
+    } else if (e instanceof ExecutionTimeoutError) {
+      out = { status: 'TIMED_OUT', error: 'States.Timeout', cause: '' };
+    } else {
+      throw e;
+    }
   }
+  await collecting;
+  return { ...out, events };
 }
-await collecting;
-process.stdout.write(JSON.stringify({ ...out, events }));
+
+// One execution after the other, in the order given.
+const results = [];
+for (const input of req.inputs) results.push(await runOne(input));
+process.stdout.write(JSON.stringify(results));

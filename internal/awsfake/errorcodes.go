@@ -41,6 +41,20 @@ var sdkErrorCodes = map[string]string{
 	"iot/UpdateEventConfigurations":    "InternalFailureException InvalidRequestException ThrottlingException",
 	"iot/DescribeEventConfigurations":  "InternalFailureException ThrottlingException",
 
+	// iot_registry.go
+	"iot/UpdateThing":               "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException VersionConflictException",
+	"iot/ListThings":                "InternalFailureException InvalidRequestException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/DeleteThingType":           "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/CreateThingGroup":          "InternalFailureException InvalidRequestException ResourceAlreadyExistsException ThrottlingException",
+	"iot/DescribeThingGroup":        "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
+	"iot/UpdateThingGroup":          "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException VersionConflictException",
+	"iot/DeleteThingGroup":          "InternalFailureException InvalidRequestException ThrottlingException VersionConflictException",
+	"iot/ListThingGroups":           "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
+	"iot/AddThingToThingGroup":      "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
+	"iot/RemoveThingFromThingGroup": "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
+	"iot/ListThingsInThingGroup":    "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
+	"iot/ListThingGroupsForThing":   "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
+
 	"sfn/StartExecution":    "ExecutionAlreadyExists ExecutionLimitExceeded InvalidArn InvalidExecutionInput InvalidName KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException StateMachineDeleting StateMachineDoesNotExist ValidationException",
 	"sfn/DescribeExecution": "ExecutionDoesNotExist InvalidArn KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException",
 	"sfn/SendTaskSuccess":   "InvalidOutput InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",

@@ -78,6 +78,9 @@ type IoT struct {
 	events          map[string]bool
 	eventsCreated   time.Time
 	eventsModified  time.Time
+	ext             iotCA // CA certificates, auto-registration, Publish: iot_ca.go
+
+	reg registryState // thing groups, memberships, hierarchy: iot_registry.go
 
 	// detaching holds principals that DetachThingPrincipal removed but AWS IoT still reports: thing name →
 	// principal → how many more observing calls (DeleteThing, DeleteCertificate, ListThingPrincipals,
@@ -308,7 +311,15 @@ var iotRoutes = func() []iotRoute {
 		{"POST", "/attached-policies/{}", "ListAttachedPolicies"},
 		{"PATCH", "/event-configurations", "UpdateEventConfigurations"},
 		{"GET", "/event-configurations", "DescribeEventConfigurations"},
+		// iot_registry.go
+		{"PATCH", "/things/{}", "UpdateThing"}, {"GET", "/things", "ListThings"}, {"DELETE", "/thing-types/{}", "DeleteThingType"},
+		{"POST", "/thing-groups/{}", "CreateThingGroup"}, {"GET", "/thing-groups/{}", "DescribeThingGroup"},
+		{"PATCH", "/thing-groups/{}", "UpdateThingGroup"}, {"DELETE", "/thing-groups/{}", "DeleteThingGroup"},
+		{"GET", "/thing-groups", "ListThingGroups"}, {"PUT", "/thing-groups/addThingToThingGroup", "AddThingToThingGroup"},
+		{"PUT", "/thing-groups/removeThingFromThingGroup", "RemoveThingFromThingGroup"},
+		{"GET", "/thing-groups/{}/things", "ListThingsInThingGroup"}, {"GET", "/things/{}/thing-groups", "ListThingGroupsForThing"},
 	}
+	table = append(table, iotCARoutes...)
 	routes := make([]iotRoute, len(table))
 	for i, r := range table {
 		routes[i] = iotRoute{method: r.method, pattern: strings.Split(strings.Trim(r.path, "/"), "/"), op: r.op}
@@ -438,6 +449,13 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		out, e = f.updateEventConfigurations(body)
 	case "DescribeEventConfigurations":
 		out, e = f.describeEventConfigurations()
+	case "UpdateThing", "ListThings", "DeleteThingType", "CreateThingGroup", "DescribeThingGroup", "UpdateThingGroup",
+		"DeleteThingGroup", "ListThingGroups", "AddThingToThingGroup", "RemoveThingFromThingGroup", "ListThingsInThingGroup",
+		"ListThingGroupsForThing":
+		out, e, _ = f.registryOp(op, params, q, body)
+	case "RegisterCACertificate", "DescribeCACertificate", "UpdateCACertificate", "DeleteCACertificate",
+		"GetRegistrationCode", "Publish":
+		out, e = f.serveCA(op, params, q, r.Header, body)
 	default:
 		e = errorf(404, "UnknownOperationException", "awsfake: iot operation %s is not implemented", op)
 	}

@@ -170,7 +170,7 @@ func (s *Server) URL() string { return s.srv.URL }
 // fake static credentials, no instance metadata and empty shared config files.
 func (s *Server) SetEnv(t testing.TB) {
 	t.Helper()
-	for _, svc := range []string{"IOT", "SECRETS_MANAGER", "SSM", "ACM_PCA", "SFN", "EVENTBRIDGE", "SNS", "ROLESANYWHERE", "S3"} {
+	for _, svc := range []string{"IOT", "SECRETS_MANAGER", "SSM", "ACM_PCA", "SFN", "EVENTBRIDGE", "SNS", "ROLESANYWHERE", "S3", "IOT_DATA_PLANE"} {
 		t.Setenv("AWS_ENDPOINT_URL_"+svc, s.URL())
 	}
 	t.Setenv("AWS_REGION", Region)
