@@ -464,7 +464,7 @@ func newMultiRegionPrimary(scope constructs.Construct, p *MultiRegionProps) *Mul
 // in a private bucket. It returns the CA and its certificate PEM (a token).
 func definePrivateCA(stack awscdk.Stack, p *MultiRegionProps) (awsacmpca.CfnCertificateAuthority, *string) {
 	subject, _ := parseCASubject(p.CA.Subject) // validated
-	opt := func(k string) *string {
+	subjectField := func(k string) *string {
 		if v := subject[k]; v != "" {
 			return jsii.String(v)
 		}
@@ -502,7 +502,7 @@ func definePrivateCA(stack awscdk.Stack, p *MultiRegionProps) (awsacmpca.CfnCert
 		KeyAlgorithm:     jsii.String(p.CA.KeyAlgorithm),
 		SigningAlgorithm: jsii.String(caKeyAlgorithms[p.CA.KeyAlgorithm]),
 		Subject: &awsacmpca.CfnCertificateAuthority_SubjectProperty{
-			Country: opt("C"), Organization: opt("O"), OrganizationalUnit: opt("OU"), State: opt("ST"), Locality: opt("L"), CommonName: opt("CN"),
+			Country: subjectField("C"), Organization: subjectField("O"), OrganizationalUnit: subjectField("OU"), State: subjectField("ST"), Locality: subjectField("L"), CommonName: subjectField("CN"),
 		},
 		RevocationConfiguration: &awsacmpca.CfnCertificateAuthority_RevocationConfigurationProperty{
 			CrlConfiguration: &awsacmpca.CfnCertificateAuthority_CrlConfigurationProperty{
