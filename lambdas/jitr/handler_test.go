@@ -338,7 +338,7 @@ func TestRefused(t *testing.T) {
 		{"empty CN", func(f *fixture) []byte { return f.ca.issue(t, deviceTemplate(""), nil) },
 			"must not be empty", nil},
 		{"CN too long", func(f *fixture) []byte { return f.ca.issue(t, deviceTemplate(strings.Repeat("a", 129)), nil) },
-			"not valid", nil},
+			"at most 128", nil},
 		{"pattern", func(f *fixture) []byte { return f.ca.issue(t, deviceTemplate("admin"), nil) },
 			"does not match", func(c *Config) { c.ThingNamePattern = mustPattern(t, `thing-[a-z0-9]+`) }},
 		{"expired", func(f *fixture) []byte {
