@@ -77,11 +77,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "create-csr: %v\n", err)
 		return 1
 	}
-	if err := writeNew(keyPath, keyPEM, 0o600); err != nil {
+	if err := cli.WriteNew(keyPath, keyPEM, 0o600); err != nil {
 		fmt.Fprintf(stderr, "create-csr: %v\n", err)
 		return 1
 	}
-	if err := writeNew(csrPath, csrPEM, 0o644); err != nil {
+	if err := cli.WriteNew(csrPath, csrPEM, 0o644); err != nil {
 		os.Remove(keyPath) // leave nothing half-done
 		fmt.Fprintf(stderr, "create-csr: %v\n", err)
 		return 1
@@ -106,22 +106,4 @@ func generate(cn string) (keyPEM, csrPEM []byte, err error) {
 		return nil, nil, err
 	}
 	return keyPEM, csrPEM, nil
-}
-
-// writeNew creates path exclusively (O_EXCL), so a file that appeared meanwhile is never overwritten.
-func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

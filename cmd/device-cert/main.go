@@ -37,6 +37,7 @@ import (
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
 
 	"github.com/iotcert/iotcert/internal/awsconfig"
+	"github.com/iotcert/iotcert/internal/cli"
 	"github.com/iotcert/iotcert/internal/naming"
 	"github.com/iotcert/iotcert/internal/pki"
 )
@@ -174,11 +175,11 @@ func runCSR(o csrOptions, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "device-cert: %v\n", err)
 		return 1
 	}
-	if err := writeNew(keyPath, keyPEM, 0o600); err != nil {
+	if err := cli.WriteNew(keyPath, keyPEM, 0o600); err != nil {
 		fmt.Fprintf(stderr, "device-cert: %v\n", err)
 		return 1
 	}
-	if err := writeNew(csrPath, csrPEM, 0o644); err != nil {
+	if err := cli.WriteNew(csrPath, csrPEM, 0o644); err != nil {
 		os.Remove(keyPath) // leave nothing half-done
 		fmt.Fprintf(stderr, "device-cert: %v\n", err)
 		return 1
@@ -268,7 +269,7 @@ func runSign(o signOptions, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "device-cert: %v\n", err)
 		return 1
 	}
-	if err := writeNew(o.out, chainPEM, 0o644); err != nil {
+	if err := cli.WriteNew(o.out, chainPEM, 0o644); err != nil {
 		fmt.Fprintf(stderr, "device-cert: %v\n", err)
 		return 1
 	}
@@ -389,24 +390,6 @@ func checkIssued(chainPEM []byte, csr *x509.CertificateRequest) error {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return fmt.Errorf("the issued certificate does not verify against its chain for client authentication: %w", err)
-	}
-	return nil
-}
-
-// writeNew creates path exclusively (O_EXCL), so a file that appeared meanwhile is never overwritten.
-func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
