@@ -135,15 +135,7 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
 	})
 	// Only AWS services (here DynamoDB, for the table) may create grants on the key (AWS Control Tower CT.KMS.PR.3).
-	r.VersionsKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Effect:     awsiam.Effect_DENY,
-		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-		Actions:    jsii.Strings("kms:CreateGrant"),
-		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]interface{}{"BoolIfExists": map[string]interface{}{
-			"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false",
-		}},
-	}), jsii.Bool(false))
+	iotcert.DenyForeignGrants(r.VersionsKey)
 	r.Versions = awsdynamodb.NewTable(c, jsii.String("Versions"), &awsdynamodb.TableProps{
 		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,

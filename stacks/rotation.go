@@ -334,15 +334,7 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 	})
 	// Only AWS services (here DynamoDB) may create grants on the key (AWS Control Tower CT.KMS.PR.3).
-	s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Effect:     awsiam.Effect_DENY,
-		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-		Actions:    jsii.Strings("kms:CreateGrant"),
-		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]interface{}{"BoolIfExists": map[string]interface{}{
-			"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false",
-		}},
-	}), jsii.Bool(false))
+	iotcert.DenyForeignGrants(s.Key)
 	for _, svc := range []string{"events.amazonaws.com", "cloudwatch.amazonaws.com"} {
 		s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String(svc), nil)},

@@ -98,15 +98,7 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
 	})
 	// Only AWS services (here Secrets Manager) may create grants on the key (AWS Control Tower CT.KMS.PR.3).
-	s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Effect:     awsiam.Effect_DENY,
-		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-		Actions:    jsii.Strings("kms:CreateGrant"),
-		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]interface{}{"BoolIfExists": map[string]interface{}{
-			"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false",
-		}},
-	}), jsii.Bool(false))
+	iotcert.DenyForeignGrants(s.Key)
 
 	fn := iotcert.NewGoFunction(stack, "ThingCertificateFunction", &iotcert.GoFunctionProps{
 		Handler:     "thingcert",
