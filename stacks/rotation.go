@@ -942,6 +942,10 @@ func (s *RotationStack) defineAlarms(p *RotationStackProps, rotationLabel string
 				DimensionsMap: &map[string]*string{"RuleName": s.ExpiryRule.RuleName()}, Statistic: jsii.String("Sum"), Period: awscdk.Duration_Hours(jsii.Number(6)),
 			}), 1,
 			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},
+		// Hosts past renewAt by more than two scheduled runs (rotation.StaleAfter), counted by each run's selection.
+		{"StaleHostsAlarm", "Hosts are more than a day past their renewAt: at least two scheduled runs did not renew them (see rotation-hosts list and their lastError)",
+			metric("StaleHosts", "Maximum", awscdk.Duration_Hours(jsii.Number(12))), 1,
+			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},
 		// Private CA sends no expiry event: the workflow reports the CA's days left with each run's selection, and a
 		// day without a report leaves the alarm in INSUFFICIENT_DATA. The trust anchor's CA_CERTIFICATE_EXPIRY
 		// notification (60 days) reaches the topic as well.

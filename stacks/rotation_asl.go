@@ -71,7 +71,7 @@ const (
 // the host-id pattern, so no host can collide with it, and it has no renewAt, so it is never selected).
 const IssuanceCounterKey = "#pca-issued"
 
-// MetricsNamespace holds the rotation metrics IssuedCertificates, OverdueHosts, CADaysLeft and RotationFailures, with
+// MetricsNamespace holds the rotation metrics IssuedCertificates, OverdueHosts, StaleHosts, CADaysLeft and RotationFailures, with
 // the dimension Rotation
 // (the rotation_name, "default" without one).
 const MetricsNamespace = "CertRotation"
@@ -295,6 +295,7 @@ func rotationDefinition(w rotationWorkflow) map[string]any {
 			"Choices": []any{map[string]any{
 				"And": []any{
 					map[string]any{"Variable": "$.selection.overdue", "IsNumeric": true},
+					map[string]any{"Variable": "$.selection.stale", "IsNumeric": true},
 					map[string]any{"Variable": "$.selection.caDaysLeft", "IsNumeric": true},
 				},
 				"Next": stPublishFleetMetrics,
@@ -308,6 +309,8 @@ func rotationDefinition(w rotationWorkflow) map[string]any {
 				"Namespace": MetricsNamespace,
 				"MetricData": []any{
 					map[string]any{"MetricName": "OverdueHosts", "Unit": "Count", "Value.$": "$.selection.overdue",
+						"Dimensions": []any{map[string]any{"Name": "Rotation", "Value": sub(subRotation)}}},
+					map[string]any{"MetricName": "StaleHosts", "Unit": "Count", "Value.$": "$.selection.stale",
 						"Dimensions": []any{map[string]any{"Name": "Rotation", "Value": sub(subRotation)}}},
 					map[string]any{"MetricName": "CADaysLeft", "Unit": "Count", "Value.$": "$.selection.caDaysLeft",
 						"Dimensions": []any{map[string]any{"Name": "Rotation", "Value": sub(subRotation)}}},

@@ -219,8 +219,12 @@ func TestRotationInventoryAndSchedule(t *testing.T) {
 			},
 		})
 	})
-	check(t, "four alarms, each notifying the topic", func() {
-		tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(4))
+	check(t, "five alarms, each notifying the topic", func() {
+		tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(5))
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+			"MetricName": "StaleHosts", "Namespace": MetricsNamespace, "Threshold": 1, "Period": 43200,
+			"ComparisonOperator": "GreaterThanOrEqualToThreshold",
+		})
 		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
 			"MetricName": "IssuedCertificates", "Namespace": MetricsNamespace, "Threshold": 800000,
 		})

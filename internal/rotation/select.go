@@ -37,6 +37,9 @@ type SelectOutput struct {
 	Key    string `json:"key"`
 	// Overdue is how many hosts are past renewAt, including those beyond MaxHosts (left for the next run).
 	Overdue int `json:"overdue"`
+	// Stale is how many of them passed renewAt more than StaleAfter ago: hosts that missed at least two scheduled
+	// runs, which the HostsPastRenewAtAlarm reports (Overdue alone is every host due at the start of a run).
+	Stale int `json:"stale"`
 	// Truncated is true when Overdue > Count.
 	Truncated bool `json:"truncated"`
 	// CADaysLeft is the CA certificate's remaining whole days (Private CA sends no expiry event); absent when the
@@ -83,7 +86,7 @@ func (s *Selector) Select(ctx context.Context, in SelectInput) (SelectOutput, er
 		out.Overdue = len(ids)
 	} else {
 		var err error
-		ids, out.Overdue, out.ItemsRead, err = s.Due(ctx, now)
+		ids, out.Overdue, out.Stale, out.ItemsRead, err = s.due(ctx, now)
 		if err != nil {
 			return SelectOutput{}, err
 		}
@@ -118,7 +121,7 @@ func (s *Selector) Select(ctx context.Context, in SelectInput) (SelectOutput, er
 			out.CADaysLeft = &days
 		}
 	}
-	slog.InfoContext(ctx, "due hosts selected", "count", out.Count, "overdue", out.Overdue, "itemsRead", out.ItemsRead,
+	slog.InfoContext(ctx, "due hosts selected", "count", out.Count, "overdue", out.Overdue, "stale", out.Stale, "itemsRead", out.ItemsRead,
 		"manifest", out.Key)
 	return out, nil
 }
@@ -126,6 +129,14 @@ func (s *Selector) Select(ctx context.Context, in SelectInput) (SelectOutput, er
 // Due queries every shard of the renewAt index for hosts with renewAt <= now. It returns at most MaxHosts host ids,
 // the number of hosts due in all, and the number of index items read.
 func (s *Selector) Due(ctx context.Context, now time.Time) (ids []string, due, read int, err error) {
+	ids, due, _, read, err = s.due(ctx, now)
+	return ids, due, read, err
+}
+
+// StaleAfter is how long past its renewAt a host counts as stale: two scheduled runs (12 hours apart) missed it.
+const StaleAfter = 24 * time.Hour
+
+func (s *Selector) due(ctx context.Context, now time.Time) (ids []string, due, stale, read int, err error) {
 	shards := s.Config.RenewShards
 	if shards <= 0 {
 		shards = DefaultRenewShards
@@ -135,6 +146,7 @@ func (s *Selector) Due(ctx context.Context, now time.Time) (ids []string, due, r
 		limit = DefaultMaxHosts
 	}
 	cutoff := now.UTC().Format(RenewAtLayout)
+	staleCutoff := now.UTC().Add(-StaleAfter).Format(RenewAtLayout)
 	for shard := 0; shard < shards; shard++ {
 		var start map[string]types.AttributeValue
 		for {
@@ -147,11 +159,11 @@ func (s *Selector) Due(ctx context.Context, now time.Time) (ids []string, due, r
 					":shard": &types.AttributeValueMemberN{Value: strconv.Itoa(shard)},
 					":now":   &types.AttributeValueMemberS{Value: cutoff},
 				},
-				ProjectionExpression: aws.String("#id"),
+				ProjectionExpression: aws.String("#id, #renewAt"),
 				ExclusiveStartKey:    start,
 			})
 			if err != nil {
-				return nil, due, read, classify(fmt.Errorf("query %s shard %d: %w", RenewIndexName, shard, err))
+				return nil, due, stale, read, classify(fmt.Errorf("query %s shard %d: %w", RenewIndexName, shard, err))
 			}
 			read += int(out.Count)
 			for _, item := range out.Items {
@@ -162,6 +174,9 @@ func (s *Selector) Due(ctx context.Context, now time.Time) (ids []string, due, r
 					continue
 				}
 				due++
+				if renewAt, _, _ := stringAttr(item, AttrRenewAt); renewAt < staleCutoff { // RFC 3339 UTC sorts as time
+					stale++
+				}
 				if len(ids) < limit {
 					ids = append(ids, id)
 				}
@@ -172,5 +187,5 @@ func (s *Selector) Due(ctx context.Context, now time.Time) (ids []string, due, r
 			start = out.LastEvaluatedKey
 		}
 	}
-	return ids, due, read, nil
+	return ids, due, stale, read, nil
 }

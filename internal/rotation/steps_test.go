@@ -592,21 +592,30 @@ func TestSelect(t *testing.T) {
 	ctx := context.Background()
 	for i := range 30 {
 		f.addHost(t, hostN(100+i), nil, false)
-		if i >= 10 { // not due for a day
-			_, err := f.ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName: aws.String(f.table), Key: map[string]types.AttributeValue{rotation.AttrHostID: &types.AttributeValueMemberS{Value: hostN(100 + i)}},
-				UpdateExpression:          aws.String("SET renewAt = :r"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberS{Value: f.now.Add(24 * time.Hour).Format(rotation.RenewAtLayout)}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+		var renewAt time.Time
+		switch {
+		case i >= 10: // not due for a day
+			renewAt = f.now.Add(24 * time.Hour)
+		case i < 3: // missed two scheduled runs and more: stale
+			renewAt = f.now.Add(-rotation.StaleAfter - time.Minute)
+		case i == 3: // just inside the bound: due, not stale
+			renewAt = f.now.Add(-rotation.StaleAfter + time.Minute)
+		default:
+			continue
+		}
+		_, err := f.ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(f.table), Key: map[string]types.AttributeValue{rotation.AttrHostID: &types.AttributeValueMemberS{Value: hostN(100 + i)}},
+			UpdateExpression:          aws.String("SET renewAt = :r"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberS{Value: renewAt.Format(rotation.RenewAtLayout)}},
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	f.addHost(t, "i-bad;reboot", nil, false) // written by hand, due, refused
 	out, err := f.sel.Select(ctx, rotation.SelectInput{})
-	if err != nil || out.Count != 10 || out.Overdue != 10 || out.Truncated || out.ItemsRead != 11 {
-		t.Fatalf("Select() = %+v, %v; want 10 due hosts from 11 index items (one refused)", out, err)
+	if err != nil || out.Count != 10 || out.Overdue != 10 || out.Stale != 3 || out.Truncated || out.ItemsRead != 11 {
+		t.Fatalf("Select() = %+v, %v; want 10 due hosts (3 stale) from 11 index items (one refused)", out, err)
 	}
 	raw, _ := f.srv.S3.Object(out.Bucket, out.Key)
 	if strings.Contains(string(raw), "reboot") {

@@ -461,7 +461,7 @@ func TestWorkflowThreeHostsRotate(t *testing.T) {
 		t.Errorf("issuance counter = %v, want 3", counter)
 	}
 	var maxIssued float64
-	var fleetMetrics bool
+	var fleetMetrics, staleReported bool
 	for _, m := range w.metrics {
 		for _, d := range m["MetricData"].([]any) {
 			d := d.(map[string]any)
@@ -470,11 +470,13 @@ func TestWorkflowThreeHostsRotate(t *testing.T) {
 				maxIssued = max(maxIssued, d["Value"].(float64))
 			case "OverdueHosts":
 				fleetMetrics = d["Value"].(float64) == 3
+			case "StaleHosts":
+				staleReported = d["Value"].(float64) == 0
 			}
 		}
 	}
-	if maxIssued != 3 || !fleetMetrics {
-		t.Errorf("metrics %v: want IssuedCertificates up to 3 and OverdueHosts 3", w.metrics)
+	if maxIssued != 3 || !fleetMetrics || !staleReported {
+		t.Errorf("metrics %v: want IssuedCertificates up to 3, OverdueHosts 3 and StaleHosts 0", w.metrics)
 	}
 	if msgs := f.srv.SNS.Messages(); len(msgs) != 0 {
 		t.Errorf("notifications on success: %+v", msgs)
