@@ -846,6 +846,7 @@ func newMultiRegionReplica(scope constructs.Construct, p *MultiRegionProps, regi
 	out("SFNThingGroupCrudLambdaFunctionName", "Name of the function that replays thing-group events", s.Replication.ThingGroupCrud.Function.FunctionName())
 	out("StateMachineARN", "ARN of the replay state machine", s.Replication.StateMachine.StateMachineArn())
 	out("ReplayDeadLetterQueueUrl", "Registry events the state machine could not apply, with their content", s.Replication.DeadLetters.QueueUrl())
+	out("ReconcilerFunctionName", "Name of the function that compares this region with the primary and repairs the drift (daily, or invoke it)", s.Replication.Reconciler.Function.Function.FunctionName())
 	out("CrossRegionLambdaFunctionArn", "Arn of the cross region Lambda function which subscribes to SNS", s.CrossRegion.Function.FunctionArn())
 	out("ProvisioningTableName", "This region's replica of the registry-event table", jsii.String(ProvisioningTableName))
 	out("ProvisioningTableStreamArn", "Stream of this region's replica, read at deploy time", s.StreamArn)

@@ -349,7 +349,7 @@ func TestMultiRegionOutputs(t *testing.T) {
 			"ProvisioningTableName", "DeadLetterQueueUrl", "RegistryCaptureDeadLetterQueueUrl", "CrossRegionTopicArn"},
 		replicaStack: {"CrossRegionLambdaFunctionArn", "JITRLambdaFunctionName", "CACertificateArn", "CACertificateId",
 			"ProvisioningTableName", "ProvisioningTableStreamArn", "DeadLetterQueueUrl", "SFNThingCrudLambdaFunctionName",
-			"SFNThingTypeCrudLambdaFunctionName", "SFNThingGroupCrudLambdaFunctionName", "StateMachineARN", "ReplayDeadLetterQueueUrl", "AlarmTopicArn"},
+			"SFNThingTypeCrudLambdaFunctionName", "SFNThingGroupCrudLambdaFunctionName", "StateMachineARN", "ReplayDeadLetterQueueUrl", "ReconcilerFunctionName", "AlarmTopicArn"},
 	}
 	for name, keys := range want {
 		out := outputs(r.stack(t, name))
