@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -25,11 +26,22 @@ func nagErrors(t *testing.T, scope awscdk.App, context map[string]string) map[st
 	if err != nil {
 		t.Fatalf("select %v: %v", context, err)
 	}
-	awscdk.Aspects_Of(scope).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-	awscdk.Aspects_Of(scope).Add(cdknag.NewServerlessChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	if err := Define(scope, sel, ctxOf(context)); err != nil {
 		t.Fatalf("define %v: %v", context, err)
 	}
+	out := stackNagErrors(t, scope)
+	if len(out) == 0 {
+		t.Fatalf("context %v defined no stack", context)
+	}
+	return out
+}
+
+// stackNagErrors runs cdk-nag's AwsSolutions and Serverless packs, as main.go does, over the stacks directly under
+// scope and returns each stack's unacknowledged findings.
+func stackNagErrors(t *testing.T, scope constructs.IConstruct) map[string][]string {
+	t.Helper()
+	awscdk.Aspects_Of(scope).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	awscdk.Aspects_Of(scope).Add(cdknag.NewServerlessChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	out := map[string][]string{}
 	for _, c := range *scope.Node().Children() {
 		s, ok := c.(awscdk.Stack)
@@ -46,9 +58,6 @@ func nagErrors(t *testing.T, scope awscdk.App, context map[string]string) map[st
 			}
 		})
 		out[*s.StackName()] = findings
-	}
-	if len(out) == 0 {
-		t.Fatalf("context %v defined no stack", context)
 	}
 	return out
 }

@@ -14,13 +14,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/iotcert/iotcert/internal/crossregion"
-	"github.com/iotcert/iotcert/internal/selection"
 	"github.com/iotcert/iotcert/policies"
 )
 
@@ -678,59 +675,12 @@ func TestNewMultiRegionStacksPanics(t *testing.T) {
 }
 
 // cdk-nag's AwsSolutions and Serverless packs, as `cdk synth` runs them, report nothing unacknowledged on the
-// multi-region stacks' own resources (the replication construct's resources, under Replication/, are that construct's).
+// multi-region stacks with the operator's CA and JITP (the default platform is TestEveryStackInAnyEnvironment's).
 func TestMultiRegionNagClean(t *testing.T) {
-	for _, ctx := range []map[string]string{nil, {"provisioning": "jitp", "ca_certificate_file": mrTestdata("ca.pem")}} {
-		sel, err := selection.Select(ctxOf(ctx), ctxOf(nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		app := newTestApp(t, nil)
-		if err := Define(app, sel, ctxOf(ctx)); err != nil {
-			t.Fatal(err)
-		}
-		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-		awscdk.Aspects_Of(app).Add(cdknag.NewServerlessChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-		// Error annotations fail the synth; the validation report in the cloud assembly lists each with its construct.
-		msg := panicMessage(func() { app.Synth(nil) })
-		report, err := os.ReadFile(filepath.Join(*app.Outdir(), "validation-report.json"))
-		if msg == "" && os.IsNotExist(err) {
-			continue // no finding at all
-		}
-		if err != nil {
-			t.Fatalf("%v: synth: %s; report: %v", ctx, msg, err)
-		}
-		var r struct {
-			PluginReports []struct {
-				Violations []struct {
-					RuleName, Description string
-					ViolatingConstructs   []struct{ ConstructPath string }
-				}
-			}
-		}
-		if err := json.Unmarshal(report, &r); err != nil {
-			t.Fatal(err)
-		}
-		for _, pr := range r.PluginReports {
-			for _, v := range pr.Violations {
-				for _, c := range v.ViolatingConstructs {
-					switch {
-					case !strings.HasPrefix(c.ConstructPath, "IotMultiRegion-"):
-					case strings.Contains(c.ConstructPath, "/Replication/"):
-						// Shown with -v: the synth check fails on these too.
-						t.Logf("replication construct: %s: %s", c.ConstructPath, firstLineOf(v.Description))
-					default:
-						t.Errorf("%v: %s: %s", ctx, c.ConstructPath, firstLineOf(v.Description))
-					}
-				}
-			}
+	context := map[string]string{"provisioning": "jitp", "ca_certificate_file": mrTestdata("ca.pem")}
+	for stack, findings := range nagErrors(t, newTestApp(t, nil), context) {
+		for _, f := range findings {
+			t.Errorf("%s: %s", stack, f)
 		}
 	}
-}
-
-func firstLineOf(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
