@@ -602,12 +602,18 @@ func (f *IoT) registerCertificateWithoutCA(body []byte) (any, *apiError) {
 }
 
 func (f *IoT) cert(id string) (*iotCert, *apiError) {
+	return lookupByCertID(f.certs, "certificate", "certificateId", id)
+}
+
+// lookupByCertID finds a certificate (or CA certificate) by its 64-hex id, answering as AWS IoT does for a malformed
+// or an unknown one.
+func lookupByCertID[T any](m map[string]*T, what, field, id string) (*T, *apiError) {
 	if !certIDRE.MatchString(id) {
-		return nil, invalidRequest("certificateId %q is not valid: want 64 hexadecimal characters", id)
+		return nil, invalidRequest("%s %q is not valid: want 64 hexadecimal characters", field, id)
 	}
-	c, ok := f.certs[strings.ToLower(strings.TrimPrefix(id, "0x"))]
+	c, ok := m[strings.ToLower(strings.TrimPrefix(id, "0x"))]
 	if !ok {
-		return nil, notFound("The certificate given in the resource identifier does not exist (certificateId: %s)", id)
+		return nil, notFound("The %s given in the resource identifier does not exist (%s: %s)", what, field, id)
 	}
 	return c, nil
 }

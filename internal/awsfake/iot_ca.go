@@ -274,14 +274,7 @@ func (f *IoT) registerCACertificate(body []byte, setAsActive, autoReg bool) (any
 }
 
 func (f *IoT) caCertificate(id string) (*caCert, *apiError) {
-	if !certIDRE.MatchString(id) {
-		return nil, invalidRequest("caCertificateId %q is not valid: want 64 hexadecimal characters", id)
-	}
-	c, ok := f.ext.cas[strings.ToLower(strings.TrimPrefix(id, "0x"))]
-	if !ok {
-		return nil, notFound("The CA certificate given in the resource identifier does not exist (caCertificateId: %s)", id)
-	}
-	return c, nil
+	return lookupByCertID(f.ext.cas, "CA certificate", "caCertificateId", id)
 }
 
 func (f *IoT) describeCACertificate(id string) (any, *apiError) {
