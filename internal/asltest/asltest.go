@@ -404,7 +404,6 @@ func (out execution) result(tasks []string) *Result {
 	return res
 }
 
-
 func marshalInput(input any) (json.RawMessage, error) {
 	switch v := input.(type) {
 	case nil:
