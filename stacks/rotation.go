@@ -593,6 +593,8 @@ var rotationSteps = []struct {
 		append([]string{rotation.EnvTable, rotation.EnvCSRDocument}, documentEnv...)},
 	{subCommandResult, "CommandResultFunction", "CommandResult", "Reads an SSM command's result once (the workflow waits, not the function)", nil},
 	{subCheckCSR, "CheckCSRFunction", "CheckCSR", "Checks a host's CSR (CN = host id, key strength) and derives IssueCertificate's idempotency token", nil},
+	{subIssue, "IssueFunction", "Issue", "Issues a host's certificate (once per CSR: the host's item records it) and counts the issuance",
+		[]string{rotation.EnvTable, rotation.EnvPCAARN, rotation.EnvSigningAlgorithm, rotation.EnvTemplateARN, rotation.EnvValidityDays}},
 	{subGetCertificate, "GetCertificateFunction", "GetCertificate", "Reads the issued certificate and checks it names the host and carries its key",
 		[]string{rotation.EnvPCAARN}},
 	{subSendInstall, "SendInstallFunction", "SendInstall", "Sends phase 2 (test with aws_signing_helper, then install) after checking every parameter",
@@ -602,6 +604,8 @@ var rotationSteps = []struct {
 		[]string{rotation.EnvTable, rotation.EnvRenewFraction, rotation.EnvRenewShards}},
 	{subNotifyFailure, "NotifyFailureFunction", "NotifyFailure", "Records a host's failure and notifies the failure topic",
 		[]string{rotation.EnvTable, rotation.EnvTopicARN}},
+	{subNotifyRun, "NotifyRunFailureFunction", "NotifyRunFailure", "Notifies the failure topic of a rotation run that failed as a whole",
+		[]string{rotation.EnvTopicARN}},
 }
 
 // defineFunctions defines the workflow's functions, the on-demand trigger and the CRL processor.
@@ -609,22 +613,25 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 	stack := s.Stack
 	// The deployment's settings, in internal/rotation's variable names; each function gets those it reads.
 	all := map[string]*string{
-		rotation.EnvTable:           s.Table.TableName(),
-		rotation.EnvCSRDocument:     s.Documents.CSR.Ref(),
-		rotation.EnvInstallDocument: s.Documents.Install.Ref(),
-		rotation.EnvKeyAlgorithm:    jsii.String(p.HostKeyAlgorithm),
-		rotation.EnvCertPath:        jsii.String(p.CertPath),
-		rotation.EnvKeyPath:         jsii.String(p.KeyPath),
-		rotation.EnvCACertPath:      jsii.String(p.CACertPath),
-		rotation.EnvSigningHelper:   jsii.String(p.SigningHelperPath),
-		rotation.EnvPCAARN:          s.CA.AttrArn(),
-		rotation.EnvProfileARN:      s.Profile.AttrProfileArn(),
-		rotation.EnvRoleARN:         s.Role.RoleArn(),
-		rotation.EnvTrustAnchorARN:  s.TrustAnchor.AttrTrustAnchorArn(),
-		rotation.EnvTopicARN:        s.Topic.TopicArn(),
-		rotation.EnvRenewFraction:   jsii.String(strconv.FormatFloat(float64(p.RenewPercent)/100, 'f', 2, 64)),
-		rotation.EnvRenewShards:     jsii.String(strconv.Itoa(p.RenewShards)),
-		rotation.EnvManifestBucket:  s.Manifests.BucketName(),
+		rotation.EnvTable:            s.Table.TableName(),
+		rotation.EnvCSRDocument:      s.Documents.CSR.Ref(),
+		rotation.EnvInstallDocument:  s.Documents.Install.Ref(),
+		rotation.EnvKeyAlgorithm:     jsii.String(p.HostKeyAlgorithm),
+		rotation.EnvCertPath:         jsii.String(p.CertPath),
+		rotation.EnvKeyPath:          jsii.String(p.KeyPath),
+		rotation.EnvCACertPath:       jsii.String(p.CACertPath),
+		rotation.EnvSigningHelper:    jsii.String(p.SigningHelperPath),
+		rotation.EnvPCAARN:           s.CA.AttrArn(),
+		rotation.EnvProfileARN:       s.Profile.AttrProfileArn(),
+		rotation.EnvRoleARN:          s.Role.RoleArn(),
+		rotation.EnvTrustAnchorARN:   s.TrustAnchor.AttrTrustAnchorArn(),
+		rotation.EnvTopicARN:         s.Topic.TopicArn(),
+		rotation.EnvRenewFraction:    jsii.String(strconv.FormatFloat(float64(p.RenewPercent)/100, 'f', 2, 64)),
+		rotation.EnvRenewShards:      jsii.String(strconv.Itoa(p.RenewShards)),
+		rotation.EnvManifestBucket:   s.Manifests.BucketName(),
+		rotation.EnvSigningAlgorithm: jsii.String(p.SigningAlgorithm),
+		rotation.EnvTemplateARN:      jsii.String(clientAuthTemplate()),
+		rotation.EnvValidityDays:     jsii.String(strconv.Itoa(p.ValidityDays)),
 	}
 	env := func(names ...string) map[string]*string {
 		e := map[string]*string{}
@@ -660,7 +667,11 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 			if st.sub == subSendInstall {
 				doc = s.Documents.Install
 			}
-			s.tableAccess(f.Role, false, "dynamodb:GetItem")
+			if st.sub == subSendCSR {
+				s.tableAccess(f.Role, true, "dynamodb:GetItem", "dynamodb:UpdateItem") // the host's lease
+			} else {
+				s.tableAccess(f.Role, false, "dynamodb:GetItem")
+			}
 			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Actions: jsii.Strings("ssm:SendCommand"), Resources: &[]*string{documentArn(doc), hostArns[0], hostArns[1]},
 			}))
@@ -669,6 +680,16 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 					"run time; SendCommand is limited to this stack's document, whose parameters are pattern-checked",
 				"Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*",
 				"Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*")
+		case subIssue:
+			s.tableAccess(f.Role, true, "dynamodb:GetItem", "dynamodb:UpdateItem")
+			// IAM spells the service acm-pca (the SDK's name acmpca is not an IAM prefix). Issuance is limited to the
+			// client-authentication template.
+			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions: jsii.Strings("acm-pca:IssueCertificate"), Resources: &[]*string{s.CA.AttrArn()},
+				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"acm-pca:TemplateArn": clientAuthTemplate()}},
+			}))
+		case subNotifyRun:
+			s.publish(f.Role)
 		case subGetCertificate:
 			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Actions: jsii.Strings("acm-pca:GetCertificate"), Resources: &[]*string{s.CA.AttrArn()},
@@ -697,7 +718,7 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 		Actions: jsii.Strings("acm-pca:DescribeCertificateAuthority"), Resources: &[]*string{s.CA.AttrArn()},
 	}))
 	s.Select.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("s3:PutObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("manifests/*"))},
+		Actions: jsii.Strings("s3:PutObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String(rotation.ManifestPrefix + "*"))},
 	}))
 	iotcert.Acknowledge(s.Select.Role, "AwsSolutions-IAM5",
 		"each run writes its host list under a new key of the manifests/ prefix of this stack's bucket",
@@ -785,11 +806,8 @@ func (s *RotationStack) defineWorkflow(p *RotationStackProps, rotationLabel stri
 	}
 	subs := map[string]*string{
 		subSelectFunction: s.Select.Function.FunctionArn(),
-		subCA:             s.CA.AttrArn(),
 		subTopic:          s.Topic.TopicArn(),
-		subTable:          s.Table.TableName(),
 		subManifestBucket: s.Manifests.BucketName(),
-		subTemplate:       jsii.String(clientAuthTemplate()),
 		subRotation:       jsii.String(rotationLabel),
 	}
 	for k, f := range s.Steps {
@@ -810,27 +828,18 @@ func (s *RotationStack) defineWorkflow(p *RotationStackProps, rotationLabel stri
 	for _, f := range s.Steps {
 		f.Function.GrantInvoke(role)
 	}
-	// IAM spells the service acm-pca (the SDK's name acmpca is not an IAM prefix). Issuance is limited to the
-	// client-authentication template.
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("acm-pca:IssueCertificate"), Resources: &[]*string{s.CA.AttrArn()},
-		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"acm-pca:TemplateArn": clientAuthTemplate()}},
-	}))
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("dynamodb:GetItem", "dynamodb:UpdateItem"), Resources: &[]*string{s.Table.TableArn()},
-	}))
-	s.Key.Grant(role, jsii.String("kms:Decrypt"), jsii.String("kms:Encrypt"), jsii.String("kms:GenerateDataKey"))
+	// The workflow itself calls no table and no CA: the Go steps do (their SDK retries throttling).
 	s.publish(role)
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("cloudwatch:PutMetricData"), Resources: jsii.Strings("*"),
 		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"cloudwatch:namespace": MetricsNamespace}},
 	}))
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("s3:GetObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("manifests/*"))},
+		Actions: jsii.Strings("s3:GetObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String(rotation.ManifestPrefix + "*"))},
 	}))
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"), // ResultWriter's set
-		Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("results/*"))},
+		Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String(rotation.ResultsPrefix + "*"))},
 	}))
 	// The distributed Map starts child executions of this state machine and follows them.
 	arn := func(resource, rname string) *string {

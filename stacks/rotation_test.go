@@ -358,9 +358,13 @@ func TestRotationWorkflow(t *testing.T) {
 	if c := m["MaxConcurrency"].(float64); c < 1 || c > 25 {
 		t.Errorf("MaxConcurrency %v is not under Private CA's IssueCertificate rate (25/s)", c)
 	}
+	// Issuance is a Go step: the SDK retries Private CA's throttling and carries the CSR as its own blob.
 	issue := m["ItemProcessor"].(map[string]interface{})["States"].(map[string]interface{})[stIssueCertificate].(map[string]interface{})
-	if issue["Resource"] != "arn:aws:states:::aws-sdk:acmpca:issueCertificate" || issue["Parameters"].(map[string]interface{})["TemplateArn"] != "template-arn" {
-		t.Errorf("IssueCertificate = %s", mustJSON(issue))
+	if issue["Resource"] != placeholders[subIssue] {
+		t.Errorf("IssueCertificate = %s, want the Issue function", mustJSON(issue))
+	}
+	if strings.Contains(string(def), "aws-sdk:acmpca") || strings.Contains(string(def), ":::dynamodb:") {
+		t.Error("the workflow calls Private CA or the table itself: those calls belong to the Go steps")
 	}
 
 	// The role names IAM actions as IAM spells them: acm-pca, never the SDK's acmpca.
@@ -368,7 +372,7 @@ func TestRotationWorkflow(t *testing.T) {
 	if strings.Contains(tplText, `"acmpca:`) {
 		t.Error("template grants an acmpca: action (IAM's prefix is acm-pca)")
 	}
-	check(t, "workflow role may issue with the client-auth template only", func() {
+	check(t, "the issue function may issue with the client-auth template only", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
 			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
 				"Action":    "acm-pca:IssueCertificate",
@@ -400,15 +404,14 @@ var placeholders = map[string]string{
 	subSendCSR:        "arn:aws:lambda:us-east-1:123456789012:function:rotationcsr",
 	subCommandResult:  "arn:aws:lambda:us-east-1:123456789012:function:rotationresult",
 	subCheckCSR:       "arn:aws:lambda:us-east-1:123456789012:function:rotationcheck",
+	subIssue:          "arn:aws:lambda:us-east-1:123456789012:function:rotationissue",
 	subGetCertificate: "arn:aws:lambda:us-east-1:123456789012:function:rotationcert",
 	subSendInstall:    "arn:aws:lambda:us-east-1:123456789012:function:rotationinstall",
 	subRecord:         "arn:aws:lambda:us-east-1:123456789012:function:rotationrecord",
 	subNotifyFailure:  "arn:aws:lambda:us-east-1:123456789012:function:rotationnotify",
-	subCA:             "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555",
+	subNotifyRun:      "arn:aws:lambda:us-east-1:123456789012:function:rotationnotifyrun",
 	subTopic:          "arn:aws:sns:us-east-1:123456789012:FailedCertRotationTopic",
-	subTable:          "certificates",
 	subManifestBucket: "manifest-bucket",
-	subTemplate:       "template-arn",
 	subRotation:       "default",
 }
 
@@ -501,7 +504,7 @@ func TestRotationContext(t *testing.T) {
 // envPlaceholders stand for the deployed values of the functions' environment (the template holds references);
 // each has the form its function checks at init.
 var envPlaceholders = map[string]string{
-	"PCAarn":              placeholders[subCA],
+	"PCAarn":              "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555",
 	"IAMRAProfileARN":     "arn:aws:rolesanywhere:us-east-1:123456789012:profile/11111111-2222-3333-4444-555555555555",
 	"IAMRATrustAnchorARN": "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/11111111-2222-3333-4444-666666666666",
 	"IAMRARoleARN":        "arn:aws:iam::123456789012:role/IAMRA-Role-us-east-1",
@@ -560,7 +563,7 @@ func TestRotationFunctionsStart(t *testing.T) {
 			t.Errorf("%s (%s) does not start with its template environment %v:\n%s", id, handler, env[3:], out)
 		}
 	}
-	if n != 10 {
-		t.Errorf("started %d rotation functions, want 10 (7 steps, selection, trigger, CRL processor)", n)
+	if n != 12 {
+		t.Errorf("started %d rotation functions, want 12 (9 steps, selection, trigger, CRL processor)", n)
 	}
 }
