@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrolesanywhere"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -135,6 +137,8 @@ type RotationStack struct {
 	StateMachine awsstepfunctions.StateMachine
 	Trigger      *iotcert.GoFunction
 	Select       *iotcert.GoFunction
+	// Normalize brings hand-written host items into the rotation schedule (from the table's stream).
+	Normalize *iotcert.GoFunction
 	// Steps are the per-host functions, by the substitution variable of their states.
 	Steps        map[string]*iotcert.GoFunction
 	CRLProcessor *iotcert.GoFunction
@@ -377,6 +381,8 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		DeletionProtection:               jsii.Bool(true),
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+		// Every write reaches the normalizer, which brings hand-written items into the renewAt index (no scan).
+		Stream: awsdynamodb.StreamViewType_NEW_IMAGE,
 	})
 	// Due hosts come from a Query per shard on this index, never a Scan: renewShard spreads the fleet over
 	// RenewShards partitions so that no single partition holds it.
@@ -723,6 +729,34 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 	iotcert.Acknowledge(s.Select.Role, "AwsSolutions-IAM5",
 		"each run writes its host list under a new key of the manifests/ prefix of this stack's bucket",
 		"Resource::<RotationManifestsA5D0196D.Arn>/manifests/*")
+
+	// Host items written by hand (the sample's instructions, the console, the CLI) lack renewAt and renewShard: the
+	// normalizer gives them both from the table's stream, or marks them INVALID and notifies the topic.
+	s.Normalize = iotcert.NewGoFunction(stack, "NormalizeFunction", &iotcert.GoFunctionProps{
+		Handler:     "rotationnormalize",
+		Description: "Brings every host item written to the inventory into the rotation schedule, or reports why it cannot be rotated",
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(60)),
+		Environment: env(rotation.EnvTable, rotation.EnvTopicARN, rotation.EnvRenewShards),
+		SyncCaller:  "by its DynamoDB stream event source mapping, which retries a failed batch and then sends it to the stack's dead-letter queue",
+	})
+	s.tableAccess(s.Normalize.Role, true, "dynamodb:UpdateItem")
+	s.publish(s.Normalize.Role)
+	s.Normalize.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
+		Resources: &[]*string{s.Table.TableStreamArn()},
+	}))
+	normalizeFilter := map[string]interface{}{"eventName": []interface{}{"INSERT", "MODIFY"}}
+	awslambda.NewEventSourceMapping(stack, jsii.String("NormalizeStreamMapping"), &awslambda.EventSourceMappingProps{
+		Target:             s.Normalize.Function,
+		EventSourceArn:     s.Table.TableStreamArn(),
+		StartingPosition:   awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:          jsii.Number(100),
+		BisectBatchOnError: jsii.Bool(true),
+		RetryAttempts:      jsii.Number(5),
+		MaxRecordAge:       awscdk.Duration_Hours(jsii.Number(24)),
+		OnFailure:          awslambdaeventsources.NewSqsDlq(s.DeadLetters),
+		Filters:            &[]*map[string]interface{}{awslambda.FilterCriteria_Filter(&normalizeFilter)},
+	})
 
 	s.Trigger = iotcert.NewGoFunction(stack, "CertTriggerLambda", &iotcert.GoFunctionProps{
 		Handler:     "rotationtrigger",

@@ -518,13 +518,14 @@ var envPlaceholders = map[string]string{
 func TestRotationFunctionsStart(t *testing.T) {
 	tpl := defaultRotation()
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./lambdas/rotationstep", "./lambdas/rotationselect", "./lambdas/rotationtrigger", "./lambdas/crlprocessor")
+	build := exec.Command("go", "build", "-o", bin+"/", "./lambdas/rotationstep", "./lambdas/rotationselect", "./lambdas/rotationtrigger", "./lambdas/crlprocessor", "./lambdas/rotationnormalize")
 	build.Dir = iotcert.ModuleRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the rotation functions: %v\n%s", err, out)
 	}
 	// The functions by construct id (the handler each runs is the stack's choice).
-	handlers := map[string]string{"SelectFunction": "rotationselect", "CertTriggerLambda": "rotationtrigger", "CRLProcessorLambda": "crlprocessor"}
+	handlers := map[string]string{"SelectFunction": "rotationselect", "CertTriggerLambda": "rotationtrigger", "CRLProcessorLambda": "crlprocessor",
+		"NormalizeFunction": "rotationnormalize"}
 	for _, st := range rotationSteps {
 		handlers[st.id] = "rotationstep"
 	}
@@ -563,7 +564,7 @@ func TestRotationFunctionsStart(t *testing.T) {
 			t.Errorf("%s (%s) does not start with its template environment %v:\n%s", id, handler, env[3:], out)
 		}
 	}
-	if n != 12 {
-		t.Errorf("started %d rotation functions, want 12 (9 steps, selection, trigger, CRL processor)", n)
+	if n != 13 {
+		t.Errorf("started %d rotation functions, want 13 (9 steps, selection, trigger, CRL processor, normalizer)", n)
 	}
 }
