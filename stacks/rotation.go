@@ -964,6 +964,16 @@ func (s *RotationStack) defineAlarms(p *RotationStackProps, rotationLabel string
 		Dimensions:      &map[string]*string{"Rotation": jsii.String(rotationLabel)},
 		Unit:            awscloudwatch.Unit_COUNT,
 	})
+	// Host items the normalizer refused (an id or a path that breaks the patterns), from its own log line.
+	awslogs.NewMetricFilter(stack, jsii.String("InvalidHostItemsFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        s.Normalize.LogGroup,
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String("host item refused")),
+		MetricNamespace: jsii.String(MetricsNamespace),
+		MetricName:      jsii.String("InvalidHostItems"),
+		MetricValue:     jsii.String("1"),
+		Dimensions:      &map[string]*string{"Rotation": jsii.String(rotationLabel)},
+		Unit:            awscloudwatch.Unit_COUNT,
+	})
 	alarms := []struct {
 		id, desc  string
 		m         awscloudwatch.Metric
@@ -995,6 +1005,10 @@ func (s *RotationStack) defineAlarms(p *RotationStackProps, rotationLabel string
 		{"CAExpiryAlarm", "The private CA's certificate expires within 90 days: roll over to a new CA (README, CA roll-over)",
 			metric("CADaysLeft", "Minimum", awscdk.Duration_Days(jsii.Number(1))), 90,
 			awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, awscloudwatch.TreatMissingData_MISSING},
+		{"InvalidHostItemsAlarm", "A host item written to the inventory cannot be rotated as written (its id or a path breaks the patterns): " +
+			"see rotation-hosts list (status INVALID, lastError) and the notice on the topic",
+			metric("InvalidHostItems", "Sum", awscdk.Duration_Hours(jsii.Number(1))), 1,
+			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},
 		{"IssuanceQuotaAlarm", fmt.Sprintf("The CA has issued 80 %% of its lifetime quota of %d certificates: raise the quota or roll over to a new CA", p.CertificateQuota),
 			metric("IssuedCertificates", "Maximum", awscdk.Duration_Hours(jsii.Number(1))), float64(p.CertificateQuota) * 0.8,
 			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},

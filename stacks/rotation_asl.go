@@ -81,7 +81,8 @@ const (
 	subRotation       = "RotationName"
 )
 
-// MetricsNamespace holds the rotation metrics IssuedCertificates, OverdueHosts, StaleHosts, CADaysLeft and RotationFailures, with
+// MetricsNamespace holds the rotation metrics IssuedCertificates, OverdueHosts, StaleHosts, CADaysLeft, RotationFailures
+// and InvalidHostItems, with
 // the dimension Rotation
 // (the rotation_name, "default" without one).
 const MetricsNamespace = "CertRotation"

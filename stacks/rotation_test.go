@@ -219,8 +219,25 @@ func TestRotationInventoryAndSchedule(t *testing.T) {
 			},
 		})
 	})
-	check(t, "five alarms, each notifying the topic", func() {
-		tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(5))
+	check(t, "hand-written host items reach the normalizer from the table's stream", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]interface{}{
+			"StreamSpecification": map[string]interface{}{"StreamViewType": "NEW_IMAGE"},
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]interface{}{
+			"EventSourceArn":             map[string]interface{}{"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("^DynamoDBCertificateTable")), "StreamArn"}},
+			"FilterCriteria":             map[string]interface{}{"Filters": []interface{}{map[string]interface{}{"Pattern": `{"eventName":["INSERT","MODIFY"]}`}}},
+			"DestinationConfig":          map[string]interface{}{"OnFailure": map[string]interface{}{"Destination": assertions.Match_AnyValue()}},
+			"BisectBatchOnFunctionError": true,
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), map[string]interface{}{
+			"FilterPattern": `{ $.msg = "host item refused" }`,
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+			"MetricName": "InvalidHostItems", "Namespace": MetricsNamespace, "Threshold": 1,
+		})
+	})
+	check(t, "six alarms, each notifying the topic", func() {
+		tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(6))
 		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
 			"MetricName": "StaleHosts", "Namespace": MetricsNamespace, "Threshold": 1, "Period": 43200,
 			"ComparisonOperator": "GreaterThanOrEqualToThreshold",

@@ -78,7 +78,8 @@ type Options struct {
 	RetryInterval *time.Duration
 	// Wait replaces the pause of every Wait state. Nil: the definition's own.
 	Wait *time.Duration
-	// Context is the Context Object the interpreter exposes as $$ (Execution.Input and StartTime are filled in).
+	// Context is the Context Object the interpreter exposes as $$ (Execution.Input and StartTime are filled in, and
+	// Execution.Id and Name unless given).
 	Context map[string]any
 	// Timeout bounds the whole run. Default: 2 minutes.
 	Timeout time.Duration
