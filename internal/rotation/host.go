@@ -94,13 +94,15 @@ func (s *Steps) takeLease(ctx context.Context, hostID, run string) error {
 		TableName:        aws.String(s.Config.TableName),
 		Key:              map[string]types.AttributeValue{AttrHostID: &types.AttributeValueMemberS{Value: hostID}},
 		UpdateExpression: aws.String("SET #owner = :run, #until = :until"),
+		// A leaseUntil that is not a string (written by hand) cannot hold a host forever.
 		ConditionExpression: aws.String("attribute_exists(#id) AND (attribute_not_exists(#owner) OR #owner = :run OR " +
-			"attribute_not_exists(#until) OR #until < :now)"),
+			"attribute_not_exists(#until) OR NOT attribute_type(#until, :S) OR #until < :now)"),
 		ExpressionAttributeNames: map[string]string{"#owner": AttrLeaseOwner, "#until": AttrLeaseUntil, "#id": AttrHostID},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":run":   &types.AttributeValueMemberS{Value: run},
 			":until": &types.AttributeValueMemberS{Value: now.Add(LeaseDuration).Format(RenewAtLayout)},
 			":now":   &types.AttributeValueMemberS{Value: now.Format(RenewAtLayout)},
+			":S":     &types.AttributeValueMemberS{Value: "S"},
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException

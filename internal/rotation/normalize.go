@@ -66,6 +66,9 @@ func (n *Normalizer) Handle(ctx context.Context, ev events.DynamoDBEvent) (Norma
 			}
 			continue
 		}
+		if len(reason) > maxErrorText { // a value written by hand can be as long as an item
+			reason = reason[:maxErrorText]
+		}
 		reported, err := n.report(ctx, id, reason)
 		if err != nil {
 			return res, err
@@ -158,12 +161,23 @@ func (n *Normalizer) report(ctx context.Context, id, reason string) (bool, error
 		return false, nil // already reported, or deleted meanwhile
 	}
 	if err != nil {
-		return false, fmt.Errorf("mark host %q invalid: %w", id, err)
+		return false, fmt.Errorf("mark host %s invalid: %w", quoteShort(id), err)
 	}
-	msg := fmt.Sprintf("Certificate rotation cannot rotate host %q as written in table %s: %s", id, n.Config.TableName, reason)
+	msg := fmt.Sprintf("Certificate rotation cannot rotate host %s as written in table %s: %s", quoteShort(id), n.Config.TableName, reason)
 	if err := Notify(ctx, n.Topic, n.Config.TopicARN, msg); err != nil {
 		return false, err
 	}
-	slog.WarnContext(ctx, "host item refused", "host", fmt.Sprintf("%q", id), "reason", reason)
+	slog.WarnContext(ctx, "host item refused", "host", quoteShort(id), "reason", reason)
 	return true, nil
+}
+
+// maxQuotedID bounds a host id quoted in a message: an id written by hand can be up to DynamoDB's 2048 bytes.
+const maxQuotedID = 64
+
+// quoteShort quotes an id for a message, cut to maxQuotedID bytes.
+func quoteShort(id string) string {
+	if len(id) > maxQuotedID {
+		return fmt.Sprintf("%q…", id[:maxQuotedID])
+	}
+	return fmt.Sprintf("%q", id)
 }

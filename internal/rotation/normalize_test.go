@@ -42,14 +42,16 @@ func TestNormalizeHandWrittenHosts(t *testing.T) {
 	put(map[string]string{rotation.AttrHostID: badPath, rotation.AttrKeyPath: "/tmp;reboot"})
 	put(map[string]string{rotation.AttrHostID: badID})
 	f.addHost(t, hostN(183), nil, false) // rotation-hosts add: already in the index
+	long := "i-" + strings.Repeat("x", 1500)
+	put(map[string]string{rotation.AttrHostID: long}) // as long as a key may be: the notice stays short
 
 	if sel, err := f.sel.Select(ctx, rotation.SelectInput{}); err != nil || sel.Count != 1 {
 		t.Fatalf("Select() before normalizing = %+v, %v; want only the host added by rotation-hosts", sel, err)
 	}
 	n := &rotation.Normalizer{Table: f.ddb, Topic: sns.NewFromConfig(f.cfg), Config: f.steps.Config, Now: func() time.Time { return f.now }}
 	res, err := n.Handle(ctx, events.DynamoDBEvent{Records: readInventoryStream(t, ctx, f)})
-	if err != nil || res.Normalized != 1 || res.Invalid != 2 {
-		t.Fatalf("Handle() = %+v, %v; want 1 normalized, 2 invalid", res, err)
+	if err != nil || res.Normalized != 1 || res.Invalid != 3 {
+		t.Fatalf("Handle() = %+v, %v; want 1 normalized, 3 invalid", res, err)
 	}
 	sel, err := f.sel.Select(ctx, rotation.SelectInput{})
 	if err != nil || sel.Count != 2 {
@@ -64,12 +66,19 @@ func TestNormalizeHandWrittenHosts(t *testing.T) {
 		}
 	}
 	msgs := f.srv.SNS.Messages()
-	if len(msgs) != 2 || !strings.Contains(msgs[0].Message+msgs[1].Message, `cannot rotate host \"web-server-1\"`) {
+	all := ""
+	for _, m := range msgs {
+		all += m.Message
+		if len(m.Message) > 2500 {
+			t.Errorf("notice of %d bytes: %.200s…", len(m.Message), m.Message)
+		}
+	}
+	if len(msgs) != 3 || !strings.Contains(all, `cannot rotate host \"web-server-1\"`) {
 		t.Fatalf("notifications %+v, want one per invalid item", msgs)
 	}
 	// The stream again, with our own updates on it (and the first records redelivered): nothing new, no loop.
 	res, err = n.Handle(ctx, events.DynamoDBEvent{Records: readInventoryStream(t, ctx, f)})
-	if err != nil || res.Normalized != 0 || res.Invalid != 0 || len(f.srv.SNS.Messages()) != 2 {
+	if err != nil || res.Normalized != 0 || res.Invalid != 0 || len(f.srv.SNS.Messages()) != 3 {
 		t.Errorf("second Handle() = %+v, %v, %d notifications; want nothing more", res, err, len(f.srv.SNS.Messages()))
 	}
 }

@@ -530,7 +530,7 @@ func (s *Steps) NotifyRunFailure(ctx context.Context, f RunFailure) (FailureOutp
 		names := make([]string, 0, min(len(hosts), maxNamedHosts))
 		for _, h := range hosts[:min(len(hosts), maxNamedHosts)] {
 			if !ValidHostID(h) {
-				h = fmt.Sprintf("%q", h)
+				h = quoteShort(h)
 			}
 			names = append(names, h)
 		}

@@ -703,6 +703,20 @@ func TestHostLease(t *testing.T) {
 	if it := f.item(t, id); it[rotation.AttrLeaseOwner] != "" || it[rotation.AttrLeaseUntil] != "" {
 		t.Fatalf("item %v, want the lease released", it)
 	}
+	// A lease written by hand with a number for leaseUntil does not hold the host forever.
+	_, err = f.ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(f.table), Key: map[string]types.AttributeValue{rotation.AttrHostID: &types.AttributeValueMemberS{Value: id}},
+		UpdateExpression: aws.String("SET leaseOwner = :o, leaseUntil = :u"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":o": &types.AttributeValueMemberS{Value: "someone"}, ":u": &types.AttributeValueMemberN{Value: "99999999999"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.steps.SendCSR(ctx, rotation.State{HostID: id, Run: runA}); err != nil {
+		t.Errorf("SendCSR() over a hand-written lease = %v", err)
+	}
 }
 
 func TestRunFailureText(t *testing.T) {
