@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrolesanywhere"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -135,6 +137,8 @@ type RotationStack struct {
 	StateMachine awsstepfunctions.StateMachine
 	Trigger      *iotcert.GoFunction
 	Select       *iotcert.GoFunction
+	// Normalize brings hand-written host items into the rotation schedule (from the table's stream).
+	Normalize *iotcert.GoFunction
 	// Steps are the per-host functions, by the substitution variable of their states.
 	Steps        map[string]*iotcert.GoFunction
 	CRLProcessor *iotcert.GoFunction
@@ -377,6 +381,8 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		DeletionProtection:               jsii.Bool(true),
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+		// Every write reaches the normalizer, which brings hand-written items into the renewAt index (no scan).
+		Stream: awsdynamodb.StreamViewType_NEW_IMAGE,
 	})
 	// Due hosts come from a Query per shard on this index, never a Scan: renewShard spreads the fleet over
 	// RenewShards partitions so that no single partition holds it.
@@ -593,6 +599,8 @@ var rotationSteps = []struct {
 		append([]string{rotation.EnvTable, rotation.EnvCSRDocument}, documentEnv...)},
 	{subCommandResult, "CommandResultFunction", "CommandResult", "Reads an SSM command's result once (the workflow waits, not the function)", nil},
 	{subCheckCSR, "CheckCSRFunction", "CheckCSR", "Checks a host's CSR (CN = host id, key strength) and derives IssueCertificate's idempotency token", nil},
+	{subIssue, "IssueFunction", "Issue", "Issues a host's certificate (once per CSR: the host's item records it) and counts the issuance",
+		[]string{rotation.EnvTable, rotation.EnvPCAARN, rotation.EnvSigningAlgorithm, rotation.EnvTemplateARN, rotation.EnvValidityDays}},
 	{subGetCertificate, "GetCertificateFunction", "GetCertificate", "Reads the issued certificate and checks it names the host and carries its key",
 		[]string{rotation.EnvPCAARN}},
 	{subSendInstall, "SendInstallFunction", "SendInstall", "Sends phase 2 (test with aws_signing_helper, then install) after checking every parameter",
@@ -602,6 +610,8 @@ var rotationSteps = []struct {
 		[]string{rotation.EnvTable, rotation.EnvRenewFraction, rotation.EnvRenewShards}},
 	{subNotifyFailure, "NotifyFailureFunction", "NotifyFailure", "Records a host's failure and notifies the failure topic",
 		[]string{rotation.EnvTable, rotation.EnvTopicARN}},
+	{subNotifyRun, "NotifyRunFailureFunction", "NotifyRunFailure", "Notifies the failure topic of a rotation run that failed as a whole",
+		[]string{rotation.EnvTopicARN}},
 }
 
 // defineFunctions defines the workflow's functions, the on-demand trigger and the CRL processor.
@@ -609,22 +619,25 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 	stack := s.Stack
 	// The deployment's settings, in internal/rotation's variable names; each function gets those it reads.
 	all := map[string]*string{
-		rotation.EnvTable:           s.Table.TableName(),
-		rotation.EnvCSRDocument:     s.Documents.CSR.Ref(),
-		rotation.EnvInstallDocument: s.Documents.Install.Ref(),
-		rotation.EnvKeyAlgorithm:    jsii.String(p.HostKeyAlgorithm),
-		rotation.EnvCertPath:        jsii.String(p.CertPath),
-		rotation.EnvKeyPath:         jsii.String(p.KeyPath),
-		rotation.EnvCACertPath:      jsii.String(p.CACertPath),
-		rotation.EnvSigningHelper:   jsii.String(p.SigningHelperPath),
-		rotation.EnvPCAARN:          s.CA.AttrArn(),
-		rotation.EnvProfileARN:      s.Profile.AttrProfileArn(),
-		rotation.EnvRoleARN:         s.Role.RoleArn(),
-		rotation.EnvTrustAnchorARN:  s.TrustAnchor.AttrTrustAnchorArn(),
-		rotation.EnvTopicARN:        s.Topic.TopicArn(),
-		rotation.EnvRenewFraction:   jsii.String(strconv.FormatFloat(float64(p.RenewPercent)/100, 'f', 2, 64)),
-		rotation.EnvRenewShards:     jsii.String(strconv.Itoa(p.RenewShards)),
-		rotation.EnvManifestBucket:  s.Manifests.BucketName(),
+		rotation.EnvTable:            s.Table.TableName(),
+		rotation.EnvCSRDocument:      s.Documents.CSR.Ref(),
+		rotation.EnvInstallDocument:  s.Documents.Install.Ref(),
+		rotation.EnvKeyAlgorithm:     jsii.String(p.HostKeyAlgorithm),
+		rotation.EnvCertPath:         jsii.String(p.CertPath),
+		rotation.EnvKeyPath:          jsii.String(p.KeyPath),
+		rotation.EnvCACertPath:       jsii.String(p.CACertPath),
+		rotation.EnvSigningHelper:    jsii.String(p.SigningHelperPath),
+		rotation.EnvPCAARN:           s.CA.AttrArn(),
+		rotation.EnvProfileARN:       s.Profile.AttrProfileArn(),
+		rotation.EnvRoleARN:          s.Role.RoleArn(),
+		rotation.EnvTrustAnchorARN:   s.TrustAnchor.AttrTrustAnchorArn(),
+		rotation.EnvTopicARN:         s.Topic.TopicArn(),
+		rotation.EnvRenewFraction:    jsii.String(strconv.FormatFloat(float64(p.RenewPercent)/100, 'f', 2, 64)),
+		rotation.EnvRenewShards:      jsii.String(strconv.Itoa(p.RenewShards)),
+		rotation.EnvManifestBucket:   s.Manifests.BucketName(),
+		rotation.EnvSigningAlgorithm: jsii.String(p.SigningAlgorithm),
+		rotation.EnvTemplateARN:      jsii.String(clientAuthTemplate()),
+		rotation.EnvValidityDays:     jsii.String(strconv.Itoa(p.ValidityDays)),
 	}
 	env := func(names ...string) map[string]*string {
 		e := map[string]*string{}
@@ -660,7 +673,11 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 			if st.sub == subSendInstall {
 				doc = s.Documents.Install
 			}
-			s.tableAccess(f.Role, false, "dynamodb:GetItem")
+			if st.sub == subSendCSR {
+				s.tableAccess(f.Role, true, "dynamodb:GetItem", "dynamodb:UpdateItem") // the host's lease
+			} else {
+				s.tableAccess(f.Role, false, "dynamodb:GetItem")
+			}
 			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Actions: jsii.Strings("ssm:SendCommand"), Resources: &[]*string{documentArn(doc), hostArns[0], hostArns[1]},
 			}))
@@ -669,6 +686,16 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 					"run time; SendCommand is limited to this stack's document, whose parameters are pattern-checked",
 				"Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*",
 				"Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*")
+		case subIssue:
+			s.tableAccess(f.Role, true, "dynamodb:GetItem", "dynamodb:UpdateItem")
+			// IAM spells the service acm-pca (the SDK's name acmpca is not an IAM prefix). Issuance is limited to the
+			// client-authentication template.
+			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions: jsii.Strings("acm-pca:IssueCertificate"), Resources: &[]*string{s.CA.AttrArn()},
+				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"acm-pca:TemplateArn": clientAuthTemplate()}},
+			}))
+		case subNotifyRun:
+			s.publish(f.Role)
 		case subGetCertificate:
 			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Actions: jsii.Strings("acm-pca:GetCertificate"), Resources: &[]*string{s.CA.AttrArn()},
@@ -697,11 +724,39 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 		Actions: jsii.Strings("acm-pca:DescribeCertificateAuthority"), Resources: &[]*string{s.CA.AttrArn()},
 	}))
 	s.Select.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("s3:PutObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("manifests/*"))},
+		Actions: jsii.Strings("s3:PutObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String(rotation.ManifestPrefix + "*"))},
 	}))
 	iotcert.Acknowledge(s.Select.Role, "AwsSolutions-IAM5",
 		"each run writes its host list under a new key of the manifests/ prefix of this stack's bucket",
 		"Resource::<RotationManifestsA5D0196D.Arn>/manifests/*")
+
+	// Host items written by hand (the sample's instructions, the console, the CLI) lack renewAt and renewShard: the
+	// normalizer gives them both from the table's stream, or marks them INVALID and notifies the topic.
+	s.Normalize = iotcert.NewGoFunction(stack, "NormalizeFunction", &iotcert.GoFunctionProps{
+		Handler:     "rotationnormalize",
+		Description: "Brings every host item written to the inventory into the rotation schedule, or reports why it cannot be rotated",
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(60)),
+		Environment: env(rotation.EnvTable, rotation.EnvTopicARN, rotation.EnvRenewShards),
+		SyncCaller:  "by its DynamoDB stream event source mapping, which retries a failed batch and then sends it to the stack's dead-letter queue",
+	})
+	s.tableAccess(s.Normalize.Role, true, "dynamodb:UpdateItem")
+	s.publish(s.Normalize.Role)
+	s.Normalize.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
+		Resources: &[]*string{s.Table.TableStreamArn()},
+	}))
+	normalizeFilter := map[string]interface{}{"eventName": []interface{}{"INSERT", "MODIFY"}}
+	awslambda.NewEventSourceMapping(stack, jsii.String("NormalizeStreamMapping"), &awslambda.EventSourceMappingProps{
+		Target:             s.Normalize.Function,
+		EventSourceArn:     s.Table.TableStreamArn(),
+		StartingPosition:   awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:          jsii.Number(100),
+		BisectBatchOnError: jsii.Bool(true),
+		RetryAttempts:      jsii.Number(5),
+		MaxRecordAge:       awscdk.Duration_Hours(jsii.Number(24)),
+		OnFailure:          awslambdaeventsources.NewSqsDlq(s.DeadLetters),
+		Filters:            &[]*map[string]interface{}{awslambda.FilterCriteria_Filter(&normalizeFilter)},
+	})
 
 	s.Trigger = iotcert.NewGoFunction(stack, "CertTriggerLambda", &iotcert.GoFunctionProps{
 		Handler:     "rotationtrigger",
@@ -785,11 +840,8 @@ func (s *RotationStack) defineWorkflow(p *RotationStackProps, rotationLabel stri
 	}
 	subs := map[string]*string{
 		subSelectFunction: s.Select.Function.FunctionArn(),
-		subCA:             s.CA.AttrArn(),
 		subTopic:          s.Topic.TopicArn(),
-		subTable:          s.Table.TableName(),
 		subManifestBucket: s.Manifests.BucketName(),
-		subTemplate:       jsii.String(clientAuthTemplate()),
 		subRotation:       jsii.String(rotationLabel),
 	}
 	for k, f := range s.Steps {
@@ -810,27 +862,18 @@ func (s *RotationStack) defineWorkflow(p *RotationStackProps, rotationLabel stri
 	for _, f := range s.Steps {
 		f.Function.GrantInvoke(role)
 	}
-	// IAM spells the service acm-pca (the SDK's name acmpca is not an IAM prefix). Issuance is limited to the
-	// client-authentication template.
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("acm-pca:IssueCertificate"), Resources: &[]*string{s.CA.AttrArn()},
-		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"acm-pca:TemplateArn": clientAuthTemplate()}},
-	}))
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("dynamodb:GetItem", "dynamodb:UpdateItem"), Resources: &[]*string{s.Table.TableArn()},
-	}))
-	s.Key.Grant(role, jsii.String("kms:Decrypt"), jsii.String("kms:Encrypt"), jsii.String("kms:GenerateDataKey"))
+	// The workflow itself calls no table and no CA: the Go steps do (their SDK retries throttling).
 	s.publish(role)
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("cloudwatch:PutMetricData"), Resources: jsii.Strings("*"),
 		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"cloudwatch:namespace": MetricsNamespace}},
 	}))
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("s3:GetObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("manifests/*"))},
+		Actions: jsii.Strings("s3:GetObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String(rotation.ManifestPrefix + "*"))},
 	}))
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"), // ResultWriter's set
-		Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("results/*"))},
+		Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String(rotation.ResultsPrefix + "*"))},
 	}))
 	// The distributed Map starts child executions of this state machine and follows them.
 	arn := func(resource, rname string) *string {
@@ -921,6 +964,16 @@ func (s *RotationStack) defineAlarms(p *RotationStackProps, rotationLabel string
 		Dimensions:      &map[string]*string{"Rotation": jsii.String(rotationLabel)},
 		Unit:            awscloudwatch.Unit_COUNT,
 	})
+	// Host items the normalizer refused (an id or a path that breaks the patterns), from its own log line.
+	awslogs.NewMetricFilter(stack, jsii.String("InvalidHostItemsFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        s.Normalize.LogGroup,
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String("host item refused")),
+		MetricNamespace: jsii.String(MetricsNamespace),
+		MetricName:      jsii.String("InvalidHostItems"),
+		MetricValue:     jsii.String("1"),
+		Dimensions:      &map[string]*string{"Rotation": jsii.String(rotationLabel)},
+		Unit:            awscloudwatch.Unit_COUNT,
+	})
 	alarms := []struct {
 		id, desc  string
 		m         awscloudwatch.Metric
@@ -952,6 +1005,10 @@ func (s *RotationStack) defineAlarms(p *RotationStackProps, rotationLabel string
 		{"CAExpiryAlarm", "The private CA's certificate expires within 90 days: roll over to a new CA (README, CA roll-over)",
 			metric("CADaysLeft", "Minimum", awscdk.Duration_Days(jsii.Number(1))), 90,
 			awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, awscloudwatch.TreatMissingData_MISSING},
+		{"InvalidHostItemsAlarm", "A host item written to the inventory cannot be rotated as written (its id or a path breaks the patterns): " +
+			"see rotation-hosts list (status INVALID, lastError) and the notice on the topic",
+			metric("InvalidHostItems", "Sum", awscdk.Duration_Hours(jsii.Number(1))), 1,
+			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},
 		{"IssuanceQuotaAlarm", fmt.Sprintf("The CA has issued 80 %% of its lifetime quota of %d certificates: raise the quota or roll over to a new CA", p.CertificateQuota),
 			metric("IssuedCertificates", "Maximum", awscdk.Duration_Hours(jsii.Number(1))), float64(p.CertificateQuota) * 0.8,
 			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},

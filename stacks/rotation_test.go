@@ -219,8 +219,25 @@ func TestRotationInventoryAndSchedule(t *testing.T) {
 			},
 		})
 	})
-	check(t, "five alarms, each notifying the topic", func() {
-		tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(5))
+	check(t, "hand-written host items reach the normalizer from the table's stream", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]interface{}{
+			"StreamSpecification": map[string]interface{}{"StreamViewType": "NEW_IMAGE"},
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]interface{}{
+			"EventSourceArn":             map[string]interface{}{"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("^DynamoDBCertificateTable")), "StreamArn"}},
+			"FilterCriteria":             map[string]interface{}{"Filters": []interface{}{map[string]interface{}{"Pattern": `{"eventName":["INSERT","MODIFY"]}`}}},
+			"DestinationConfig":          map[string]interface{}{"OnFailure": map[string]interface{}{"Destination": assertions.Match_AnyValue()}},
+			"BisectBatchOnFunctionError": true,
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), map[string]interface{}{
+			"FilterPattern": `{ $.msg = "host item refused" }`,
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+			"MetricName": "InvalidHostItems", "Namespace": MetricsNamespace, "Threshold": 1,
+		})
+	})
+	check(t, "six alarms, each notifying the topic", func() {
+		tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(6))
 		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
 			"MetricName": "StaleHosts", "Namespace": MetricsNamespace, "Threshold": 1, "Period": 43200,
 			"ComparisonOperator": "GreaterThanOrEqualToThreshold",
@@ -358,9 +375,13 @@ func TestRotationWorkflow(t *testing.T) {
 	if c := m["MaxConcurrency"].(float64); c < 1 || c > 25 {
 		t.Errorf("MaxConcurrency %v is not under Private CA's IssueCertificate rate (25/s)", c)
 	}
+	// Issuance is a Go step: the SDK retries Private CA's throttling and carries the CSR as its own blob.
 	issue := m["ItemProcessor"].(map[string]interface{})["States"].(map[string]interface{})[stIssueCertificate].(map[string]interface{})
-	if issue["Resource"] != "arn:aws:states:::aws-sdk:acmpca:issueCertificate" || issue["Parameters"].(map[string]interface{})["TemplateArn"] != "template-arn" {
-		t.Errorf("IssueCertificate = %s", mustJSON(issue))
+	if issue["Resource"] != placeholders[subIssue] {
+		t.Errorf("IssueCertificate = %s, want the Issue function", mustJSON(issue))
+	}
+	if strings.Contains(string(def), "aws-sdk:acmpca") || strings.Contains(string(def), ":::dynamodb:") {
+		t.Error("the workflow calls Private CA or the table itself: those calls belong to the Go steps")
 	}
 
 	// The role names IAM actions as IAM spells them: acm-pca, never the SDK's acmpca.
@@ -368,7 +389,7 @@ func TestRotationWorkflow(t *testing.T) {
 	if strings.Contains(tplText, `"acmpca:`) {
 		t.Error("template grants an acmpca: action (IAM's prefix is acm-pca)")
 	}
-	check(t, "workflow role may issue with the client-auth template only", func() {
+	check(t, "the issue function may issue with the client-auth template only", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
 			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
 				"Action":    "acm-pca:IssueCertificate",
@@ -400,15 +421,14 @@ var placeholders = map[string]string{
 	subSendCSR:        "arn:aws:lambda:us-east-1:123456789012:function:rotationcsr",
 	subCommandResult:  "arn:aws:lambda:us-east-1:123456789012:function:rotationresult",
 	subCheckCSR:       "arn:aws:lambda:us-east-1:123456789012:function:rotationcheck",
+	subIssue:          "arn:aws:lambda:us-east-1:123456789012:function:rotationissue",
 	subGetCertificate: "arn:aws:lambda:us-east-1:123456789012:function:rotationcert",
 	subSendInstall:    "arn:aws:lambda:us-east-1:123456789012:function:rotationinstall",
 	subRecord:         "arn:aws:lambda:us-east-1:123456789012:function:rotationrecord",
 	subNotifyFailure:  "arn:aws:lambda:us-east-1:123456789012:function:rotationnotify",
-	subCA:             "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555",
+	subNotifyRun:      "arn:aws:lambda:us-east-1:123456789012:function:rotationnotifyrun",
 	subTopic:          "arn:aws:sns:us-east-1:123456789012:FailedCertRotationTopic",
-	subTable:          "certificates",
 	subManifestBucket: "manifest-bucket",
-	subTemplate:       "template-arn",
 	subRotation:       "default",
 }
 
@@ -501,7 +521,7 @@ func TestRotationContext(t *testing.T) {
 // envPlaceholders stand for the deployed values of the functions' environment (the template holds references);
 // each has the form its function checks at init.
 var envPlaceholders = map[string]string{
-	"PCAarn":              placeholders[subCA],
+	"PCAarn":              "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555",
 	"IAMRAProfileARN":     "arn:aws:rolesanywhere:us-east-1:123456789012:profile/11111111-2222-3333-4444-555555555555",
 	"IAMRATrustAnchorARN": "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/11111111-2222-3333-4444-666666666666",
 	"IAMRARoleARN":        "arn:aws:iam::123456789012:role/IAMRA-Role-us-east-1",
@@ -515,13 +535,14 @@ var envPlaceholders = map[string]string{
 func TestRotationFunctionsStart(t *testing.T) {
 	tpl := defaultRotation()
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./lambdas/rotationstep", "./lambdas/rotationselect", "./lambdas/rotationtrigger", "./lambdas/crlprocessor")
+	build := exec.Command("go", "build", "-o", bin+"/", "./lambdas/rotationstep", "./lambdas/rotationselect", "./lambdas/rotationtrigger", "./lambdas/crlprocessor", "./lambdas/rotationnormalize")
 	build.Dir = iotcert.ModuleRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the rotation functions: %v\n%s", err, out)
 	}
 	// The functions by construct id (the handler each runs is the stack's choice).
-	handlers := map[string]string{"SelectFunction": "rotationselect", "CertTriggerLambda": "rotationtrigger", "CRLProcessorLambda": "crlprocessor"}
+	handlers := map[string]string{"SelectFunction": "rotationselect", "CertTriggerLambda": "rotationtrigger", "CRLProcessorLambda": "crlprocessor",
+		"NormalizeFunction": "rotationnormalize"}
 	for _, st := range rotationSteps {
 		handlers[st.id] = "rotationstep"
 	}
@@ -560,7 +581,7 @@ func TestRotationFunctionsStart(t *testing.T) {
 			t.Errorf("%s (%s) does not start with its template environment %v:\n%s", id, handler, env[3:], out)
 		}
 	}
-	if n != 10 {
-		t.Errorf("started %d rotation functions, want 10 (7 steps, selection, trigger, CRL processor)", n)
+	if n != 13 {
+		t.Errorf("started %d rotation functions, want 13 (9 steps, selection, trigger, CRL processor, normalizer)", n)
 	}
 }

@@ -147,9 +147,9 @@ if [ ! -L "$store/current" ] && [ -f "$certdir/$host.crt" ] && [ ! -L "$certdir/
 fi
 
 prev="$(readlink "$store/current" 2>/dev/null || true)"
-if [ -n "$prev" ]; then
-	links
-fi
+# The links go in before the rename, also on a first install (where they wait for current): a stop right after the
+# rename leaves the configured paths holding the new pair.
+links
 
 # The one rename that makes the new pair live.
 ln -sfn "$gen" "$store/.current.tmp"
