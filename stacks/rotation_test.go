@@ -99,6 +99,15 @@ func TestRotationCA(t *testing.T) {
 	if _, ok := res["PCA"].(map[string]interface{})["Properties"].(map[string]interface{})["RevocationConfiguration"]; ok {
 		t.Error("the CA turns CRLs on itself, before the bucket policy can name it")
 	}
+	// A CRL delivery's lock must outlive the delivery that holds it: the function's timeout is below the lock's term.
+	for id, r := range res {
+		rm := r.(map[string]interface{})
+		if strings.HasPrefix(id, "CRLProcessorLambda") && rm["Type"] == "AWS::Lambda::Function" {
+			if timeout, _ := rm["Properties"].(map[string]interface{})["Timeout"].(float64); timeout == 0 || timeout >= rotation.CRLLockSeconds {
+				t.Errorf("CRLProcessor timeout %v s, want below the lock's %d s", timeout, rotation.CRLLockSeconds)
+			}
+		}
+	}
 	check(t, "CRL processor: verifies against the CA, keeps its record in the CRL table, alarms on refusals", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]interface{}{
 			"KeySchema": []interface{}{map[string]interface{}{"AttributeName": "trustAnchorArn", "KeyType": "HASH"}},

@@ -12,11 +12,11 @@ import (
 //   - ImportCrl (https://docs.aws.amazon.com/rolesanywhere/latest/APIReference/API_ImportCrl.html) takes crlData, a
 //     name, a trust anchor ARN, enabled and tags. It has no idempotency token and lists no ConflictException: two
 //     imports of the same name for the same trust anchor make two CRLs, and the fake does so.
-//   - UpdateCrl (API_UpdateCrl.html, PATCH /crl/{crlId}) replaces crlData and/or name of one CRL;
+//   - UpdateCrl (https://docs.aws.amazon.com/rolesanywhere/latest/APIReference/API_UpdateCrl.html, PATCH /crl/{crlId}) replaces crlData and/or name of one CRL;
 //     ResourceNotFoundException when the id is unknown.
-//   - DeleteCrl (API_DeleteCrl.html, DELETE /crl/{crlId}) deletes one CRL and answers with its detail;
+//   - DeleteCrl (https://docs.aws.amazon.com/rolesanywhere/latest/APIReference/API_DeleteCrl.html, DELETE /crl/{crlId}) deletes one CRL and answers with its detail;
 //     ResourceNotFoundException when the id is unknown.
-//   - ListCrls (API_ListCrls.html, GET /crls, pageSize up to 100 and nextToken) lists every CRL of the account and
+//   - ListCrls (https://docs.aws.amazon.com/rolesanywhere/latest/APIReference/API_ListCrls.html, GET /crls, pageSize up to 100 and nextToken) lists every CRL of the account and
 //     region with crlData. No page says whether it reads its own writes: SetListLag lets a test hide CRLs imported
 //     less than a given time ago, the worst case a design must survive.
 

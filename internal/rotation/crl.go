@@ -76,7 +76,8 @@ const (
 //
 // Exactly one CRL per trust anchor, under any concurrency. IAM Roles Anywhere's ImportCrl has no idempotency token
 // and does not refuse a second CRL of the same name, and no page states that ListCrls reads its own writes
-// (https://docs.aws.amazon.com/rolesanywhere/latest/APIReference/API_ImportCrl.html, API_ListCrls.html), so
+// (https://docs.aws.amazon.com/rolesanywhere/latest/APIReference/API_ImportCrl.html,
+// https://docs.aws.amazon.com/rolesanywhere/latest/APIReference/API_ListCrls.html), so
 // list-then-import races. Instead each delivery takes the trust anchor's record in the CRL table by a conditional
 // write (DynamoDB conditional writes are strongly consistent:
 // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html), and under
