@@ -267,3 +267,50 @@ func TestCRLAdoptsDuplicates(t *testing.T) {
 		t.Fatalf("Roles Anywhere CRLs = %+v, want only %s with number 3", crls, ids[0])
 	}
 }
+
+// TestCRLLock: a delivery waits for another's lock and gives up (an error, so EventBridge retries) when it stays
+// held; a lock past its term (its holder certainly stopped) is taken over; a CRL deleted behind the record is
+// imported anew.
+func TestCRLLock(t *testing.T) {
+	srv := awsfake.New(t)
+	srv.SetEnv(t)
+	p := newCRLProcessor(t, srv)
+	p.LockWait = 20 * time.Millisecond
+	week := time.Now().AddDate(0, 0, 7)
+	ddb := dynamodb.NewFromConfig(fastConfig(t))
+	hold := func(until time.Time) {
+		t.Helper()
+		_, err := ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(p.Config.CRLTable), Item: map[string]types.AttributeValue{
+			rotation.AttrCRLAnchor:    &types.AttributeValueMemberS{Value: p.Config.TrustAnchorARN},
+			rotation.AttrCRLLockOwner: &types.AttributeValueMemberS{Value: "another-delivery"},
+			rotation.AttrCRLLockUntil: &types.AttributeValueMemberN{Value: fmt.Sprint(until.Unix())},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold(time.Now().Add(time.Minute))
+	if res, err := deliver(srv, p, "crl/a.crl", srv.PCA.SignCRL(1, week)); err == nil || !strings.Contains(err.Error(), "held the lock") {
+		t.Fatalf("delivery under another's lock: %+v, %v; want an error naming the lock", res, err)
+	}
+	if n := len(srv.RolesAnywhere.CRLs()); n != 0 {
+		t.Fatalf("%d CRLs imported under another's lock", n)
+	}
+	hold(time.Now().Add(-time.Second))
+	res, err := deliver(srv, p, "crl/a.crl", srv.PCA.SignCRL(1, week))
+	if err != nil || res.Action != "imported" {
+		t.Fatalf("delivery after the lock's term: %+v, %v; want imported", res, err)
+	}
+	ra := rolesanywhere.NewFromConfig(fastConfig(t))
+	if _, err := ra.DeleteCrl(context.Background(), &rolesanywhere.DeleteCrlInput{CrlId: aws.String(res.CRLID)}); err != nil {
+		t.Fatal(err)
+	}
+	res2, err := deliver(srv, p, "crl/a.crl", srv.PCA.SignCRL(2, week))
+	if crls := srv.RolesAnywhere.CRLs(); err != nil || res2.Action != "imported" || len(crls) != 1 || crls[0].ID != res2.CRLID {
+		t.Fatalf("delivery after the CRL was deleted: %+v, %v, CRLs %+v; want one new CRL", res2, err, crls)
+	}
+	if _, err := ra.DeleteCrl(context.Background(), &rolesanywhere.DeleteCrlInput{CrlId: aws.String("no-such-crl")}); err == nil ||
+		!strings.Contains(err.Error(), "ResourceNotFoundException") {
+		t.Errorf("DeleteCrl(unknown) = %v, want ResourceNotFoundException", err)
+	}
+}
