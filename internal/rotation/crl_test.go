@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -312,5 +313,34 @@ func TestCRLLock(t *testing.T) {
 	if _, err := ra.DeleteCrl(context.Background(), &rolesanywhere.DeleteCrlInput{CrlId: aws.String("no-such-crl")}); err == nil ||
 		!strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Errorf("DeleteCrl(unknown) = %v, want ResourceNotFoundException", err)
+	}
+}
+
+// TestCheckCRL: the checks on their own, each refusal marked ErrCRLRefused.
+func TestCheckCRL(t *testing.T) {
+	ours, ourKey := testCA(t)
+	twin, twinKey := testCA(t) // the same subject, another key: a forger naming our CA
+	other, _ := testCA(t)
+	other.cert.RawSubject = []byte("another subject") // only the name differs from ours
+	asPEM := func(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}) }
+	now := time.Now()
+	if crl, err := rotation.CheckCRL(asPEM(crlDER(t, ours, ourKey, 3)), ours.cert, now); err != nil || crl.Number.Int64() != 3 {
+		t.Fatalf("CheckCRL(ours) = %v, %v; want number 3", crl, err)
+	}
+	for name, tc := range map[string]struct {
+		data []byte
+		ca   caCert
+		at   time.Time
+		want string
+	}{
+		"not PEM":                     {[]byte("garbage"), ours, now, "not PEM"},
+		"not a CRL":                   {asPEM([]byte{0x30, 0x03, 0x02, 0x01, 0x01}), ours, now, "CRL refused"},
+		"same issuer name, other key": {asPEM(crlDER(t, twin, twinKey, 4)), ours, now, "not signed by our CA"},
+		"another issuer":              {asPEM(crlDER(t, ours, ourKey, 4)), other, now, "issued by"},
+		"past nextUpdate":             {asPEM(crlDER(t, ours, ourKey, 4)), ours, now.AddDate(0, 0, 8), "is not in the future"},
+	} {
+		if _, err := rotation.CheckCRL(tc.data, tc.ca.cert, tc.at); !errors.Is(err, rotation.ErrCRLRefused) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: CheckCRL() = %v, want a refusal naming %q", name, err, tc.want)
+		}
 	}
 }
