@@ -61,7 +61,9 @@ func newCRLProcessor(t testing.TB, srv *awsfake.Server) *rotation.CRLProcessor {
 			CRLBucket: crlBucket, CRLName: "IAMRA-CRL", TrustAnchorARN: srv.RolesAnywhere.AddTrustAnchor(srv.PCA.CACertPEM()),
 			TopicARN: topicARN, PCAARN: srv.PCA.CAARN(), CRLTable: createCRLTable(t, ddb),
 		},
-		Sleep: func(context.Context, time.Duration) error { time.Sleep(time.Millisecond); return nil },
+		// Real waits: a waiter's budget (LockWait, 20 s) is then real time, which no holder here comes near, however
+		// loaded the machine.
+		Sleep: func(_ context.Context, d time.Duration) error { time.Sleep(d); return nil },
 	}
 }
 
