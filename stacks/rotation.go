@@ -118,6 +118,12 @@ type RotationStackProps struct {
 	RenewShards int
 	// CertificateQuota is the CA's lifetime certificate quota; the stack alarms at 80 %. Default: 1,000,000.
 	CertificateQuota int
+	// HostRoles are IAM roles the Roles Anywhere profile vends besides its test role; each must trust
+	// rolesanywhere.amazonaws.com for this trust anchor. Default: none.
+	HostRoles []string
+	// HostPolicies are managed policies of a host role the stack makes and the profile vends. Default: none (no host
+	// role).
+	HostPolicies []string
 }
 
 // RotationStack is capability E: certificate rotation with AWS Private CA, SSM Run Command and IAM Roles Anywhere.
@@ -142,7 +148,11 @@ type RotationStack struct {
 	// Steps are the per-host functions, by the substitution variable of their states.
 	Steps        map[string]*iotcert.GoFunction
 	CRLProcessor *iotcert.GoFunction
-	Documents    HostDocuments
+	// CRLTable keeps each trust anchor's CRL record and the lock of a CRL delivery.
+	CRLTable awsdynamodb.Table
+	// HostRole is the role made from HostPolicies, or nil.
+	HostRole  awsiam.Role
+	Documents HostDocuments
 }
 
 func (p RotationStackProps) withDefaults() RotationStackProps {
@@ -242,6 +252,9 @@ func (p RotationStackProps) validate() error {
 			return err
 		}
 	}
+	if err := p.validateHostAccess(); err != nil {
+		return err
+	}
 	if p.SubscriberEmail != "" {
 		if a, err := mail.ParseAddress(p.SubscriberEmail); err != nil || a.Address != p.SubscriberEmail {
 			return fmt.Errorf("context %s must be one email address, got %q", ctxSNSSubscriberEmail, p.SubscriberEmail)
@@ -305,6 +318,9 @@ func rotationPropsFromContext(ctx selection.Lookup) (*RotationStackProps, error)
 		}
 		*i.dst = n
 	}
+	if err := hostAccessFromContext(ctx, p); err != nil {
+		return nil, err
+	}
 	if err := p.withDefaults().validate(); err != nil {
 		return nil, err
 	}
@@ -330,8 +346,10 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 		rotationLabel = "default"
 	}
 
-	// One customer-managed key for the table and the topic. The services that publish to the topic on their own
-	// (EventBridge for the expiry events, CloudWatch for alarms) need the key too.
+	// One customer-managed key for the tables and the topic. CloudWatch publishes the alarms to the topic on its own
+	// and needs the key too, for this account's alarms only. EventBridge publishes through a role of its own (the
+	// expiry rule's target), so no statement names events.amazonaws.com: one without aws:SourceArn/aws:SourceAccount
+	// would let rules of any account mail through the topic (TestRotationServicePrincipalsScoped).
 	s.Key = awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{
 		Description:       jsii.String("Certificate rotation" + sfx + ": host inventory and failure notifications"),
 		EnableKeyRotation: jsii.Bool(true),
@@ -339,14 +357,17 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 	})
 	// Only AWS services (here DynamoDB) may create grants on the key (AWS Control Tower CT.KMS.PR.3).
 	iotcert.DenyForeignGrants(s.Key)
-	for _, svc := range []string{"events.amazonaws.com", "cloudwatch.amazonaws.com"} {
-		s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String(svc), nil)},
-			Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
-			Resources:  jsii.Strings("*"), // in a key policy, "*" is this key
-			Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"aws:SourceAccount": stack.Account()}},
-		}), nil)
-	}
+	s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"), // in a key policy, "*" is this key
+		Conditions: &map[string]interface{}{
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": stack.Account()},
+			"ArnLike": map[string]interface{}{"aws:SourceArn": stack.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("cloudwatch"), Resource: jsii.String("alarm"), ResourceName: jsii.String("*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+			})},
+		},
+	}), nil)
 
 	s.Topic = awssns.NewTopic(stack, jsii.String("FailedCertRotationSNSTopic"), &awssns.TopicProps{
 		TopicName:  jsii.String("FailedCertRotationTopic" + sfx), // the sample's name
@@ -461,19 +482,6 @@ func (s *RotationStack) defineCA(p *RotationStackProps) {
 		"Private CA writes CRLs with SSE-S3 or a customer key whose policy admits it; a CRL is public information by design, so SSE-S3 suffices")
 	iotcert.AcknowledgeGuard(s.CRLBucket, "S3_BUCKET_OBJECT_LOCK_ENABLED_CHECK",
 		"Private CA must be able to replace the CRL object; versioning keeps the previous CRLs for a month")
-	// Only this account's CAs may write. Naming the CA itself would be a cycle: Private CA checks the bucket's
-	// policy when the CA is created.
-	caArns := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("acm-pca"), Resource: jsii.String("certificate-authority"), ResourceName: jsii.String("*")})
-	pcaWrite := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("acm-pca.amazonaws.com"), nil)},
-		Actions:    jsii.Strings("s3:PutObject", "s3:PutObjectAcl", "s3:GetBucketAcl", "s3:GetBucketLocation"),
-		Resources:  &[]*string{s.CRLBucket.BucketArn(), s.CRLBucket.ArnForObjects(jsii.String("*"))},
-		Conditions: &map[string]interface{}{
-			"StringEquals": map[string]interface{}{"aws:SourceAccount": stack.Account()},
-			"ArnLike":      map[string]interface{}{"aws:SourceArn": caArns},
-		},
-	})
-	s.CRLBucket.AddToResourcePolicy(pcaWrite)
 
 	usage := "SHORT_LIVED_CERTIFICATE"
 	if p.CAMode == CAModeGeneral {
@@ -487,18 +495,8 @@ func (s *RotationStack) defineCA(p *RotationStackProps) {
 		Subject: &awsacmpca.CfnCertificateAuthority_SubjectProperty{
 			Country: jsii.String(p.CACountry), Organization: jsii.String(p.OrgName), CommonName: jsii.String(p.CACommonName),
 		},
-		RevocationConfiguration: &awsacmpca.CfnCertificateAuthority_RevocationConfigurationProperty{
-			CrlConfiguration: &awsacmpca.CfnCertificateAuthority_CrlConfigurationProperty{
-				Enabled:          jsii.Bool(true),
-				ExpirationInDays: jsii.Number(7),
-				S3BucketName:     s.CRLBucket.BucketName(),
-				S3ObjectAcl:      jsii.String("BUCKET_OWNER_FULL_CONTROL"),
-			},
-		},
+		// No RevocationConfiguration here: defineCRLWrites turns CRLs on once the bucket's policy names this CA.
 	})
-	if policy := s.CRLBucket.Policy(); policy != nil {
-		s.CA.Node().AddDependency(policy)
-	}
 	cert := awsacmpca.NewCfnCertificate(stack, jsii.String("PCACert"), &awsacmpca.CfnCertificateProps{
 		CertificateAuthorityArn:   s.CA.AttrArn(),
 		CertificateSigningRequest: s.CA.AttrCertificateSigningRequest(),
@@ -512,6 +510,7 @@ func (s *RotationStack) defineCA(p *RotationStackProps) {
 		Status:                  jsii.String("ACTIVE"),
 	})
 	act.Node().AddDependency(cert)
+	s.defineCRLWrites()
 }
 
 // roleName is a fixed role name that is unique per account: IAM names are global, so it carries the region too.
@@ -569,7 +568,7 @@ func (s *RotationStack) defineRolesAnywhere(p *RotationStackProps) {
 		Enabled:                   jsii.Bool(true),
 		DurationSeconds:           jsii.Number(float64(p.SessionSeconds)),
 		RequireInstanceProperties: jsii.Bool(false),
-		RoleArns:                  &[]interface{}{s.Role.RoleArn()},
+		RoleArns:                  s.profileRoles(p),
 	})
 
 	s.ExpiryRule = awsevents.NewRule(stack, jsii.String("CertificateExpiryRule"), &awsevents.RuleProps{
@@ -579,9 +578,17 @@ func (s *RotationStack) defineRolesAnywhere(p *RotationStackProps) {
 			DetailType: jsii.Strings("Roles Anywhere Certificate Expiration State Change"),
 		},
 	})
+	// Through a role EventBridge assumes for this account's rules, not a topic and key policy for
+	// events.amazonaws.com (see the key).
+	eventsRole := s.eventsPublishRole()
 	s.ExpiryRule.AddTarget(awseventstargets.NewSnsTopic(s.Topic, &awseventstargets.SnsTopicProps{
-		DeadLetterQueue: s.DeadLetters, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
+		AuthorizeUsingRole: jsii.Bool(true),
+		Role:               eventsRole,
+		DeadLetterQueue:    s.DeadLetters, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
 	}))
+	iotcert.Acknowledge(eventsRole, "AwsSolutions-IAM5",
+		"SNS publishing to a topic with a customer-managed key needs kms:GenerateDataKey* on that one key (the CDK's topic grant)",
+		"Action::kms:GenerateDataKey*")
 }
 
 // documentEnv are the documents' defaults: the sending steps render the documents with the same values the stack
@@ -925,7 +932,8 @@ func (s *RotationStack) defineSchedule(p *RotationStackProps) {
 }
 
 // defineCRLForwarding sends each new CRL object to the CRL processor.
-func (s *RotationStack) defineCRLForwarding(_ *RotationStackProps) {
+func (s *RotationStack) defineCRLForwarding(p *RotationStackProps) {
+	s.defineCRLState(p)
 	rule := awsevents.NewRule(s.Stack, jsii.String("CRLBucketEventBridgeRule"), &awsevents.RuleProps{
 		Description: jsii.String("A new CRL from the private CA goes to CRLProcessor"),
 		EventPattern: &awsevents.EventPattern{

@@ -11,14 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/rolesanywhere"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -497,70 +495,6 @@ func TestTrigger(t *testing.T) {
 	}
 	if n := len(srv.SFN.Executions()); n != 2 {
 		t.Errorf("executions = %d after a refused id, want 2", n)
-	}
-}
-
-func TestCRLProcessor(t *testing.T) {
-	srv := awsfake.New(t)
-	srv.SetEnv(t)
-	cfg := fastConfig(t)
-	ca, caKey := testCA(t)
-	anchor := srv.RolesAnywhere.AddTrustAnchor(ca.pem)
-	const bucket = "certrotation-crl"
-	srv.S3.CreateBucket(bucket)
-	p := &rotation.CRLProcessor{
-		Objects: s3.NewFromConfig(cfg), CRLs: rolesanywhere.NewFromConfig(cfg), Topic: sns.NewFromConfig(cfg),
-		Config: rotation.Config{CRLBucket: bucket, CRLName: "IAMRA-CRL", TrustAnchorARN: anchor, TopicARN: topicARN},
-	}
-	ctx := context.Background()
-	event := func(bucket, key string, size int) events.EventBridgeEvent { return s3Event(bucket, key, size) }
-
-	first := crlDER(t, ca, caKey, 1)
-	srv.S3.Put(bucket, "crl/abc.crl", first)
-	res, err := p.Handle(ctx, event(bucket, "crl/abc.crl", len(first)))
-	if err != nil || res.Action != "imported" {
-		t.Fatalf("first CRL: %+v, %v; want imported", res, err)
-	}
-	second := crlDER(t, ca, caKey, 2)
-	srv.S3.Put(bucket, "crl/abc.crl", second)
-	res2, err := p.Handle(ctx, event(bucket, "crl/abc.crl", len(second)))
-	if err != nil || res2.Action != "updated" || res2.CRLID != res.CRLID {
-		t.Fatalf("second CRL: %+v, %v; want the same CRL %s updated", res2, err, res.CRLID)
-	}
-	crls := srv.RolesAnywhere.CRLs()
-	if len(crls) != 1 || crls[0].Updates != 1 || !strings.HasPrefix(string(crls[0].Data), "-----BEGIN X509 CRL-----") {
-		t.Fatalf("Roles Anywhere CRLs = %d (updates %v), want one PEM CRL updated once", len(crls), crls)
-	}
-	if res, err := p.Handle(ctx, event(bucket, "crl/readme.txt", 10)); err != nil || res.Action != "skipped" {
-		t.Errorf("non-CRL object: %+v, %v; want skipped", res, err)
-	}
-	if len(srv.SNS.Messages()) != 0 {
-		t.Fatalf("SNS messages = %v before any failure", srv.SNS.Messages())
-	}
-	srv.S3.Put(bucket, "crl/bad.crl", []byte("not a CRL"))
-	srv.S3.Put(bucket, "crl/huge.crl", make([]byte, 300000))
-	for name, ev := range map[string]events.EventBridgeEvent{
-		"other bucket":               event("someone-elses", "crl/abc.crl", 100),
-		"garbage":                    event(bucket, "crl/bad.crl", 9),
-		"too large":                  event(bucket, "crl/abc.crl", 400000),
-		"missing":                    event(bucket, "crl/none.crl", 100),
-		"larger than the event says": event(bucket, "crl/huge.crl", 100),
-	} {
-		if _, err := p.Handle(ctx, ev); err == nil {
-			t.Errorf("%s: Handle() = nil error", name)
-		}
-	}
-	msgs := srv.SNS.Messages()
-	if len(msgs) != 5 {
-		t.Fatalf("SNS messages = %d, want 5", len(msgs))
-	}
-	for _, m := range msgs {
-		if !strings.Contains(m.Message, "Failed to import CRL: ") {
-			t.Errorf("SNS message %q lacks the sample's prefix", m.Message)
-		}
-	}
-	if n := len(srv.RolesAnywhere.CRLs()); n != 1 {
-		t.Errorf("CRLs = %d after the failures, want still 1", n)
 	}
 }
 
