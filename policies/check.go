@@ -18,8 +18,10 @@ const MaxDocumentChars = 2048
 
 // CheckOptions tunes [Check].
 type CheckOptions struct {
-	// AllowBroad accepts wildcard actions, Allow on every resource and unscoped iot:Connect. The other
-	// checks (JSON, structure, AWS IoT actions only, size) still apply.
+	// AllowBroad accepts access that does not depend on the device's identity: wildcard actions, every resource
+	// of a type, any client id, other devices' topics for every device alike (the rules [IsBroadRule] names). The
+	// other checks still apply: JSON, structure, AWS IoT actions only, size, conditions the evaluator can judge, and
+	// the identity rules (a variable beside a wildcard, a variable every device shares).
 	AllowBroad bool
 }
 
@@ -47,6 +49,9 @@ type Finding struct {
 	Rule      string // rule id, e.g. "iot-action-wildcard"
 	Statement int    // 1-based statement number; 0 for the whole document
 	Message   string // names the problem and the bad value
+	// Action and Resource are, for a finding of the evaluator's questions, one request the policy allows that shows
+	// it (the first one found); empty otherwise.
+	Action, Resource string
 }
 
 func (f Finding) String() string {
@@ -97,20 +102,27 @@ func Check(doc []byte, opts CheckOptions) (*Document, error) {
 	}
 	var findings []Finding
 	for _, r := range documentRules {
-		if r.broad && opts.AllowBroad {
-			continue
-		}
 		for _, msg := range r.check(d) {
 			findings = append(findings, Finding{Rule: r.id, Message: msg})
 		}
 	}
+	judgeable := true
 	for i, s := range d.Statement {
 		for _, r := range statementRules {
-			if r.broad && opts.AllowBroad {
-				continue
-			}
 			for _, msg := range r.check(s) {
 				findings = append(findings, Finding{Rule: r.id, Statement: i + 1, Message: msg})
+				judgeable = judgeable && r.id != RuleCondition
+			}
+		}
+	}
+	if judgeable {
+		audit, err := AuditDevice(d, CheckThing)
+		if err != nil {
+			findings = append(findings, Finding{Rule: RuleCondition, Message: err.Error()})
+		}
+		for _, f := range audit {
+			if !(opts.AllowBroad && IsBroadRule(f.Rule)) {
+				findings = append(findings, f)
 			}
 		}
 	}
