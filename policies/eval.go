@@ -413,7 +413,7 @@ const (
 // isIoTVariable reports whether name is one of AWS IoT's policy variables (case-insensitive).
 func isIoTVariable(name string) bool {
 	n := strings.ToLower(name)
-	return strings.HasPrefix(n, "iot:") || strings.HasPrefix(n, "aws:")
+	return strings.HasPrefix(n, "iot:") || strings.HasPrefix(n, "aws:") && !strings.HasPrefix(n, "aws::")
 }
 
 // lookup returns the value of a policy variable or condition key for the principal.
