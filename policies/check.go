@@ -93,12 +93,9 @@ const (
 // Check parses doc as an AWS IoT policy document and applies every rule to it. The error, if any, is an
 // *[Error] listing each problem on one line. The Document is returned only when there is no error.
 func Check(doc []byte, opts CheckOptions) (*Document, error) {
-	if err := checkSyntax(doc); err != nil {
-		return nil, &Error{Findings: []Finding{{Rule: RuleJSON, Message: err.Error()}}}
-	}
-	d, f := parseDocument(doc)
-	if f != nil {
-		return nil, &Error{Findings: []Finding{*f}}
+	d, err := Parse(doc)
+	if err != nil {
+		return nil, err
 	}
 	var findings []Finding
 	for _, r := range documentRules {
@@ -128,6 +125,19 @@ func Check(doc []byte, opts CheckOptions) (*Document, error) {
 	}
 	if len(findings) > 0 {
 		return nil, &Error{Findings: findings}
+	}
+	return d, nil
+}
+
+// Parse reads doc as an AWS IoT policy document, checking only its form (JSON, structure) and none of the rules:
+// the document an evaluator or an audit works on. The error is an *[Error].
+func Parse(doc []byte) (*Document, error) {
+	if err := checkSyntax(doc); err != nil {
+		return nil, &Error{Findings: []Finding{{Rule: RuleJSON, Message: err.Error()}}}
+	}
+	d, f := parseDocument(doc)
+	if f != nil {
+		return nil, &Error{Findings: []Finding{*f}}
 	}
 	return d, nil
 }
