@@ -135,8 +135,9 @@ func arnPrefix(d *Document) string {
 	return probeARNPrefix
 }
 
-// withPlaceholders returns a copy of d with ${AWS::Partition}, ${AWS::Region} and ${AWS::AccountId} replaced.
-func (d *Document) withPlaceholders(partition, region, account string) *Document {
+// Rendered returns a copy of d with ${AWS::Partition}, ${AWS::Region} and ${AWS::AccountId} replaced in its
+// resources and conditions (see [Render]): the document AWS IoT would evaluate in that account.
+func (d *Document) Rendered(partition, region, account string) *Document {
 	r := strings.NewReplacer(PartitionPlaceholder, partition, RegionPlaceholder, region, AccountPlaceholder, account)
 	out := &Document{Version: d.Version, Chars: d.Chars, Statement: make([]Statement, len(d.Statement))}
 	list := func(in []string) []string {
@@ -184,7 +185,7 @@ type auditor struct {
 // ${AWS::Partition}, ${AWS::Region} and ${AWS::AccountId} are taken as the probe account's. Each finding names the
 // statement that allowed it and one example. The error names a condition the evaluator cannot judge.
 func AuditDevice(d *Document, thing string) ([]Finding, error) {
-	a := newAuditor(d.withPlaceholders(ProbePartition, ProbeRegion, ProbeAccount), DevicePrincipal(thing))
+	a := newAuditor(d.Rendered(ProbePartition, ProbeRegion, ProbeAccount), DevicePrincipal(thing))
 	a.run(thing)
 	return a.findings(), a.err
 }
@@ -542,7 +543,7 @@ func contains(list []string, s string) bool {
 // topic (and, when clientID is set, connecting as that one client id). Any other action, topic, client id or thing it
 // is allowed is a finding. topic may hold the wildcards the operator allowed on purpose.
 func AuditPartner(d *Document, topic, clientID string) ([]Finding, error) {
-	d = d.withPlaceholders(ProbePartition, ProbeRegion, ProbeAccount)
+	d = d.Rendered(ProbePartition, ProbeRegion, ProbeAccount)
 	self := Principal{ClientID: clientID, Subject: map[string]string{"CommonName": EncodeTopicCN(topic)}, CertificateID: strings.Repeat("ab", 32)}
 	if self.ClientID == "" {
 		self.ClientID = "partner-client"

@@ -170,7 +170,11 @@ func runAudit(stdout, stderr io.Writer, d *policies.Document, thing, partnerTopi
 		}
 		return 0
 	}
-	fmt.Fprintf(stdout, "%s may do more than its own (%d findings):\n", subject, len(findings))
+	noun := "findings"
+	if len(findings) == 1 {
+		noun = "finding"
+	}
+	fmt.Fprintf(stdout, "%s may do more than its own (%d %s):\n", subject, len(findings), noun)
 	for _, f := range findings {
 		fmt.Fprintf(stdout, "  %s\n", f)
 		if f.Resource != "" {

@@ -89,6 +89,7 @@ var Keys = []Key{
 	{"rotation_max_concurrency", ForPlatform, "hosts rotated at once (default 20)"},
 	{"rotation_renew_shards", ForPlatform, "partitions of the renewAt index (default 16)"},
 	{"pca_certificate_quota", ForPlatform, "the rotation CA's lifetime certificate quota, for the 80 % alarm (default 1000000)"},
+	{"basic_ingest_rules", ForCrossAccount, "comma-separated rules a partner's Basic Ingest topic ($aws/rules/<rule>/...) may name (default: none)"},
 }
 
 // LookupKey returns the registered key of that name.
