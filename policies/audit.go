@@ -218,18 +218,25 @@ func (a *auditor) run(thing string) {
 			}
 		}
 	}
-	// Every resource of a type.
-	for _, act := range probeActions {
-		for _, name := range unlisted[act.typ] {
-			if a.stopped() {
-				return
-			}
-			if dec, ok := a.allowed(act, a.arn(act.typ, name)); ok {
-				rule := RuleResourceStar
-				if act.name == "iot:Connect" {
-					rule = RuleConnectScope
+	// Every resource of a type; an action the probes do not know (one AWS adds later, or a misspelt one) is asked
+	// about every type.
+	for _, act := range append(append([]actionInfo(nil), probeActions...), a.otherActions()...) {
+		types := []string{act.typ}
+		if act.typ == "" {
+			types = probeTypes
+		}
+		for _, typ := range types {
+			for _, name := range unlisted[typ] {
+				if a.stopped() {
+					return
 				}
-				a.addExample(rule, dec.Statement, act.name, a.arn(act.typ, name), fmt.Sprintf("%s on every %s: thing %s may use %q, which no device owns (%s)", act.name, act.typ, thing, name, dec.Entry))
+				if dec, ok := a.allowed(actionInfo{act.name, typ}, a.arn(typ, name)); ok {
+					rule := RuleResourceStar
+					if act.name == "iot:Connect" {
+						rule = RuleConnectScope
+					}
+					a.addExample(rule, dec.Statement, act.name, a.arn(typ, name), fmt.Sprintf("%s on every %s: thing %s may use %q, which no device owns (%s)", act.name, typ, thing, name, dec.Entry))
+				}
 			}
 		}
 	}
@@ -237,14 +244,26 @@ func (a *auditor) run(thing string) {
 	// A resource that names a device through a policy variable but is the same for every device.
 	a.sharedIdentity(thing, victims[len(victims)-1])
 	// Another device's resources.
+	// Only the actions some Allow statement grants can be allowed.
+	granted := map[string][]actionInfo{}
+	for _, act := range probeActions {
+		for _, s := range a.d.Statement {
+			if s.Effect == "Allow" && actionApplies(s, act.name) {
+				granted[act.typ] = append(granted[act.typ], act)
+				break
+			}
+		}
+	}
 	for _, v := range victims {
 		other := DevicePrincipal(v)
 		for _, typ := range probeTypes {
+			if len(granted[typ]) == 0 {
+				continue
+			}
 			for _, vp := range a.victimPatterns(typ, v, &other) {
 				for _, w := range a.witnesses(typ, vp.pat) {
-
-					for _, act := range probeActions {
-						if act.typ != typ || a.stopped() {
+					for _, act := range granted[typ] {
+						if a.stopped() {
 							continue
 						}
 						dec, ok := a.allowed(act, w)
@@ -272,6 +291,27 @@ func (a *auditor) run(thing string) {
 }
 
 func (a *auditor) stopped() bool { return a.err != nil }
+
+// otherActions are the actions Allow statements name, without wildcards, that are not among probeActions.
+func (a *auditor) otherActions() []actionInfo {
+	known := map[string]bool{}
+	for _, act := range probeActions {
+		known[strings.ToLower(act.name)] = true
+	}
+	var out []actionInfo
+	for _, s := range a.d.Statement {
+		if s.Effect != "Allow" {
+			continue
+		}
+		for _, act := range s.Action {
+			if l := strings.ToLower(act); !known[l] && !strings.ContainsAny(act, "*?") {
+				known[l] = true
+				out = append(out, actionInfo{name: act})
+			}
+		}
+	}
+	return out
+}
 
 // allowed evaluates act on resource for the audited principal; for iot:Connect the request's client id is the
 // resource's.
@@ -562,7 +602,13 @@ func AuditPartner(d *Document, topic, clientID string) ([]Finding, error) {
 	for typ, names := range unlisted {
 		probes[typ] = append(probes[typ], names...)
 	}
-	for _, act := range probeActions {
+	actions := append([]actionInfo(nil), probeActions...)
+	for _, act := range a.otherActions() {
+		for _, typ := range probeTypes {
+			actions = append(actions, actionInfo{act.name, typ})
+		}
+	}
+	for _, act := range actions {
 		cands := map[string]bool{}
 		for _, n := range probes[act.typ] {
 			cands[a.arn(act.typ, n)] = true

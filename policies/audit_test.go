@@ -72,6 +72,7 @@ func TestAuditShapes(t *testing.T) {
 		{"deny takes back the wildcard", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"` + acct + `client/` + tn + `*"},{"Effect":"Deny","Action":"iot:Connect","NotResource":"` + acct + `client/` + tn + `"}]}`, ""},
 		{"a deny the device's request may dodge does not", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"` + acct + `client/*"},{"Effect":"Deny","Action":"iot:Connect","Resource":"*","Condition":{"StringEquals":{"iot:Connection.SourceIp":"10.0.0.1"}}}]}`, RuleConnectScope},
 		{"cloudformation placeholder region", string(oneStatement("iot:Connect", "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:client/*")), RuleConnectScope},
+		{"an action the probes do not know, on every resource", string(oneStatement("iot:A", "*")), RuleResourceStar},
 		{"unknown template value is any text", string(oneStatement("iot:Publish", acct+"topic/${TopicParam}")), RuleResourceStar},
 	}
 	for _, tt := range tests {
@@ -155,6 +156,7 @@ func TestAuditPartner(t *testing.T) {
 		{"more topics than agreed", partner("partner/*", ""), "partner/data", "", 1},
 		{"a client id it was not given", partner("partner/data", "producer-*"), "partner/data", "producer-1", 1},
 		{"subscribe too", mustParse(t, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Publish","iot:Subscribe"],"Resource":["`+acct+`topic/partner/data","`+acct+`topicfilter/partner/data"]}]}`), "partner/data", "", 1},
+		{"an action the probes do not know", mustParse(t, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"`+acct+`topic/partner/data"},{"Effect":"Allow","Action":"iot:AssumeRoleWithCertificate","Resource":"*"}]}`), "partner/data", "", 1},
 		{"every action", mustParse(t, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"`+acct+`topic/partner/data"}]}`), "partner/data", "", 1},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The evaluator follows AWS IoT Core's documented policy semantics:
@@ -104,6 +105,7 @@ type prepared struct {
 
 type preparedStatement struct {
 	s       Statement
+	actions []string // Action or NotAction, lower case
 	allow   bool
 	skip    bool      // the condition does not hold, or an unresolved variable in NotResource
 	res     []pattern // nil entries did not resolve
@@ -115,6 +117,9 @@ func (d *Document) prepare(p *Principal, audit bool) (*prepared, error) {
 	pr := &prepared{stmts: make([]preparedStatement, len(d.Statement))}
 	for i, s := range d.Statement {
 		ps := preparedStatement{s: s, allow: s.Effect == "Allow"}
+		for _, a := range append(append([]string(nil), s.Action...), s.NotAction...) {
+			ps.actions = append(ps.actions, strings.ToLower(a))
+		}
 		if len(s.Condition) > 0 {
 			held, err := conditionHolds(s.Condition, p, audit, ps.allow)
 			if err != nil {
@@ -150,9 +155,10 @@ func (d *Document) prepare(p *Principal, audit bool) (*prepared, error) {
 
 func (pr *prepared) decide(action, resource string) Decision {
 	var allow Decision
+	action = strings.ToLower(action)
 	for i := range pr.stmts {
 		ps := &pr.stmts[i]
-		if ps.skip || !actionApplies(ps.s, action) {
+		if ps.skip || !ps.actionApplies(action) {
 			continue
 		}
 		entry, ok := ps.resourceApplies(resource)
@@ -169,6 +175,19 @@ func (pr *prepared) decide(action, resource string) Decision {
 	return allow
 }
 
+// actionApplies matches a lower-case action against the statement's Action (or NotAction) list.
+func (ps *preparedStatement) actionApplies(action string) bool {
+	hit := false
+	for _, p := range ps.actions {
+		if globMatch(p, action) {
+			hit = true
+			break
+		}
+	}
+	return hit != (ps.s.NotAction != nil)
+}
+
+// actionApplies reports whether the statement's Action list (or NotAction list) covers action.
 func actionApplies(s Statement, action string) bool {
 	a := strings.ToLower(action)
 	if s.NotAction != nil {
@@ -245,14 +264,14 @@ func compilePattern(s string, p *Principal, audit, openUnknown bool) (pattern, b
 				continue
 			}
 		}
-		r := []rune(s[i:])[0]
+		r, size := utf8.DecodeRuneInString(s[i:])
 		switch r {
 		case '*', '?':
 			out = append(out, token{byte(r), 0})
 		default:
 			out = append(out, token{'l', r})
 		}
-		i += len(string(r))
+		i += size
 	}
 	return out, true
 }

@@ -64,13 +64,21 @@ func CheckTemplate(template []byte, opts CheckOptions) (int, error) {
 	}
 	sort.Strings(ids)
 	var errs []error
+	// A fleet's stacks carry the same document many times: each distinct one is checked once.
+	checked := map[string]error{}
 	for _, id := range ids {
 		doc, ok := t.Resources[id].Properties["PolicyDocument"]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: no PolicyDocument", id))
 			continue
 		}
-		if _, err := CheckValue(doc, opts); err != nil {
+		key, _ := json.Marshal(doc)
+		err, seen := checked[string(key)]
+		if !seen {
+			_, err = CheckValue(doc, opts)
+			checked[string(key)] = err
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", id, err))
 		}
 	}
