@@ -541,16 +541,20 @@ func (a *auditor) add(rule string, stmt int, action, msg string) {
 // addExample records a finding once per rule and statement, with the first action and resource that showed it.
 func (a *auditor) addExample(rule string, stmt int, action, resource, msg string) {
 	key := fmt.Sprintf("%s/%d", rule, stmt)
+	label := action
+	if typ, _, ok := strings.Cut(a.short(resource), "/"); ok && resource != "" {
+		label += " on " + typ
+	}
 	if _, ok := a.found[key]; ok {
-		if action != "" && !contains(a.actions[key], action) {
-			a.actions[key] = append(a.actions[key], action)
+		if action != "" && !contains(a.actions[key], label) {
+			a.actions[key] = append(a.actions[key], label)
 		}
 		return
 	}
 	a.found[key] = &Finding{Rule: rule, Statement: stmt, Message: msg, Action: action, Resource: resource}
 	a.order = append(a.order, key)
 	if action != "" {
-		a.actions[key] = []string{action}
+		a.actions[key] = []string{label}
 	}
 }
 

@@ -31,7 +31,8 @@ import (
 //     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html.
 //
 // Resources are matched as whole ARN strings, so a wildcard may span the ':' between ARN segments: for an Allow that
-// is at least as permissive as AWS, which is the safe side for a checker. Action names match case-insensitively,
+// is at least as permissive as AWS, which is the safe side for a checker (a Deny with such a wildcard may be read wider
+// than AWS reads it). Action names match case-insensitively,
 // resources case-sensitively.
 
 // Principal is who a policy is evaluated for: a certificate, the thing it is attached to and its MQTT connection.
