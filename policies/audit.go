@@ -366,7 +366,9 @@ func (a *auditor) victims(thing string) []string {
 			out = append(out, v)
 		}
 	}
-	for _, v := range []string{"1" + thing, thing + "1", thing + "-1", thing + "_1", thing + ":1", thing + thing} {
+	// Neither "" nor a name with "/" is asked about: no thing can hold either (thing names are 1 to 128 of
+	// [a-zA-Z0-9:_-]), so no device owns such a client id or the topics it would name.
+	for _, v := range []string{"a" + thing, "1" + thing, thing + "1", thing + "-1", thing + "_1", thing + ":1", thing + thing} {
 		add(v)
 	}
 	if r := []rune(thing); len(r) > 1 {

@@ -42,7 +42,7 @@ certificate is needed. Exit status: 0 allowed or clean, 1 denied or findings, 2 
 		"policy-check -policy policies/thing-default.json -thing sensor-1 -action iot:Publish -resource topic/things/sensor-1/temp",
 		"policy-check -policy policies/thing-default.json -thing sensor-1 -action iot:Connect -resource client/sensor-2",
 		"policy-check -policy policies/vending-device.json -thing sensor-1 -audit",
-		"policy-check -policy partner.json -audit -partner-topic partner/data -client-id producer-1",
+		"policy-check -policy testdata/crossaccount/partner-policy.json -audit -partner-topic producer1/data -client-id producer-1",
 	},
 }
 

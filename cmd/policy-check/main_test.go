@@ -156,10 +156,14 @@ func TestAuditShippedAndBypasses(t *testing.T) {
 
 func TestAuditPartner(t *testing.T) {
 	const arn = "arn:aws:iot:us-east-1:123456789012:"
-	ok := writePolicy(t, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"`+arn+`topic/partner/data"},{"Effect":"Allow","Action":"iot:Connect","Resource":"`+arn+`client/producer-1"}]}`)
-	code, out, _ := runTool("-policy", ok, "-audit", "-partner-topic", "partner/data", "-client-id", "producer-1")
-	if code != 0 || out != "clean: the partner certificate of topic \"partner/data\" may do nothing beyond publishing to its topic and connecting as \"producer-1\"\n" {
+	// The partner policy of the README's example, as the cross-account stack writes it.
+	code, out, _ := runTool("-policy", "../../testdata/crossaccount/partner-policy.json", "-audit", "-partner-topic", "producer1/data", "-client-id", "producer-1")
+	if code != 0 || out != "clean: the partner certificate of topic \"producer1/data\" may do nothing beyond publishing to its topic and connecting as \"producer-1\"\n" {
 		t.Errorf("partner audit = %d, %q; want 0 and clean", code, out)
+	}
+	code, out, _ = runTool("-policy", "../../testdata/crossaccount/partner-policy.json", "-audit", "-partner-topic", "producer1/data")
+	if code != 1 || !strings.Contains(out, `iot:Connect on "client/producer-1"`) {
+		t.Errorf("partner audit without its client id = %d, %q; want 1 and the connect finding", code, out)
 	}
 	wide := writePolicy(t, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"`+arn+`topic/partner/*"}]}`)
 	code, out, _ = runTool("-policy", wide, "-audit", "-partner-topic", "partner/data")
