@@ -67,16 +67,22 @@ type Decision struct {
 	Statement int
 	// Entry is the Resource (or NotResource) entry of that statement that decided, as written.
 	Entry string
+	// Sid is that statement's Sid, if it has one.
+	Sid string
 }
 
 func (d Decision) String() string {
+	stmt := fmt.Sprintf("statement %d", d.Statement)
+	if d.Sid != "" {
+		stmt += fmt.Sprintf(" %q", d.Sid)
+	}
 	switch {
 	case d.Statement == 0:
 		return "Deny: no statement allows it (default deny)"
 	case d.Allowed:
-		return fmt.Sprintf("Allow: statement %d (%s)", d.Statement, d.Entry)
+		return fmt.Sprintf("Allow: %s (%s)", stmt, d.Entry)
 	default:
-		return fmt.Sprintf("Deny: statement %d denies it explicitly (%s)", d.Statement, d.Entry)
+		return fmt.Sprintf("Deny: %s denies it explicitly (%s)", stmt, d.Entry)
 	}
 }
 
@@ -167,10 +173,10 @@ func (pr *prepared) decide(action, resource string) Decision {
 			continue
 		}
 		if !ps.allow {
-			return Decision{Allowed: false, Statement: i + 1, Entry: entry}
+			return Decision{Allowed: false, Statement: i + 1, Entry: entry, Sid: ps.s.Sid}
 		}
 		if allow.Statement == 0 {
-			allow = Decision{Allowed: true, Statement: i + 1, Entry: entry}
+			allow = Decision{Allowed: true, Statement: i + 1, Entry: entry, Sid: ps.s.Sid}
 		}
 	}
 	return allow

@@ -99,7 +99,7 @@ func TestDecisions(t *testing.T) {
 		want string
 	}{
 		{"own topic", []string{"-policy", shipped, "-thing", "sensor-1", "-action", "iot:Publish", "-resource", "topic/things/sensor-1/temp"}, 0,
-			"Allow: statement 2 (arn:aws:iot:us-east-1:123456789012:topic/things/${iot:Connection.Thing.ThingName}/*)\n  iot:Publish on arn:aws:iot:us-east-1:123456789012:topic/things/sensor-1/temp, for thing sensor-1, client id \"sensor-1\"\n"},
+			"Allow: statement 2 \"PublishReceiveOwnTopics\" (arn:aws:iot:us-east-1:123456789012:topic/things/${iot:Connection.Thing.ThingName}/*)\n  iot:Publish on arn:aws:iot:us-east-1:123456789012:topic/things/sensor-1/temp, for thing sensor-1, client id \"sensor-1\"\n"},
 		{"another thing's topic", []string{"-policy", shipped, "-thing", "sensor-1", "-action", "iot:Publish", "-resource", "topic/things/sensor-2/temp"}, 1,
 			"Deny: no statement allows it (default deny)\n"},
 		{"own client id", []string{"-policy", shipped, "-thing", "sensor-1", "-action", "iot:Connect", "-resource", "client/sensor-1"}, 0, "Allow: statement 1"},
@@ -109,7 +109,7 @@ func TestDecisions(t *testing.T) {
 			"on arn:aws:iot:eu-west-1:111122223333:topic/things/sensor-1/x"},
 		{"full ARN", []string{"-policy", shipped, "-thing", "sensor-1", "-action", "iot:Subscribe", "-resource", "arn:aws:iot:us-east-1:123456789012:topicfilter/things/sensor-1/#"}, 0, "Allow: statement 3"},
 		{"explicit deny", []string{"-policy", deny, "-region", "eu-west-1", "-account", "111122223333", "-action", "iot:Publish", "-resource", "topic/admin/reset"}, 1,
-			"Deny: statement 2 denies it explicitly (arn:aws:iot:eu-west-1:111122223333:topic/admin/*)"},
+			"Deny: statement 2 \"NotAdmin\" denies it explicitly (arn:aws:iot:eu-west-1:111122223333:topic/admin/*)"},
 		{"client id given", []string{"-policy", deny, "-region", "eu-west-1", "-account", "111122223333", "-client-id", "c1", "-action", "iot:Publish", "-resource", "topic/a"}, 0, "no thing, client id \"c1\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
