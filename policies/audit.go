@@ -243,8 +243,7 @@ func (a *auditor) run(thing string) {
 	victims := a.victims(thing)
 	// A resource that names a device through a policy variable but is the same for every device.
 	a.sharedIdentity(thing, victims[len(victims)-1])
-	// Another device's resources.
-	// Only the actions some Allow statement grants can be allowed.
+	// Another device's resources, asked only for the actions some Allow statement grants.
 	granted := map[string][]actionInfo{}
 	for _, act := range probeActions {
 		for _, s := range a.d.Statement {
