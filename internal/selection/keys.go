@@ -92,6 +92,7 @@ var Keys = []Key{
 	{"rotation_host_roles", ForPlatform, "IAM role ARNs (comma-separated) the rotation profile vends besides its test role"},
 	{"rotation_host_policies", ForPlatform, "managed policy ARNs (comma-separated) of a host role the rotation profile vends"},
 	{"CSRPath", ForPlatform, "the rotation sample's CSR directory: refused with what replaced it (hosts never write their CSR)"},
+	{"basic_ingest_rules", ForCrossAccount, "comma-separated rules a partner's Basic Ingest topic ($aws/rules/<rule>/...) may name (default: none)"},
 }
 
 // LookupKey returns the registered key of that name.
