@@ -243,7 +243,13 @@ func runSign(o signOptions, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "device-cert: %s: %v\n", o.csr, err)
 		return 1
 	}
-	cn := csr.Subject.CommonName
+	// Exactly one attribute, CN: a second CN or an O/OU the certificate would carry is refused before anything is
+	// signed (x509 shows one CN of two; AWS IoT's provisioning may pick the other).
+	cn, err := pki.SubjectCommonName(csr.RawSubject)
+	if err != nil {
+		fmt.Fprintf(stderr, "device-cert: %s: %v: nothing was signed\n", o.csr, err)
+		return 1
+	}
 	if err := naming.ThingName(cn); err != nil {
 		fmt.Fprintf(stderr, "device-cert: %s: subject CN: %v\n", o.csr, err)
 		return 1

@@ -298,6 +298,13 @@ func TestSignRefuses(t *testing.T) {
 	weak := filepath.Join(dir, "weak.csr")
 	runOpenSSL(t, bin, "req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", filepath.Join(dir, "weak.key"),
 		"-subj", "/CN=weak", "-out", weak)
+	// Two CNs (x509 shows one, AWS IoT's provisioning may choose the other) and an attribute besides the CN.
+	twoCN := filepath.Join(dir, "twocn.csr")
+	runOpenSSL(t, bin, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", filepath.Join(dir, "twocn.key"), "-subj", "/CN=thing-a/CN=admin", "-out", twoCN)
+	withOrg := filepath.Join(dir, "org.csr")
+	runOpenSSL(t, bin, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", filepath.Join(dir, "org.key"), "-subj", "/O=Operators/CN=thing-o", "-out", withOrg)
 	tampered := filepath.Join(dir, "tampered.csr")
 	csrPEM, _ := os.ReadFile(csrPath)
 	b, _ := pem.Decode(csrPEM)
@@ -315,6 +322,9 @@ func TestSignRefuses(t *testing.T) {
 		{"other thing", []string{"-csr", csrPath, "-thing", "thing-b"}, `is for thing "thing-a", not "thing-b"`},
 		{"bad CN", []string{"-csr", badCN}, "subject CN"},
 		{"weak key", []string{"-csr", weak}, "too weak"},
+		{"two CNs", []string{"-csr", twoCN}, "has 2 CN attributes"},
+		{"two CNs, thing given", []string{"-csr", twoCN, "-thing", "thing-a"}, "has 2 CN attributes"},
+		{"other attribute", []string{"-csr", withOrg}, "attributes besides the CN"},
 		{"tampered", []string{"-csr", tampered}, "signature does not verify"},
 		{"missing", []string{"-csr", filepath.Join(dir, "nope.csr")}, "read CSR"},
 		{"unknown CA", []string{"-csr", csrPath, "-ca-arn", "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/nope"}, "ResourceNotFoundException"},
