@@ -51,14 +51,27 @@ type Applier struct {
 	// registered under it (the ones JITR registered here); other certificates are detached from the thing, not deleted.
 	// Empty: no certificate is deleted.
 	CAID string
-	Log  *slog.Logger
+	// Origin returns the read client of an origin region's registry, for read-repair (see repair.go). Nil: no
+	// read-repair; an ambiguous or early event fails and is retried.
+	Origin func(region string) (OriginAPI, error)
+	// Admission decides which events are replayed at all (origin region, clock skew).
+	Admission Admission
+	Now       func() time.Time
+	Log       *slog.Logger
 }
+
+// ThingTypeDeleteDelay is how long after a thing type's deprecation the replay waits before deleting it. AWS IoT:
+// "Before you can delete a thing type, wait for five minutes after you deprecate it"
+// (https://docs.aws.amazon.com/iot/latest/developerguide/delete-thing-types.html); 15 s more for the difference
+// between AWS IoT's clock and ours.
+const ThingTypeDeleteDelay = 5*time.Minute + 15*time.Second
 
 // Outcome says what became of an event.
 type Outcome struct {
 	EventID string `json:"eventId"`
 	Entity  string `json:"entity"`
-	// Result is "applied", "stale" (a newer event of the entity was applied first) or "skipped" (with Reason).
+	// Result is "applied", "stale" (a newer event of the entity was applied first), "repaired" (the origin region was
+	// asked what is true, and that was applied instead; with Reason) or "skipped" (with Reason).
 	Result string `json:"result"`
 	Reason string `json:"reason,omitempty"`
 }
@@ -81,11 +94,22 @@ func (a *Applier) log() *slog.Logger {
 func (a *Applier) Apply(ctx context.Context, ev *Event) (Outcome, error) {
 	entity := ev.Entity()
 	out := Outcome{EventID: ev.ID, Entity: entity}
-	claim, err := a.Versions.Claim(ctx, entity, ev.Order(), ev.ID)
+	claim, err := a.Versions.Claim(ctx, entity, ev.Order(), ev.Inc, ev.ID)
 	if err != nil {
 		return out, err
 	}
 	switch claim {
+	case Ambiguous:
+		if !ev.repair {
+			reason, err := a.readRepair(ctx, ev)
+			if err != nil {
+				return out, err
+			}
+			out.Result, out.Reason = "repaired", reason
+			a.log().Info("event read-repaired", "eventId", ev.ID, "entity", entity, "reason", reason)
+			return out, nil
+		}
+		fallthrough // two repairs in one millisecond read the same state
 	case Stale:
 		out.Result = "stale"
 		a.log().Info("event older than the applied one: skipped", "eventId", ev.ID, "entity", entity)
@@ -125,7 +149,8 @@ func (a *Applier) apply(ctx context.Context, ev *Event) (deleted bool, reason st
 		if ev.Operation == opDeleted {
 			return true, "", a.deleteThing(ctx, ev.ThingName)
 		}
-		return false, "", a.putThing(ctx, ev)
+		r, err := a.putThing(ctx, ev)
+		return false, r, err
 	case ThingTypeAssocEvent:
 		r, err := a.associate(ctx, ev)
 		return false, r, err
@@ -141,9 +166,11 @@ func (a *Applier) apply(ctx context.Context, ev *Event) (deleted bool, reason st
 		if ev.Operation == opDeleted {
 			return true, "", a.deleteGroup(ctx, ev.GroupName)
 		}
-		return false, "", a.putGroup(ctx, ev)
+		r, err := a.putGroup(ctx, ev)
+		return false, r, err
 	case GroupMembershipEvent:
-		return ev.Operation == opRemoved, "", a.membership(ctx, ev)
+		r, err := a.membership(ctx, ev)
+		return ev.Operation == opRemoved, r, err
 	case GroupHierarchyEvent:
 		r, err := a.hierarchy(ctx, ev)
 		return false, r, err
@@ -167,10 +194,39 @@ func (a *Applier) wantsType(ctx context.Context, ev *Event) (bool, error) {
 	return rec == nil || !rec.Applied || rec.TS <= ev.Timestamp, nil
 }
 
-func (a *Applier) putThing(ctx context.Context, ev *Event) error {
+// gone is the reason an event is skipped because something it needs no longer exists in the origin region: the
+// origin's later events (or the read-repair that found it gone) decide the entity's state.
+func gone(what string) string {
+	return what + " no longer exists in the origin region: a later event supersedes this one"
+}
+
+// withDependency runs op; when op fails with ResourceNotFoundException, ensure repairs the dependency from the
+// origin and op runs once more. It returns the reason to skip the event when the dependency is gone in the origin.
+func withDependency(what string, op func() error, ensure func() error) (string, error) {
+	err := op()
+	if err == nil || !notFound(err) {
+		return "", err
+	}
+	switch eerr := ensure(); {
+	case errors.Is(eerr, errGone):
+		return gone(what), nil
+	case eerr != nil:
+		return "", fmt.Errorf("%w (and %s: %w)", err, what, eerr)
+	}
+	return "", op()
+}
+
+func (a *Applier) putThing(ctx context.Context, ev *Event) (string, error) {
 	setType, err := a.wantsType(ctx, ev)
 	if err != nil {
-		return err
+		return "", err
+	}
+	typeDep := func(typ string, op func() error) (string, error) {
+		if typ == "" {
+			return "", op()
+		}
+		return withDependency("thing type "+typ, func() error { return a.withTypeUsable(ctx, typ, op) },
+			func() error { return a.ensureType(ctx, ev, typ) })
 	}
 	cur, err := a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
 	if notFound(err) {
@@ -179,21 +235,22 @@ func (a *Applier) putThing(ctx context.Context, ev *Event) error {
 		if setType && ev.ThingTypeName != "" {
 			in.ThingTypeName = aws.String(ev.ThingTypeName)
 		}
-		err = a.withTypeUsable(ctx, aws.ToString(in.ThingTypeName), func() error {
+		var reason string
+		reason, err = typeDep(aws.ToString(in.ThingTypeName), func() error {
 			_, err := a.IoT.CreateThing(ctx, in)
 			return err
 		})
 		var exists *types.ResourceAlreadyExistsException
 		if err == nil {
-			return nil
+			return reason, nil
 		}
 		if !errors.As(err, &exists) { // JITR created it meanwhile: update it below
-			return fmt.Errorf("create thing %s: %w", ev.ThingName, err)
+			return "", fmt.Errorf("create thing %s: %w", ev.ThingName, err)
 		}
 		cur, err = a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
 	}
 	if err != nil {
-		return fmt.Errorf("describe thing %s: %w", ev.ThingName, err)
+		return "", fmt.Errorf("describe thing %s: %w", ev.ThingName, err)
 	}
 	in := &iot.UpdateThingInput{ThingName: aws.String(ev.ThingName)}
 	change := false
@@ -212,15 +269,16 @@ func (a *Applier) putThing(ctx context.Context, ev *Event) error {
 		in.AttributePayload = &types.AttributePayload{Attributes: ev.Attributes, Merge: false}
 	}
 	if !change {
-		return nil
+		return "", nil
 	}
-	if err := a.withTypeUsable(ctx, aws.ToString(in.ThingTypeName), func() error {
+	reason, err := typeDep(aws.ToString(in.ThingTypeName), func() error {
 		_, err := a.IoT.UpdateThing(ctx, in)
 		return err
-	}); err != nil {
-		return fmt.Errorf("update thing %s: %w", ev.ThingName, err)
+	})
+	if err != nil {
+		return "", fmt.Errorf("update thing %s: %w", ev.ThingName, err)
 	}
-	return nil
+	return reason, nil
 }
 
 // withTypeUsable runs op, which gives a thing the type typ. AWS IoT refuses a deprecated type to new things, yet in the
@@ -361,10 +419,20 @@ func (a *Applier) associate(ctx context.Context, ev *Event) (string, error) {
 		return "a newer event of the thing set its type", nil
 	}
 	cur, err := a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
-	if err != nil {
-		if notFound(err) && ev.Operation == opRemoved {
-			return "", nil
+	if notFound(err) && ev.Operation == opRemoved {
+		return "", nil
+	}
+	if notFound(err) {
+		// The association came before the thing's own event: the thing is repaired from the origin, its type with it.
+		switch err := a.ensureThing(ctx, ev, ev.ThingName, ev.ThingID); {
+		case errors.Is(err, errGone):
+			return gone("thing " + ev.ThingName), nil
+		case err != nil:
+			return "", err
 		}
+		cur, err = a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
+	}
+	if err != nil {
 		return "", fmt.Errorf("describe thing %s: %w", ev.ThingName, err)
 	}
 	curType := aws.ToString(cur.ThingTypeName)
@@ -377,13 +445,22 @@ func (a *Applier) associate(ctx context.Context, ev *Event) (string, error) {
 	default:
 		return "", nil
 	}
-	if err := a.withTypeUsable(ctx, aws.ToString(in.ThingTypeName), func() error {
+	op := func() error {
 		_, err := a.IoT.UpdateThing(ctx, in)
 		return err
-	}); err != nil {
+	}
+	if in.ThingTypeName == nil {
+		if err := op(); err != nil {
+			return "", fmt.Errorf("remove the type of thing %s: %w", ev.ThingName, err)
+		}
+		return "", nil
+	}
+	reason, err := withDependency("thing type "+ev.ThingTypeName, func() error { return a.withTypeUsable(ctx, ev.ThingTypeName, op) },
+		func() error { return a.ensureType(ctx, ev, ev.ThingTypeName) })
+	if err != nil {
 		return "", fmt.Errorf("set the type of thing %s: %w", ev.ThingName, err)
 	}
-	return "", nil
+	return reason, nil
 }
 
 func (a *Applier) putThingType(ctx context.Context, ev *Event) error {
@@ -416,8 +493,11 @@ func (a *Applier) putThingType(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-// deleteThingType deprecates the type first if it is not (AWS IoT deletes only deprecated types, 5 minutes after the
-// deprecation: until then the delete fails and the state machine retries).
+// deleteThingType deprecates the type first if it is not: AWS IoT deletes only deprecated types, and only five minutes
+// after the deprecation. Until ThingTypeDeleteDelay has passed since the deprecation (as DescribeThingType dates it),
+// the delete is not even tried: a NotReadyError says when to come back. The design does not depend on the error AWS
+// IoT returns for an early delete, which no page documents: any InvalidRequestException of the delete (AWS's clock
+// behind ours, or a thing whose own event has not removed the type yet) is a NotReadyError too.
 func (a *Applier) deleteThingType(ctx context.Context, name string) error {
 	cur, err := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(name)})
 	if notFound(err) {
@@ -426,18 +506,30 @@ func (a *Applier) deleteThingType(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("describe thing type %s: %w", name, err)
 	}
-	if cur.ThingTypeMetadata == nil || !cur.ThingTypeMetadata.Deprecated {
+	since := a.now()
+	if m := cur.ThingTypeMetadata; m == nil || !m.Deprecated {
 		if _, err := a.IoT.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(name)}); err != nil {
 			return fmt.Errorf("deprecate thing type %s before deleting it: %w", name, err)
 		}
+	} else if m.DeprecationDate != nil {
+		since = *m.DeprecationDate
 	}
-	if _, err := a.IoT.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String(name)}); err != nil && !notFound(err) {
-		return fmt.Errorf("delete thing type %s: %w", name, err)
+	if wait := ThingTypeDeleteDelay - a.now().Sub(since); wait > 0 {
+		return &NotReadyError{Reason: "thing type " + name + " was deprecated at " + since.UTC().Format(time.RFC3339) +
+			": AWS IoT deletes a thing type five minutes after its deprecation", RetryAfter: wait}
 	}
-	return nil
+	_, err = a.IoT.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String(name)})
+	var inv *types.InvalidRequestException
+	switch {
+	case err == nil || notFound(err):
+		return nil
+	case errors.As(err, &inv):
+		return &NotReadyError{Reason: "delete thing type " + name + ": " + err.Error(), RetryAfter: time.Minute}
+	}
+	return fmt.Errorf("delete thing type %s: %w", name, err)
 }
 
-func (a *Applier) putGroup(ctx context.Context, ev *Event) error {
+func (a *Applier) putGroup(ctx context.Context, ev *Event) (string, error) {
 	props := &types.ThingGroupProperties{AttributePayload: &types.AttributePayload{Attributes: ev.Attributes}}
 	if ev.Description != "" {
 		props.ThingGroupDescription = aws.String(ev.Description)
@@ -447,15 +539,22 @@ func (a *Applier) putGroup(ctx context.Context, ev *Event) error {
 		in := &iot.CreateThingGroupInput{ThingGroupName: aws.String(ev.GroupName), ThingGroupProperties: props}
 		if ev.ParentName != "" {
 			in.ParentGroupName = aws.String(ev.ParentName)
+			// The parent's event may not have come yet: repaired from the origin (CreateThingGroup's error for a
+			// missing parent is not documented, so it is looked up first).
+			switch err := a.ensureGroup(ctx, ev, ev.ParentName); {
+			case errors.Is(err, errGone):
+				return gone("parent group " + ev.ParentName), nil
+			case err != nil:
+				return "", err
+			}
 		}
 		if _, err := a.IoT.CreateThingGroup(ctx, in); err != nil {
-			// A missing parent is an InvalidRequestException: retried, the parent's event may come later.
-			return fmt.Errorf("create thing group %s under %q: %w", ev.GroupName, ev.ParentName, err)
+			return "", fmt.Errorf("create thing group %s under %q: %w", ev.GroupName, ev.ParentName, err)
 		}
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return fmt.Errorf("describe thing group %s: %w", ev.GroupName, err)
+		return "", fmt.Errorf("describe thing group %s: %w", ev.GroupName, err)
 	}
 	parent := ""
 	if cur.ThingGroupMetadata != nil {
@@ -464,7 +563,7 @@ func (a *Applier) putGroup(ctx context.Context, ev *Event) error {
 	if parent != ev.ParentName {
 		// AWS IoT cannot move a group: the primary's group was deleted and created again under another parent, and
 		// its delete has not been replayed yet.
-		return fmt.Errorf("thing group %s has parent %q here and %q in the event", ev.GroupName, parent, ev.ParentName)
+		return "", fmt.Errorf("thing group %s has parent %q here and %q in the event", ev.GroupName, parent, ev.ParentName)
 	}
 	var curAttrs map[string]string
 	curDesc := ""
@@ -475,13 +574,13 @@ func (a *Applier) putGroup(ctx context.Context, ev *Event) error {
 		}
 	}
 	if curDesc == ev.Description && sameAttributes(curAttrs, ev.Attributes) {
-		return nil
+		return "", nil
 	}
 	if _, err := a.IoT.UpdateThingGroup(ctx, &iot.UpdateThingGroupInput{ThingGroupName: aws.String(ev.GroupName),
 		ThingGroupProperties: props}); err != nil {
-		return fmt.Errorf("update thing group %s: %w", ev.GroupName, err)
+		return "", fmt.Errorf("update thing group %s: %w", ev.GroupName, err)
 	}
-	return nil
+	return "", nil
 }
 
 func (a *Applier) deleteGroup(ctx context.Context, name string) error {
@@ -491,19 +590,31 @@ func (a *Applier) deleteGroup(ctx context.Context, name string) error {
 	return nil
 }
 
-func (a *Applier) membership(ctx context.Context, ev *Event) error {
+// membership adds or removes a thing. An ADDED that comes before its group's or thing's own event repairs them from the
+// origin; when the origin has neither any more (or only a later incarnation of the thing), the membership is moot.
+func (a *Applier) membership(ctx context.Context, ev *Event) (string, error) {
 	if ev.Operation == opAdded {
-		if _, err := a.IoT.AddThingToThingGroup(ctx, &iot.AddThingToThingGroupInput{
-			ThingGroupName: aws.String(ev.GroupName), ThingName: aws.String(ev.ThingName)}); err != nil {
-			return fmt.Errorf("add thing %s to group %s: %w", ev.ThingName, ev.GroupName, err)
+		add := func() error {
+			_, err := a.IoT.AddThingToThingGroup(ctx, &iot.AddThingToThingGroupInput{
+				ThingGroupName: aws.String(ev.GroupName), ThingName: aws.String(ev.ThingName)})
+			return err
 		}
-		return nil
+		reason, err := withDependency("thing group "+ev.GroupName+" or thing "+ev.ThingName, add, func() error {
+			if err := a.ensureGroup(ctx, ev, ev.GroupName); err != nil {
+				return err
+			}
+			return a.ensureThing(ctx, ev, ev.ThingName, ev.ThingID)
+		})
+		if err != nil {
+			return "", fmt.Errorf("add thing %s to group %s: %w", ev.ThingName, ev.GroupName, err)
+		}
+		return reason, nil
 	}
 	if _, err := a.IoT.RemoveThingFromThingGroup(ctx, &iot.RemoveThingFromThingGroupInput{
 		ThingGroupName: aws.String(ev.GroupName), ThingName: aws.String(ev.ThingName)}); err != nil && !notFound(err) {
-		return fmt.Errorf("remove thing %s from group %s: %w", ev.ThingName, ev.GroupName, err)
+		return "", fmt.Errorf("remove thing %s from group %s: %w", ev.ThingName, ev.GroupName, err)
 	}
-	return nil
+	return "", nil
 }
 
 // hierarchy checks a parent-child link. A group's parent is set when the group is created (by its THING_GROUP_EVENT)
@@ -513,6 +624,16 @@ func (a *Applier) hierarchy(ctx context.Context, ev *Event) (string, error) {
 		return "the link goes with the child group's delete", nil
 	}
 	cur, err := a.IoT.DescribeThingGroup(ctx, &iot.DescribeThingGroupInput{ThingGroupName: aws.String(ev.ChildName)})
+	if notFound(err) {
+		// The link came before the child's own event: the child (with its parent) is repaired from the origin.
+		switch err := a.ensureGroup(ctx, ev, ev.ChildName); {
+		case errors.Is(err, errGone):
+			return gone("thing group " + ev.ChildName), nil
+		case err != nil:
+			return "", err
+		}
+		cur, err = a.IoT.DescribeThingGroup(ctx, &iot.DescribeThingGroupInput{ThingGroupName: aws.String(ev.ChildName)})
+	}
 	if err != nil {
 		return "", fmt.Errorf("describe thing group %s: %w", ev.ChildName, err)
 	}
