@@ -200,11 +200,14 @@ func gone(what string) string {
 	return what + " no longer exists in the origin region: a later event supersedes this one"
 }
 
-// withDependency runs op; when op fails with ResourceNotFoundException, ensure repairs the dependency from the
-// origin and op runs once more. It returns the reason to skip the event when the dependency is gone in the origin.
+// withDependency runs op; when op fails with ResourceNotFoundException or InvalidRequestException (the API
+// references do not say which of the two a missing thing type, thing or group gets), ensure repairs the dependency
+// from the origin when it is missing here, and op runs once more. It returns the reason to skip the event when the
+// dependency is gone in the origin.
 func withDependency(what string, op func() error, ensure func() error) (string, error) {
 	err := op()
-	if err == nil || !notFound(err) {
+	var inv *types.InvalidRequestException
+	if err == nil || (!notFound(err) && !errors.As(err, &inv)) {
 		return "", err
 	}
 	switch eerr := ensure(); {

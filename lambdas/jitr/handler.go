@@ -138,7 +138,8 @@ func (e *NotYetValidError) Error() string {
 // For an event of its CA it reads the certificate (DescribeCertificate) and the CA certificate, and verifies that
 // the CA signed the device certificate, that it is valid now, that its key is strong enough, that it is not a CA
 // certificate and, where it names extended key usages, that client authentication is one of them. The thing name
-// is the subject CN, checked against AWS IoT's name rules and the optional pattern. A certificate that fails any
+// is the subject CN, the subject's only attribute, checked against AWS IoT's name rules and the optional pattern. A
+// certificate that passes everything but starts to be valid within MaxClockSkew is left pending (NotYetValidError). A certificate that fails any
 // check is REVOKED, logged, and the invocation fails with a RefusedError so the event reaches the dead-letter queue;
 // it is never activated. A certificate that passes gets its thing (created when missing), the thing attachment and
 // the policy, and is activated last: a failure on the way leaves it pending, and AWS's next event (or the async
