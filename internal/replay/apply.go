@@ -2,6 +2,8 @@ package replay
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,7 +111,14 @@ func (a *Applier) Apply(ctx context.Context, ev *Event) (Outcome, error) {
 			a.log().Info("event read-repaired", "eventId", ev.ID, "entity", entity, "reason", reason)
 			return out, nil
 		}
-		fallthrough // two repairs in one millisecond read the same state
+		if ev.bumps < 3 {
+			// Another claim holds the repair's millisecond (a repair that failed, or one of the same state read at
+			// the same moment): the read is at least as new as it, so the repair takes the next millisecond.
+			ev.Timestamp++
+			ev.bumps++
+			return a.Apply(ctx, ev)
+		}
+		fallthrough
 	case Stale:
 		out.Result = "stale"
 		a.log().Info("event older than the applied one: skipped", "eventId", ev.ID, "entity", entity)
@@ -294,21 +303,50 @@ func (a *Applier) withTypeUsable(ctx context.Context, typ string, op func() erro
 	if err == nil || typ == "" || !errors.As(err, &inv) {
 		return err
 	}
-	d, derr := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(typ)})
-	if derr != nil || d.ThingTypeMetadata == nil || !d.ThingTypeMetadata.Deprecated {
+	// Under the type's lock: the type's own events (and read-repairs) must not change its deprecation in between,
+	// or putting the deprecation back would undo theirs.
+	return a.withTypeLock(ctx, typ, func() error {
+		d, derr := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(typ)})
+		if derr != nil {
+			return err
+		}
+		if d.ThingTypeMetadata == nil || !d.ThingTypeMetadata.Deprecated {
+			return op() // undeprecated meanwhile
+		}
+		if _, uerr := a.IoT.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ), UndoDeprecate: true}); uerr != nil {
+			return fmt.Errorf("lift the deprecation of %s for a moment: %w (after %w)", typ, uerr, err)
+		}
+		err := op()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, derr := a.IoT.DeprecateThingType(rctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ)}); derr != nil {
+			return fmt.Errorf("deprecate %s again: %w", typ, derr)
+		}
+		a.log().Info("deprecation lifted for one call", "thingType", typ)
+		return err
+	})
+}
+
+// withTypeLock runs fn holding the lock of the thing type's deprecation; a BusyError (retried) when another holds it.
+func (a *Applier) withTypeLock(ctx context.Context, typ string, fn func() error) error {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	owner, key := hex.EncodeToString(b[:]), "thingtype/"+typ
+	ok, err := a.Versions.Lock(ctx, key, owner)
+	if err != nil {
 		return err
 	}
-	if _, uerr := a.IoT.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ), UndoDeprecate: true}); uerr != nil {
-		return fmt.Errorf("lift the deprecation of %s for a moment: %w (after %w)", typ, uerr, err)
+	if !ok {
+		return &BusyError{Entity: key}
 	}
-	err = op()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, derr := a.IoT.DeprecateThingType(rctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ)}); derr != nil {
-		return fmt.Errorf("deprecate %s again: %w", typ, derr)
-	}
-	a.log().Info("deprecation lifted for one call", "thingType", typ)
-	return err
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.Versions.Unlock(uctx, key, owner); err != nil {
+			a.log().Warn("unlock", "entity", key, "error", err.Error())
+		}
+	}()
+	return fn()
 }
 
 // deleteThing first detaches what this region attached to the thing: certificates registered under this region's CA
@@ -421,17 +459,25 @@ func (a *Applier) associate(ctx context.Context, ev *Event) (string, error) {
 	if rec != nil && rec.Applied && rec.TS > ev.Timestamp {
 		return "a newer event of the thing set its type", nil
 	}
+	// A type given to another incarnation of the thing than the one here would go with that one's delete.
+	if reason, err := a.sameIncarnation(ctx, ev); reason != "" || err != nil {
+		return reason, err
+	}
 	cur, err := a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
 	if notFound(err) && ev.Operation == opRemoved {
 		return "", nil
 	}
 	if notFound(err) {
-		// The association came before the thing's own event: the thing is repaired from the origin, its type with it.
+		// The association came before the thing's own event: the thing is repaired from the origin, its type with it,
+		// which is newer than this event.
 		switch err := a.ensureThing(ctx, ev, ev.ThingName, ev.ThingID); {
 		case errors.Is(err, errGone):
 			return gone("thing " + ev.ThingName), nil
 		case err != nil:
 			return "", err
+		}
+		if a.Origin != nil && ev.Origin != "" {
+			return "the thing was read-repaired from " + ev.Origin + ", its current type with it", nil
 		}
 		cur, err = a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
 	}
@@ -467,6 +513,10 @@ func (a *Applier) associate(ctx context.Context, ev *Event) (string, error) {
 }
 
 func (a *Applier) putThingType(ctx context.Context, ev *Event) error {
+	return a.withTypeLock(ctx, ev.ThingTypeName, func() error { return a.putThingTypeLocked(ctx, ev) })
+}
+
+func (a *Applier) putThingTypeLocked(ctx context.Context, ev *Event) error {
 	cur, err := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(ev.ThingTypeName)})
 	deprecated := false
 	switch {
@@ -502,6 +552,10 @@ func (a *Applier) putThingType(ctx context.Context, ev *Event) error {
 // IoT returns for an early delete, which no page documents: any InvalidRequestException of the delete (AWS's clock
 // behind ours, or a thing whose own event has not removed the type yet) is a NotReadyError too.
 func (a *Applier) deleteThingType(ctx context.Context, name string) error {
+	return a.withTypeLock(ctx, name, func() error { return a.deleteThingTypeLocked(ctx, name) })
+}
+
+func (a *Applier) deleteThingTypeLocked(ctx context.Context, name string) error {
 	cur, err := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(name)})
 	if notFound(err) {
 		return nil
@@ -597,6 +651,12 @@ func (a *Applier) deleteGroup(ctx context.Context, name string) error {
 // origin; when the origin has neither any more (or only a later incarnation of the thing), the membership is moot.
 func (a *Applier) membership(ctx context.Context, ev *Event) (string, error) {
 	if ev.Operation == opAdded {
+		// The thing here may be another incarnation than the one that joined (a thing deleted and created again,
+		// whose delete is not replayed yet): AWS IoT drops a thing's memberships with it, so joining the old one
+		// would be undone by its delete. The origin says whether the event's thing is the current one.
+		if reason, err := a.sameIncarnation(ctx, ev); reason != "" || err != nil {
+			return reason, err
+		}
 		add := func() error {
 			_, err := a.IoT.AddThingToThingGroup(ctx, &iot.AddThingToThingGroupInput{
 				ThingGroupName: aws.String(ev.GroupName), ThingName: aws.String(ev.ThingName)})
@@ -620,6 +680,30 @@ func (a *Applier) membership(ctx context.Context, ev *Event) (string, error) {
 	return "", nil
 }
 
+// sameIncarnation makes the thing here the origin's current one when the last event applied to it was about another
+// thingId than ev's; it returns a reason to skip ev when ev's thing is not the origin's current one.
+func (a *Applier) sameIncarnation(ctx context.Context, ev *Event) (string, error) {
+	if ev.ThingID == "" {
+		return "", nil
+	}
+	rec, err := a.Versions.Get(ctx, "thing/"+ev.ThingName)
+	if err != nil || rec == nil || rec.Inc == "" || rec.Inc == ev.ThingID {
+		return "", err
+	}
+	o, ok, err := a.origin(ev)
+	if err != nil || !ok {
+		return "", err
+	}
+	rev, err := a.originThing(ctx, o, ev, ev.ThingName)
+	if err != nil {
+		return "", err
+	}
+	if rev.Operation == opDeleted || rev.Inc != ev.ThingID {
+		return gone("the thing " + ev.ThingName + " this event is about"), nil
+	}
+	return "", a.applyRepair(ctx, rev)
+}
+
 // hierarchy checks a parent-child link. A group's parent is set when the group is created (by its THING_GROUP_EVENT)
 // and cannot change, so ADDED waits for the child to exist and REMOVED needs nothing: the child's delete removes it.
 func (a *Applier) hierarchy(ctx context.Context, ev *Event) (string, error) {
@@ -634,6 +718,9 @@ func (a *Applier) hierarchy(ctx context.Context, ev *Event) (string, error) {
 			return gone("thing group " + ev.ChildName), nil
 		case err != nil:
 			return "", err
+		}
+		if a.Origin != nil && ev.Origin != "" {
+			return "the child group was read-repaired from " + ev.Origin + " under its current parent", nil
 		}
 		cur, err = a.IoT.DescribeThingGroup(ctx, &iot.DescribeThingGroupInput{ThingGroupName: aws.String(ev.ChildName)})
 	}

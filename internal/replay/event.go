@@ -76,6 +76,7 @@ type Event struct {
 
 	repair bool // made by read-repair from the origin's state: never repaired again
 	depth  int  // nesting of read-repairs that led to this event
+	bumps  int  // milliseconds a repair moved past claims of its own millisecond
 }
 
 // InvalidEventError is an event that can never apply (malformed, or naming something AWS IoT refuses). It is not

@@ -33,6 +33,9 @@ const maxRepairDepth = 10
 
 var repairSeq atomic.Int64
 
+// repairPrefix starts the eventId of every read-repair.
+const repairPrefix = "readrepair-"
+
 // NotReadyError is an event that cannot apply yet and will later without anything else happening (a thing type
 // deprecated less than five minutes ago): the state machine retries it with a long interval (ReplayNotReadyException).
 type NotReadyError struct {
@@ -69,7 +72,7 @@ func (a *Applier) origin(ev *Event) (OriginAPI, bool, error) {
 func (a *Applier) repairEvent(ev *Event, typ, op string) *Event {
 	ts := a.now().UnixMilli()
 	return &Event{Type: typ, Operation: op, Origin: ev.Origin, Timestamp: ts, depth: ev.depth + 1, repair: true,
-		ID: "readrepair-" + strconv.FormatInt(ts, 10) + "-" + strconv.FormatInt(repairSeq.Add(1), 10)}
+		ID: repairPrefix + strconv.FormatInt(ts, 10) + "-" + strconv.FormatInt(repairSeq.Add(1), 10)}
 }
 
 // applyRepair applies a repair event; a newer event applied meanwhile wins over it.

@@ -3,6 +3,7 @@ package replay_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -261,5 +262,71 @@ func TestParseImageFieldsRefused(t *testing.T) {
 	rec.NewImage["searchableAttributes"] = events.NewBinaryAttribute([]byte("x"))
 	if _, err := replay.ParseRecord(rec); !replay.IsInvalid(err) {
 		t.Errorf("binary attribute = %v, want invalid", err)
+	}
+}
+
+// A read-repair that fails leaves the event to be retried, and the retry reads the origin again: the failed repair's
+// claim does not make the event look stale.
+func TestFailedReadRepairRetried(t *testing.T) {
+	env := replaytest.New(t)
+	p := replaytest.NewPrimary(t)
+	env.WithOrigin(p)
+	replaytest.ScenarioSameMillisecond(t, p)
+	recs := records(p)
+	for _, r := range recs[:6] {
+		if _, err := apply(t, env, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, added := recs[10], recs[11] // flip/member: REMOVED and ADDED in one millisecond
+	if out, err := apply(t, env, removed); err != nil || out.Result != "applied" {
+		t.Fatalf("REMOVED = %+v, %v", out, err)
+	}
+	env.Replica.Inject(awsfake.ServiceIoT, "AddThingToThingGroup", awsfake.Fault{Status: 500, Code: "InternalFailureException", Times: 5})
+	if _, err := apply(t, env, added); err == nil {
+		t.Fatal("ADDED with its read-repair failing succeeded")
+	}
+	env.Replica.ClearFaults()
+	if out, err := apply(t, env, added); err != nil || out.Result != "repaired" {
+		t.Fatalf("retried ADDED = %+v, %v, want repaired", out, err)
+	}
+	if m := env.Replica.IoT.GroupMembers("flip"); len(m) != 1 || m[0] != "member" {
+		t.Errorf("flip members = %v, want [member]", m)
+	}
+}
+
+// A thing type's deprecation is changed under a lock: while a thing event lifts it for one call, the type's own events
+// wait (BusyError, retried), so that putting the deprecation back never undoes theirs.
+func TestThingTypeLock(t *testing.T) {
+	env := replaytest.New(t)
+	p := replaytest.NewPrimary(t)
+	p.CreateThingType(t, "sensor", "")
+	recs := records(p)
+	ctx := context.Background()
+	if ok, err := env.Applier.Versions.Lock(ctx, "thingtype/sensor", "other"); err != nil || !ok {
+		t.Fatalf("Lock = %v, %v", ok, err)
+	}
+	if ok, _ := env.Applier.Versions.Lock(ctx, "thingtype/sensor", "third"); ok {
+		t.Fatal("a second owner took a held lock")
+	}
+	_, err := apply(t, env, recs[0])
+	var retry *replay.ThingTypeCrudException
+	var busy *replay.BusyError
+	if !errors.As(err, &retry) || !errors.As(err, &busy) {
+		t.Fatalf("type event under another's lock = %v, want a retried BusyError", err)
+	}
+	if err := env.Applier.Versions.Unlock(ctx, "thingtype/sensor", "other"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := apply(t, env, recs[0]); err != nil || out.Result != "applied" {
+		t.Fatalf("after the unlock = %+v, %v, want applied", out, err)
+	}
+	// A lock whose holder crashed is taken over after its lease.
+	if ok, _ := env.Applier.Versions.Lock(ctx, "thingtype/sensor", "crashed"); !ok {
+		t.Fatal("lock not taken")
+	}
+	env.Applier.Versions.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if ok, _ := env.Applier.Versions.Lock(ctx, "thingtype/sensor", "next"); !ok {
+		t.Error("a lock past its lease was not taken over")
 	}
 }

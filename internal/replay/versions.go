@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -141,6 +142,10 @@ func (v *Versions) Claim(ctx context.Context, entity string, o Order, inc, event
 	switch {
 	case rec.EventID == eventID:
 		return Stale, nil // this event, applied already
+	case !rec.Applied && strings.HasPrefix(rec.EventID, repairPrefix):
+		// A read-repair that has not applied (it failed, or is under way): nothing newer than this event is in place,
+		// and no execution of its own retries the repair; the event's retry reads the origin again.
+		return Ambiguous, nil
 	case o.TS < rec.TS:
 		return Stale, nil
 	case o.TS == rec.TS && (inc == "" || rec.Inc != inc || (o.Rank == rec.Rank && o.Ver == rec.Ver)):
@@ -222,4 +227,44 @@ func (v *Versions) Get(ctx context.Context, entity string) (*VersionRecord, erro
 		rec.Deleted = b.Value
 	}
 	return rec, nil
+}
+
+// Lock takes a short exclusive lock, named key, for owner: false when another owner holds it and its lease has not
+// run out. It serialises changes to one thing type's deprecation between the type's own events and the moment a
+// thing event lifts it (see Applier.withTypeUsable), which claim different entities.
+func (v *Versions) Lock(ctx context.Context, key, owner string) (bool, error) {
+	now := v.now()
+	_, err := v.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(v.Table),
+		Item: map[string]types.AttributeValue{"pk": str("lock/" + key), "owner": str(owner),
+			"leaseUntil": num(now.Add(v.lease()).UnixMilli()), "expiresAt": num(now.Add(v.keep()).Unix())},
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner"),
+		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli()), ":owner": str(owner)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &ccf):
+		return false, nil
+	}
+	return false, fmt.Errorf("lock %s: %w", key, err)
+}
+
+// Unlock ends owner's lock on key.
+func (v *Versions) Unlock(ctx context.Context, key, owner string) error {
+	_, err := v.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(v.Table),
+		Key:                       map[string]types.AttributeValue{"pk": str("lock/" + key)},
+		UpdateExpression:          aws.String("SET leaseUntil = :zero"),
+		ConditionExpression:       aws.String("#owner = :owner"),
+		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0), ":owner": str(owner)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("unlock %s: %w", key, err)
+	}
+	return nil
 }
