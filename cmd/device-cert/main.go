@@ -385,8 +385,13 @@ func checkIssued(chainPEM []byte, csr *x509.CertificateRequest) error {
 	if eq, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(csr.PublicKey) {
 		return errors.New("the issued certificate does not hold the CSR's key")
 	}
-	if leaf.Subject.CommonName != csr.Subject.CommonName {
-		return fmt.Errorf("the issued certificate is for CN %q, not %q", leaf.Subject.CommonName, csr.Subject.CommonName)
+	// The certificate's subject too must be the CN alone: JITR refuses anything else.
+	cn, err := pki.SubjectCommonName(leaf.RawSubject)
+	if err != nil {
+		return fmt.Errorf("the issued certificate's %w", err)
+	}
+	if cn != csr.Subject.CommonName {
+		return fmt.Errorf("the issued certificate is for CN %q, not %q", cn, csr.Subject.CommonName)
 	}
 	roots, inter := x509.NewCertPool(), x509.NewCertPool()
 	roots.AddCert(certs[len(certs)-1])

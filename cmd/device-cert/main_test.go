@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -348,5 +353,33 @@ func TestIdempotencyToken(t *testing.T) {
 	a, b := IdempotencyToken([]byte("csr-a")), IdempotencyToken([]byte("csr-b"))
 	if len(a) != 36 || a == b || a != IdempotencyToken([]byte("csr-a")) {
 		t.Errorf("IdempotencyToken = %q, %q: want 36 characters, stable per CSR, different across CSRs", a, b)
+	}
+}
+
+// The issued certificate is checked like the CSR: its subject must be the CN alone (JITR refuses anything else).
+func TestCheckIssuedSubject(t *testing.T) {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	devKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "thing-a"}}, devKey)
+	csr, _ := x509.ParseCertificateRequest(csrDER)
+	chain := func(subject pkix.Name) []byte {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: subject, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, devKey.Public(), caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
+	}
+	if err := checkIssued(chain(pkix.Name{CommonName: "thing-a"}), csr); err != nil {
+		t.Errorf("CN alone: %v", err)
+	}
+	if err := checkIssued(chain(pkix.Name{CommonName: "thing-a", Organization: []string{"Ops"}}), csr); err == nil ||
+		!strings.Contains(err.Error(), "attributes besides the CN") {
+		t.Errorf("CN and O: %v, want refused", err)
 	}
 }
