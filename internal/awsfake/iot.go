@@ -980,7 +980,7 @@ func (f *IoT) deprecateThingType(name string, body []byte) (any, *apiError) {
 		return nil, nil
 	}
 	if tt.deprecated == nil {
-		now := time.Now().UTC()
+		now := f.reg.clock()
 		tt.deprecated = &now
 	}
 	return nil, nil
