@@ -89,6 +89,8 @@ var Keys = []Key{
 	{"rotation_max_concurrency", ForPlatform, "hosts rotated at once (default 20)"},
 	{"rotation_renew_shards", ForPlatform, "partitions of the renewAt index (default 16)"},
 	{"pca_certificate_quota", ForPlatform, "the rotation CA's lifetime certificate quota, for the 80 % alarm (default 1000000)"},
+	{"ops_capabilities", ForPlatform, "the capabilities the operations stacks watch, e.g. C,E (default: every platform capability)"},
+	{"ops_alarm_email", ForPlatform, "an e-mail address subscribed to the operations alarm topic"},
 }
 
 // LookupKey returns the registered key of that name.
