@@ -423,6 +423,10 @@ func (s *OpsStack) defineAudit() []ownAlarm {
 	awscdk.NewCfnOutput(stack, jsii.String("AuditChecksEnabledByThisStack"), &awscdk.CfnOutputProps{
 		Value: config.GetAttString(jsii.String("EnabledByThisStack")), Description: jsii.String("the checks this stack turned on and turns off on delete"),
 	})
+	for _, a := range []awscloudwatch.Alarm{soon, failing} {
+		iotcert.AcknowledgeGuard(a, "CLOUDWATCH_ALARM_ACTION_CHECK",
+			"gathered under the composite alarm, which notifies the alarm topic: one notification per incident, not one per alarm")
+	}
 	return []ownAlarm{{soon, *stack.StackName() + "-CertificatesExpiringSoon"}, {failing, *stack.StackName() + "-AuditFindingsErrors"}}
 }
 

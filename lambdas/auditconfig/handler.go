@@ -303,8 +303,12 @@ func (h *Handler) apply(ctx context.Context, log *slog.Logger, p Properties) (Re
 	}
 	log.Info("audit configuration applied", "turnedOn", keys(set, true), "turnedOff", keys(set, false),
 		"roleSet", role != "", "targetSet", target != nil)
+	enabled := strings.Join(next.Enabled, ",")
+	if enabled == "" {
+		enabled = "none" // a stack output cannot be empty
+	}
 	return Response{PhysicalResourceID: p.RecordName, Data: map[string]string{
-		"EnabledByThisStack": strings.Join(next.Enabled, ","),
+		"EnabledByThisStack": enabled,
 		"FindingsTopic":      findings,
 	}}, nil
 }

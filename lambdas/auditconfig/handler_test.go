@@ -182,7 +182,9 @@ func TestChecksAnotherRecordNeedsStayOn(t *testing.T) {
 	mustHandle(t, h, ev("Create", props(ourChecks...)))
 	other := props("DEVICE_CERTIFICATE_EXPIRING_CHECK")
 	other.RecordName = RecordPrefix + "IotCertOps-us-west-2"
-	mustHandle(t, h, ev("Create", other))
+	if resp := mustHandle(t, h, ev("Create", other)); resp.Data["EnabledByThisStack"] != "none" {
+		t.Errorf("EnabledByThisStack = %q, want none: the check was already on", resp.Data["EnabledByThisStack"])
+	}
 
 	mustHandle(t, h, ev("Delete", props(ourChecks...)))
 	if got := srv.IoT.EnabledAuditChecks(); !slices.Equal(got, []string{"DEVICE_CERTIFICATE_EXPIRING_CHECK"}) {
