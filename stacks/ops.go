@@ -329,8 +329,12 @@ func (s *OpsStack) defineAudit() []ownAlarm {
 		UnscopedActions: []string{"iot:DescribeAccountAuditConfiguration", "iot:UpdateAccountAuditConfiguration",
 			"iot:DeleteAccountAuditConfiguration"},
 	})
-	auditRole.GrantPassRole(fn.Role)
-	notifyRole.GrantPassRole(fn.Role)
+	// UpdateAccountAuditConfiguration passes both roles to AWS IoT, and only to it.
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("iam:PassRole"),
+		Resources:  &[]*string{auditRole.RoleArn(), notifyRole.RoleArn()},
+		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"iam:PassedToService": "iot.amazonaws.com"}},
+	}))
 	records := []*string{
 		stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("ssm"), Resource: jsii.String("parameter"),
 			ResourceName: jsii.String(strings.Trim(auditRecordPrefix, "/"))}),

@@ -289,7 +289,18 @@ func TestOpsAudit(t *testing.T) {
 	check(t, "the findings counter is subscribed to the findings topic", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]interface{}{"Protocol": "lambda"})
 	})
-	// The audit function may change the audit configuration (no resource ARN exists) and pass only the two roles.
+	check(t, "the audit function passes the two roles to AWS IoT only", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
+			"PolicyDocument": assertions.Match_ObjectLike(&map[string]interface{}{
+				"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+					"Action": "iam:PassRole",
+					"Resource": assertions.Match_ArrayWith(&[]interface{}{map[string]interface{}{
+						"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("^AuditRole")), "Arn"}}}),
+					"Condition": map[string]interface{}{"StringEquals": map[string]interface{}{"iam:PassedToService": "iot.amazonaws.com"}},
+				})}),
+			}),
+		})
+	})
 	raw, _ := json.Marshal(templateJSON(tpl))
 	if strings.Contains(string(raw), `"iot:*"`) {
 		t.Error("a policy grants iot:*")
