@@ -306,3 +306,31 @@ func TestOpsAudit(t *testing.T) {
 		t.Error("a policy grants iot:*")
 	}
 }
+
+func TestOpsContext(t *testing.T) {
+	for ctx, wantErr := range map[string]string{
+		"ops_capabilities=C, E":      "",
+		"ops_capabilities=G":         `"G" is not a capability`,
+		"ops_capabilities=Ops":       `"Ops" is not a capability`,
+		"ops_alarm_email=ops@x.org":  "",
+		"ops_alarm_email=not-a-mail": `"not-a-mail" is not an e-mail address`,
+	} {
+		k, v, _ := strings.Cut(ctx, "=")
+		p, err := opsPropsFromContext(ctxOf(map[string]string{k: v}))
+		switch {
+		case wantErr == "" && err != nil:
+			t.Errorf("%s: %v", ctx, err)
+		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr) || !strings.Contains(err.Error(), k)):
+			t.Errorf("%s: error %v, want one naming %s and containing %s", ctx, err, k, wantErr)
+		case ctx == "ops_capabilities=C, E" && fmt.Sprint(p.Capabilities) != "[C E]":
+			t.Errorf("%s: capabilities %v", ctx, p.Capabilities)
+		}
+	}
+	if got := alarmName("CertRotation", "CertRotation/StaleHostsAlarm/Resource", "CertRotation"); got != "CertRotation-StaleHostsAlarm" {
+		t.Errorf("alarmName = %s", got)
+	}
+	long := alarmName("S", "S/"+strings.Repeat("a", 300)+"/x y\"z", "S")
+	if len(long) != 255 || strings.ContainsAny(long, ` "`) {
+		t.Errorf("alarmName of a long path with quotes = %q (%d), want 255 safe characters", long, len(long))
+	}
+}
