@@ -16,16 +16,11 @@ import (
 	"github.com/iotcert/iotcert/internal/metrics"
 )
 
-// opsPlatform is the platform app with every capability; opsOnlyE the same app watching only rotation (E).
+// opsPlatform is the platform app with every capability (the multi-region tests' synth of it, so the package
+// synthesizes it once); opsOnlyE the same app watching only rotation (E).
 var (
-	opsPlatform = sync.OnceValue(func() map[string]assertions.Template {
-		tpls, _, err := synthApp(nil)
-		if err != nil {
-			panic(err)
-		}
-		return tpls
-	})
-	opsOnlyE = sync.OnceValue(func() map[string]assertions.Template {
+	opsPlatform = func() map[string]assertions.Template { return mrDefault().tpls }
+	opsOnlyE    = sync.OnceValue(func() map[string]assertions.Template {
 		tpls, _, err := synthApp(map[string]string{"ops_capabilities": "E"})
 		if err != nil {
 			panic(err)
