@@ -1,6 +1,11 @@
 // Package metrics publishes the app's CloudWatch metrics in the embedded metric format: one JSON object per event,
 // written as one line on standard output, which CloudWatch Logs turns into metrics without an API call from the
 // function (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+// Lambda sends standard output to the function's log group and CloudWatch Logs extracts the metrics from lines that
+// follow the specification; a line is written synchronously, so no buffered metric is lost when an invocation ends
+// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html).
+// Lambda's JSON log format does not re-encode a line that is already JSON
+// (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html).
 //
 // The metric names, units and dimensions are a fixed catalogue (Catalogue): the dashboard of the operations stack is
 // built from it and its tests check that every widget names a metric some function emits.
