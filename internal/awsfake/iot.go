@@ -82,6 +82,8 @@ type IoT struct {
 
 	reg registryState // thing groups, memberships, hierarchy: iot_registry.go
 
+	dd defenderState // Device Defender audit: defender.go
+
 	// detaching holds principals that DetachThingPrincipal removed but AWS IoT still reports: thing name →
 	// principal → how many more observing calls (DeleteThing, DeleteCertificate, ListThingPrincipals,
 	// ListPrincipalThings) still see it. AWS documents the detach as asynchronous.
@@ -320,6 +322,7 @@ var iotRoutes = func() []iotRoute {
 		{"GET", "/thing-groups/{}/things", "ListThingsInThingGroup"}, {"GET", "/things/{}/thing-groups", "ListThingGroupsForThing"},
 	}
 	table = append(table, iotCARoutes...)
+	table = append(table, iotDefenderRoutes...)
 	routes := make([]iotRoute, len(table))
 	for i, r := range table {
 		routes[i] = iotRoute{method: r.method, pattern: strings.Split(strings.Trim(r.path, "/"), "/"), op: r.op}
@@ -457,6 +460,10 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		"GetRegistrationCode", "Publish":
 		out, e = f.serveCA(op, params, q, r.Header, body)
 	default:
+		if isDefenderOp(op) {
+			out, e = f.serveDefender(op, params, q, body)
+			break
+		}
 		e = errorf(404, "UnknownOperationException", "awsfake: iot operation %s is not implemented", op)
 	}
 	f.mu.Unlock()

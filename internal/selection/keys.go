@@ -93,6 +93,8 @@ var Keys = []Key{
 	{"rotation_host_policies", ForPlatform, "managed policy ARNs (comma-separated) of a host role the rotation profile vends"},
 	{"CSRPath", ForPlatform, "the rotation sample's CSR directory: refused with what replaced it (hosts never write their CSR)"},
 	{"basic_ingest_rules", ForCrossAccount, "comma-separated rules a partner's Basic Ingest topic ($aws/rules/<rule>/...) may name (default: none)"},
+	{"ops_capabilities", ForPlatform, "the capabilities the operations stacks watch, e.g. C,E (default: every platform capability)"},
+	{"ops_alarm_email", ForPlatform, "an e-mail address subscribed to the operations alarm topic"},
 }
 
 // LookupKey returns the registered key of that name.

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
+	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/naming"
 	"github.com/iotcert/iotcert/internal/pki"
 )
@@ -217,6 +218,7 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
 		}); err != nil {
 			return Result{}, fmt.Errorf("revoke refused certificate %s (%s): %w", ev.CertificateID, reason, err)
 		}
+		metrics.Refuse(metrics.CapD, refusalReason(reason))
 		return Result{}, &RefusedError{CertificateID: ev.CertificateID, Reason: reason}
 	}
 	log = log.With("thingName", thing)
@@ -240,6 +242,7 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
 		}); err != nil {
 			return Result{}, fmt.Errorf("activate certificate %s: %w", ev.CertificateID, err)
 		}
+		h.activated(ev)
 	}
 	log.Info("certificate registered", "policyName", h.Config.PolicyName)
 	return Result{Status: "activated", CertificateID: ev.CertificateID, ThingName: thing}, nil

@@ -48,6 +48,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (any, error
 			return nil, fmt.Errorf("decode failure event: %w", err)
 		}
 		out, err := h.Steps.NotifyFailure(ctx, f)
+		publish(h.Step, err)
 		return out, rotation.LambdaError(err)
 	}
 	var st rotation.State
@@ -76,6 +77,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (any, error
 	default:
 		return nil, fmt.Errorf("unknown step %q", h.Step)
 	}
+	publish(h.Step, err)
 	if err != nil {
 		return nil, rotation.LambdaError(err)
 	}
