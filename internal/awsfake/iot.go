@@ -80,7 +80,8 @@ type IoT struct {
 	eventsModified  time.Time
 	ext             iotCA // CA certificates, auto-registration, Publish: iot_ca.go
 
-	reg registryState // thing groups, memberships, hierarchy: iot_registry.go
+	reg  registryState // thing groups, memberships, hierarchy: iot_registry.go
+	jobs jobsState     // job templates, jobs, executions: jobs.go
 
 	// detaching holds principals that DetachThingPrincipal removed but AWS IoT still reports: thing name →
 	// principal → how many more observing calls (DeleteThing, DeleteCertificate, ListThingPrincipals,
@@ -320,6 +321,7 @@ var iotRoutes = func() []iotRoute {
 		{"GET", "/thing-groups/{}/things", "ListThingsInThingGroup"}, {"GET", "/things/{}/thing-groups", "ListThingGroupsForThing"},
 	}
 	table = append(table, iotCARoutes...)
+	table = append(table, jobRoutes...)
 	routes := make([]iotRoute, len(table))
 	for i, r := range table {
 		routes[i] = iotRoute{method: r.method, pattern: strings.Split(strings.Trim(r.path, "/"), "/"), op: r.op}
@@ -457,6 +459,10 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		"GetRegistrationCode", "Publish":
 		out, e = f.serveCA(op, params, q, r.Header, body)
 	default:
+		if isJobOp(op) {
+			out, e = f.serveJobs(op, params, q, body)
+			break
+		}
 		e = errorf(404, "UnknownOperationException", "awsfake: iot operation %s is not implemented", op)
 	}
 	f.mu.Unlock()
