@@ -16,10 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
+	"github.com/iotcert/iotcert/internal/devrot/wire"
 	"github.com/iotcert/iotcert/internal/pki"
 )
 
-// ConfirmEvent is what the confirm rule (ConfirmRuleSQL) passes.
+// ConfirmEvent is what the confirm rule (wire.ConfirmRuleSQL) passes.
 type ConfirmEvent struct {
 	Principal string `json:"principal"`
 	ThingName string `json:"thingName"`
@@ -142,7 +143,7 @@ func (h *Completion) confirm(ctx context.Context, ev ConfirmEvent, log *slog.Log
 			return Result{}, err
 		}
 	}
-	if err := publishJSON(ctx, h.Publisher, CertificateTopic(r.Thing), CertificateMessage{JobID: r.JobID, Status: StatusConfirmed, CertificateID: r.NewCertID}); err != nil {
+	if err := publishJSON(ctx, h.Publisher, wire.CertificateTopic(r.Thing), wire.CertificateMessage{JobID: r.JobID, Status: wire.StatusConfirmed, CertificateID: r.NewCertID}); err != nil {
 		return Result{}, err
 	}
 	log.Info("rotation confirmed by the new certificate", "newCertificateId", r.NewCertID, "oldCertificateId", r.OldCertID)
@@ -169,10 +170,10 @@ func (h *Completion) deactivateOld(ctx context.Context, r Rotation, now time.Tim
 
 func (h *Completion) jobEnded(ctx context.Context, ev JobEvent, log *slog.Logger) (Result, error) {
 	_, thing, ok := strings.Cut(ev.ThingARN, ":thing/")
-	if !ok || CheckThing(thing) != nil {
+	if !ok || wire.CheckThing(thing) != nil {
 		return Result{}, refuse("thingArn %q does not name a thing", ev.ThingARN)
 	}
-	if err := CheckJobID(ev.JobID); err != nil {
+	if err := wire.CheckJobID(ev.JobID); err != nil {
 		return Result{}, refuse("%v", err)
 	}
 	switch ev.Status {

@@ -5,8 +5,6 @@ import (
 	"crypto"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -14,16 +12,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/iotcert/iotcert/internal/awsfake"
 	"github.com/iotcert/iotcert/internal/devrot"
+	"github.com/iotcert/iotcert/internal/devrot/devrottest"
+	"github.com/iotcert/iotcert/internal/devrot/wire"
 	"github.com/iotcert/iotcert/internal/pki"
 	"github.com/iotcert/iotcert/internal/testsvc"
 )
@@ -34,13 +31,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const devicePolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}"}]}`
-
-var tableSeq atomic.Int64
-
-// env is the cloud side of a rotation: the IoT, Private CA and data-plane fakes, DynamoDB Local with the rotation
-// table, the job template, the Private CA registered in AWS IoT for auto-registration, and both functions built on
-// the real SDK clients.
+// env is devrottest's cloud with a clock the test moves.
 type env struct {
 	t        testing.TB
 	srv      *awsfake.Server
@@ -55,49 +46,12 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	srv := awsfake.New(t)
-	srv.SetEnv(t)
-	testsvc.DynamoDB(t)
-	srv.IoT.SetDetachDelay(0)
-	srv.PCA.SetPendingGets(1)
-	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-		})
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, srv: srv, iot: iot.NewFromConfig(cfg), pca: acmpca.NewFromConfig(cfg), now: time.Now().UTC()}
-	ddb := dynamodb.NewFromConfig(cfg)
-	table := fmt.Sprintf("device-rotation-%d-%d", os.Getpid(), tableSeq.Add(1))
-	if _, err := ddb.CreateTable(ctx, devrot.TableSchema(table)); err != nil {
-		t.Fatalf("CreateTable() error = %v", err)
-	}
-	tmpl, err := e.iot.CreateJobTemplate(ctx, &iot.CreateJobTemplateInput{
-		JobTemplateId: aws.String(devrot.TemplateID), Description: aws.String("rotate"), Document: aws.String(devrot.JobDocumentJSON()),
-	})
-	if err != nil {
-		t.Fatalf("CreateJobTemplate() error = %v", err)
-	}
-	e.template = aws.ToString(tmpl.JobTemplateArn)
-	ca, err := e.iot.RegisterCACertificate(ctx, &iot.RegisterCACertificateInput{
-		CaCertificate: aws.String(string(srv.PCA.CACertPEM())), CertificateMode: iottypes.CertificateModeSniOnly,
-		SetAsActive: true, AllowAutoRegistration: true,
-	})
-	if err != nil {
-		t.Fatalf("RegisterCACertificate() error = %v", err)
-	}
-	e.caID = aws.ToString(ca.CertificateId)
-	srv.IoT.PutPolicy("device-policy", devicePolicy)
-	c := devrot.Config{Table: table, TemplateARN: e.template, CACertificateID: e.caID, PCAARN: srv.PCA.CAARN()}
-	store := &devrot.Store{DB: ddb, Table: table}
-	pub := &devrot.DataPlane{Endpoint: srv.URL(), Region: awsfake.Region, Credentials: cfg.Credentials}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c := devrottest.New(t)
+	c.Srv.PCA.SetPendingGets(1)
+	e := &env{t: t, srv: c.Srv, iot: c.IoT, pca: c.PCA, caID: c.CAID, template: c.Template, now: time.Now().UTC(),
+		signer: c.Signer, done: c.Completion}
 	clock := func() time.Time { return e.now }
-	e.signer = &devrot.Signer{IoT: e.iot, PCA: e.pca, Store: store, Publisher: pub, Config: c, Now: clock, Sleep: func(time.Duration) {}, Log: log}
-	e.done = &devrot.Completion{IoT: e.iot, PCA: e.pca, Store: store, Publisher: pub, Config: c, Now: clock, Log: log}
+	e.signer.Now, e.done.Now = clock, clock
 	return e
 }
 
@@ -180,7 +134,7 @@ func (e *env) jitr(certPEM string) string {
 func (e *env) grant(thing, arn string) {
 	e.t.Helper()
 	ctx := context.Background()
-	if _, err := e.iot.AttachPolicy(ctx, &iot.AttachPolicyInput{PolicyName: aws.String("device-policy"), Target: aws.String(arn)}); err != nil {
+	if _, err := e.iot.AttachPolicy(ctx, &iot.AttachPolicyInput{PolicyName: aws.String(devrottest.PolicyName), Target: aws.String(arn)}); err != nil {
 		e.t.Fatal(err)
 	}
 	if _, err := e.iot.AttachThingPrincipal(ctx, &iot.AttachThingPrincipalInput{ThingName: aws.String(thing), Principal: aws.String(arn)}); err != nil {
@@ -207,7 +161,7 @@ var jobSeq atomic.Int64
 // start-next.
 func (e *env) startJob(thing string) string {
 	e.t.Helper()
-	id := fmt.Sprintf("%sthing-%d", devrot.JobIDPrefix, jobSeq.Add(1))
+	id := fmt.Sprintf("%sthing-%d", wire.JobIDPrefix, jobSeq.Add(1))
 	if _, err := e.iot.CreateJob(context.Background(), &iot.CreateJobInput{
 		JobId: aws.String(id), Targets: []string{"arn:aws:iot:us-east-1:123456789012:thing/" + thing}, JobTemplateArn: aws.String(e.template),
 	}); err != nil {
@@ -220,12 +174,12 @@ func (e *env) startJob(thing string) string {
 }
 
 // lastMessage is the last message the functions published on the thing's certificate topic.
-func (e *env) lastMessage(thing string) devrot.CertificateMessage {
+func (e *env) lastMessage(thing string) wire.CertificateMessage {
 	e.t.Helper()
-	var m devrot.CertificateMessage
+	var m wire.CertificateMessage
 	for _, p := range e.srv.IoT.Published() {
-		if p.Topic == devrot.CertificateTopic(thing) {
-			m = devrot.CertificateMessage{}
+		if p.Topic == wire.CertificateTopic(thing) {
+			m = wire.CertificateMessage{}
 			if err := json.Unmarshal(p.Payload, &m); err != nil {
 				e.t.Fatal(err)
 			}
@@ -280,14 +234,14 @@ func jobEvent(job, thing, status string) devrot.JobEvent {
 }
 
 // rotate runs the signer for a fresh key and returns the issued message.
-func (e *env) rotate(d device, job string) (crypto.Signer, devrot.CertificateMessage) {
+func (e *env) rotate(d device, job string) (crypto.Signer, wire.CertificateMessage) {
 	e.t.Helper()
 	key, csr := newCSR(e.t, d.thing)
 	if res := e.sign(d, job, csr); res.Status != "issued" {
 		e.t.Fatalf("signer = %+v, want issued", res)
 	}
 	m := e.lastMessage(d.thing)
-	if m.Status != devrot.StatusIssued || m.JobID != job || m.CertificateID == "" {
+	if m.Status != wire.StatusIssued || m.JobID != job || m.CertificateID == "" {
 		e.t.Fatalf("certificate message = %+v", m)
 	}
 	return key, m
@@ -303,7 +257,7 @@ func TestRotationOfAnAWSIoTCertificate(t *testing.T) {
 		t.Fatalf("new certificate is %s, attached %v; want ACTIVE and attached", got, e.attached(d.thing, m.CertificateID))
 	}
 	c, _ := e.srv.IoT.Certificate(m.CertificateID)
-	if got := e.srv.IoT.PrincipalPolicies(c.ARN); len(got) != 1 || got[0] != "device-policy" {
+	if got := e.srv.IoT.PrincipalPolicies(c.ARN); len(got) != 1 || got[0] != devrottest.PolicyName {
 		t.Fatalf("new certificate policies = %v, want [device-policy]", got)
 	}
 
@@ -321,7 +275,7 @@ func TestRotationOfAnAWSIoTCertificate(t *testing.T) {
 	if got := e.status(d.certID); got != "INACTIVE" || e.attached(d.thing, d.certID) {
 		t.Fatalf("old certificate after confirmation is %s, attached %v; want INACTIVE, detached", got, e.attached(d.thing, d.certID))
 	}
-	if got := e.lastMessage(d.thing); got.Status != devrot.StatusConfirmed {
+	if got := e.lastMessage(d.thing); got.Status != wire.StatusConfirmed {
 		t.Fatalf("device told %+v, want confirmed", got)
 	}
 	// Duplicate confirmation and a late failure event: nothing changes.
@@ -393,12 +347,12 @@ func TestSignerRefusals(t *testing.T) {
 	job := e.startJob(d.thing)
 	_, goodCSR := newCSR(t, d.thing)
 	_, otherCSR := newCSR(t, other.thing)
-	queued := fmt.Sprintf("%squeued-%d", devrot.JobIDPrefix, jobSeq.Add(1))
+	queued := fmt.Sprintf("%squeued-%d", wire.JobIDPrefix, jobSeq.Add(1))
 	if _, err := e.iot.CreateJob(context.Background(), &iot.CreateJobInput{JobId: aws.String(queued), Targets: []string{"arn:aws:iot:us-east-1:123456789012:thing/" + d.thing}, JobTemplateArn: aws.String(e.template)}); err != nil {
 		t.Fatal(err)
 	}
-	plain := devrot.JobIDPrefix + "plain"
-	if _, err := e.iot.CreateJob(context.Background(), &iot.CreateJobInput{JobId: aws.String(plain), Targets: []string{"arn:aws:iot:us-east-1:123456789012:thing/" + d.thing}, Document: aws.String(devrot.JobDocumentJSON())}); err != nil {
+	plain := wire.JobIDPrefix + "plain"
+	if _, err := e.iot.CreateJob(context.Background(), &iot.CreateJobInput{JobId: aws.String(plain), Targets: []string{"arn:aws:iot:us-east-1:123456789012:thing/" + d.thing}, Document: aws.String(wire.JobDocumentJSON())}); err != nil {
 		t.Fatal(err)
 	}
 	reuse, err := pki.NewCSR(d.key, d.thing)
@@ -416,7 +370,7 @@ func TestSignerRefusals(t *testing.T) {
 		{"key of the current certificate", devrot.CSREvent{Principal: d.certID, ThingName: d.thing, JobID: job, CSR: string(reuse)}, "reuses the key"},
 		{"job not started", devrot.CSREvent{Principal: d.certID, ThingName: d.thing, JobID: queued, CSR: string(goodCSR)}, "is QUEUED, not IN_PROGRESS"},
 		{"job of another template", devrot.CSREvent{Principal: d.certID, ThingName: d.thing, JobID: plain, CSR: string(goodCSR)}, "not made from the rotation template"},
-		{"no such job", devrot.CSREvent{Principal: d.certID, ThingName: d.thing, JobID: devrot.JobIDPrefix + "nope", CSR: string(goodCSR)}, "does not exist"},
+		{"no such job", devrot.CSREvent{Principal: d.certID, ThingName: d.thing, JobID: wire.JobIDPrefix + "nope", CSR: string(goodCSR)}, "does not exist"},
 		{"not a rotation job id", devrot.CSREvent{Principal: d.certID, ThingName: d.thing, JobID: "firmware-1", CSR: string(goodCSR)}, "not a rotation job id"},
 		{"principal not a certificate id", devrot.CSREvent{Principal: "AIDAEXAMPLE", ThingName: d.thing, JobID: job, CSR: string(goodCSR)}, "principal"},
 		{"wildcard thing", devrot.CSREvent{Principal: d.certID, ThingName: "+", JobID: job, CSR: string(goodCSR)}, "thing name"},

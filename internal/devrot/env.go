@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iotcert/iotcert/internal/devrot/wire"
 )
 
 // Environment variables of both functions (the stack sets them).
@@ -32,11 +34,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, string, error) {
 	if c.Table == "" {
 		errs = append(errs, fmt.Errorf("%s is required", EnvTable))
 	}
-	if !strings.HasPrefix(c.TemplateARN, "arn:") || !strings.HasSuffix(c.TemplateARN, ":jobtemplate/"+TemplateID) {
-		errs = append(errs, fmt.Errorf("%s %q is not the ARN of job template %s", EnvTemplateARN, c.TemplateARN, TemplateID))
+	if !strings.HasPrefix(c.TemplateARN, "arn:") || !strings.HasSuffix(c.TemplateARN, ":jobtemplate/"+wire.TemplateID) {
+		errs = append(errs, fmt.Errorf("%s %q is not the ARN of job template %s", EnvTemplateARN, c.TemplateARN, wire.TemplateID))
 	}
 	if c.CACertificateID != "" {
-		if err := CheckCertificateID(c.CACertificateID); err != nil {
+		if err := wire.CheckCertificateID(c.CACertificateID); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", EnvCACertificateID, err))
 		}
 		if !strings.HasPrefix(c.PCAARN, "arn:") || !strings.Contains(c.PCAARN, ":certificate-authority/") {

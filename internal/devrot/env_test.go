@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iotcert/iotcert/internal/devrot/wire"
 )
 
 func TestConfigFromEnv(t *testing.T) {
 	good := map[string]string{
-		EnvTable: "t", EnvTemplateARN: "arn:aws:iot:us-east-1:123456789012:jobtemplate/" + TemplateID, "AWS_REGION": "eu-west-1",
+		EnvTable: "t", EnvTemplateARN: "arn:aws:iot:us-east-1:123456789012:jobtemplate/" + wire.TemplateID, "AWS_REGION": "eu-west-1",
 	}
 	env := func(over map[string]string) func(string) string {
 		return func(k string) string {

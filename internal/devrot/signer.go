@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
+	"github.com/iotcert/iotcert/internal/devrot/wire"
 	"github.com/iotcert/iotcert/internal/pki"
 )
 
@@ -89,7 +91,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// CSREvent is what the CSR rule (CSRRuleSQL) passes to the signer.
+// CSREvent is what the CSR rule (wire.CSRRuleSQL) passes to the signer.
 type CSREvent struct {
 	Principal string `json:"principal"`
 	ThingName string `json:"thingName"`
@@ -165,7 +167,7 @@ func (h *Signer) handle(ctx context.Context, ev CSREvent, log *slog.Logger) (Res
 	res, err := h.issue(ctx, ev, old, cfg, log)
 	var r *refusal
 	if errors.As(err, &r) {
-		if perr := publishJSON(ctx, h.Publisher, CertificateTopic(ev.ThingName), CertificateMessage{JobID: ev.JobID, Status: StatusRefused, Reason: r.reason}); perr != nil {
+		if perr := publishJSON(ctx, h.Publisher, wire.CertificateTopic(ev.ThingName), wire.CertificateMessage{JobID: ev.JobID, Status: wire.StatusRefused, Reason: r.reason}); perr != nil {
 			return Result{}, perr
 		}
 	}
@@ -191,7 +193,7 @@ func (h *Signer) issue(ctx context.Context, ev CSREvent, old *iottypes.Certifica
 	if err != nil {
 		return Result{}, err
 	}
-	digest := csrDigest(canonical)
+	digest := wire.CSRDigest(canonical)
 	now := h.now()
 
 	r, ok, err := h.Store.Get(ctx, ev.ThingName, ev.JobID)
@@ -226,8 +228,8 @@ func (h *Signer) issue(ctx context.Context, ev CSREvent, old *iottypes.Certifica
 	default:
 		return Result{}, refuse("rotation of job %s is %s", ev.JobID, r.Status)
 	}
-	msg := CertificateMessage{JobID: ev.JobID, Status: StatusIssued, CertificatePEM: r.NewCertPEM, CertificateID: r.NewCertID}
-	if err := publishJSON(ctx, h.Publisher, CertificateTopic(ev.ThingName), msg); err != nil {
+	msg := wire.CertificateMessage{JobID: ev.JobID, Status: wire.StatusIssued, CertificatePEM: r.NewCertPEM, CertificateID: r.NewCertID}
+	if err := publishJSON(ctx, h.Publisher, wire.CertificateTopic(ev.ThingName), msg); err != nil {
 		return Result{}, err
 	}
 	log.Info("certificate issued", "issuer", r.Issuer, "certificateId", r.NewCertID)
@@ -260,7 +262,7 @@ func (h *Signer) issueNew(ctx context.Context, r Rotation, csr *x509.Certificate
 		if err != nil {
 			return r, fmt.Errorf("issue certificate: %w", err)
 		}
-		certPEM, err := h.getCertificate(ctx, cfg.PCAARN, aws.ToString(out.CertificateArn))
+		certPEM, chain, err := h.getCertificate(ctx, cfg.PCAARN, aws.ToString(out.CertificateArn))
 		if err != nil {
 			return r, err
 		}
@@ -268,7 +270,12 @@ func (h *Signer) issueNew(ctx context.Context, r Rotation, csr *x509.Certificate
 		if err != nil {
 			return r, fmt.Errorf("issued certificate: %w", err)
 		}
-		r.NewCertID, r.NewCertPEM, r.PCACertARN = pki.CertificateID(cert.Raw), certPEM, aws.ToString(out.CertificateArn)
+		// The device presents its certificate with the CA's chain: AWS IoT auto-registers only what it can chain.
+		full := strings.TrimSpace(certPEM) + "\n"
+		if chain != "" {
+			full += strings.TrimSpace(chain) + "\n"
+		}
+		r.NewCertID, r.NewCertPEM, r.PCACertARN = pki.CertificateID(cert.Raw), full, aws.ToString(out.CertificateArn)
 	case IssuerIoT:
 		if r.NewCertID == "" {
 			out, err := h.IoT.CreateCertificateFromCsr(ctx, &iot.CreateCertificateFromCsrInput{
@@ -325,7 +332,7 @@ func (h *Signer) grantLikeOld(ctx context.Context, r Rotation) error {
 	return nil
 }
 
-func (h *Signer) getCertificate(ctx context.Context, caARN, certARN string) (string, error) {
+func (h *Signer) getCertificate(ctx context.Context, caARN, certARN string) (cert, chain string, err error) {
 	sleep := h.Sleep
 	if sleep == nil {
 		sleep = time.Sleep
@@ -340,9 +347,9 @@ func (h *Signer) getCertificate(ctx context.Context, caARN, certARN string) (str
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("get certificate %s: %w", certARN, err)
+			return "", "", fmt.Errorf("get certificate %s: %w", certARN, err)
 		}
-		return aws.ToString(out.Certificate), nil
+		return aws.ToString(out.Certificate), aws.ToString(out.CertificateChain), nil
 	}
 }
 
@@ -449,13 +456,13 @@ func certARN(ctx context.Context, c IoTAPI, id string) string {
 
 // checkSender refuses a malformed thing name, job id or principal (the rule's values).
 func checkSender(thing, job, principal string) error {
-	if err := CheckThing(thing); err != nil {
+	if err := wire.CheckThing(thing); err != nil {
 		return refuse("%v", err)
 	}
-	if err := CheckJobID(job); err != nil {
+	if err := wire.CheckJobID(job); err != nil {
 		return refuse("%v", err)
 	}
-	if err := CheckCertificateID(principal); err != nil {
+	if err := wire.CheckCertificateID(principal); err != nil {
 		return refuse("principal: %v", err)
 	}
 	return nil

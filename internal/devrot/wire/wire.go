@@ -1,6 +1,5 @@
-// Package devrot is device-certificate rotation over AWS IoT Jobs: the topics and messages a device and the cloud
-// exchange, the job document, and the two cloud functions (Signer and Completion) that issue a new certificate from
-// the device's CSR and retire the old one only after the new one has proven itself by a connection.
+// Package wire is what a device and the cloud exchange in device-certificate rotation (internal/devrot): topics,
+// messages, the job document and the checks of the values they carry. The device agent uses it without the AWS SDK.
 //
 // The exchange, for a thing T and a job J (each message is JSON, QoS 1):
 //
@@ -12,7 +11,7 @@
 //
 // The cloud reads who sent a message from the IoT rule's principal() (the certificate id of the connection), never
 // from the payload: the rules select principal(), topic(2) and the named payload fields only.
-package devrot
+package wire
 
 import (
 	"crypto/sha256"
@@ -172,8 +171,8 @@ func NewJobID(kind string, random []byte) string {
 	return JobIDPrefix + kind + "-" + hex.EncodeToString(random)
 }
 
-// csrDigest is the hex SHA-256 of a canonical PEM CSR.
-func csrDigest(canonical []byte) string {
+// CSRDigest is the hex SHA-256 of a canonical PEM CSR.
+func CSRDigest(canonical []byte) string {
 	s := sha256.Sum256(canonical)
 	return hex.EncodeToString(s[:])
 }
