@@ -89,6 +89,12 @@ var Keys = []Key{
 	{"rotation_max_concurrency", ForPlatform, "hosts rotated at once (default 20)"},
 	{"rotation_renew_shards", ForPlatform, "partitions of the renewAt index (default 16)"},
 	{"pca_certificate_quota", ForPlatform, "the rotation CA's lifetime certificate quota, for the 80 % alarm (default 1000000)"},
+	// F: device-certificate rotation.
+	{"device_rotation_rollout_per_minute", ForPlatform, "rotation job executions started per minute (default 100, AWS IoT allows 1 to 1000)"},
+	{"device_rotation_abort_percent", ForPlatform, "share of failed rotations in percent that cancels the job (default 10)"},
+	{"device_rotation_abort_min_executed", ForPlatform, "rotations executed before the abort share applies (default 20)"},
+	{"device_rotation_timeout_minutes", ForPlatform, "minutes a rotation may stay in progress (default 60, AWS IoT allows 1 to 10080)"},
+	{"device_rotation_grace_days", ForPlatform, "days the old device certificate stays INACTIVE before it is revoked (default 7)"},
 }
 
 // LookupKey returns the registered key of that name.
