@@ -3,10 +3,15 @@
 //
 //	device-rotation start -thing T
 //	device-rotation start -thing-group G
+//	device-rotation due [-task-id ID | -days N] [-start]
 //
 // The job takes its document, rollout rate, abort rule and in-progress timeout from the template. Devices running
 // device-agent pick it up (notify-next / start-next) and rotate. The job id is printed; it starts with
 // iotcert-rotate-, which the job-events rule and the functions require.
+//
+// due reads Device Defender's DEVICE_CERTIFICATE_EXPIRING_CHECK findings (ListAuditFindings: one audit task, or the
+// last -days), makes the thing group iotcert-rotation-due hold exactly the things of the still-ACTIVE certificates
+// found, and with -start starts one rotation job on that group (a snapshot of it).
 package main
 
 import (
@@ -31,13 +36,17 @@ import (
 )
 
 var tool = cli.Tool{
-	Name:     "device-rotation",
-	Synopsis: "device-rotation start (-thing T | -thing-group G) [-description TEXT]",
+	Name: "device-rotation",
+	Synopsis: `device-rotation start (-thing T | -thing-group G) [-description TEXT]
+	device-rotation due [-task-id ID | -days N] [-start]`,
 	About: `starts a device-certificate rotation: an AWS IoT job from the job template iotcert-rotate-certificate for one
-thing or every thing of a thing group (a snapshot of its members). Uses the standard AWS credentials and region.`,
+thing or every thing of a thing group (a snapshot of its members). due puts the things whose certificates Device
+Defender's expiring-certificate check found into the thing group iotcert-rotation-due (and only those) and, with
+-start, starts a job on it. Uses the standard AWS credentials and region.`,
 	Examples: []string{
 		"device-rotation start -thing sensor-1",
 		"device-rotation start -thing-group edge-fleet",
+		"device-rotation due -start",
 	},
 }
 
@@ -61,14 +70,17 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, client func(context.Context) (IoTAPI, error)) int {
 	if len(args) == 0 {
-		return tool.UsageError(stderr, "a command is required: start")
+		return tool.UsageError(stderr, "a command is required: start or due")
 	}
 	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		tool.Help(stdout)
 		return 0
 	}
+	if args[0] == "due" {
+		return runDue(ctx, args[1:], stdout, stderr, client, time.Now())
+	}
 	if args[0] != "start" {
-		return tool.UsageError(stderr, "unknown command %q: use start", args[0])
+		return tool.UsageError(stderr, "unknown command %q: use start or due", args[0])
 	}
 	fs := flag.NewFlagSet("start", flag.ContinueOnError)
 	thing := fs.String("thing", "", "the thing whose certificate to rotate")
@@ -95,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, client fu
 		fmt.Fprintf(stderr, "device-rotation: %v\n", err)
 		return 1
 	}
-	id, err := start(ctx, c, kind, name, *desc)
+	id, err := startJob(ctx, c, kind, name, *desc)
 	if err != nil {
 		fmt.Fprintf(stderr, "device-rotation: %v\n", err)
 		return 1
@@ -104,8 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, client fu
 	return 0
 }
 
-// start checks the template and the target, then creates the job.
-func start(ctx context.Context, c IoTAPI, kind, name, desc string) (string, error) {
+// startJob checks the template and the target, then creates the job.
+func startJob(ctx context.Context, c IoTAPI, kind, name, desc string) (string, error) {
 	tmpl, err := c.DescribeJobTemplate(ctx, &iot.DescribeJobTemplateInput{JobTemplateId: aws.String(wire.TemplateID)})
 	var nf *iottypes.ResourceNotFoundException
 	if errors.As(err, &nf) {

@@ -61,6 +61,9 @@ var sdkErrorCodes = map[string]string{
 	"iot/DescribeJobTemplate":  "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
 	"iot/CancelJobExecution":   "InvalidRequestException InvalidStateTransitionException ResourceNotFoundException ServiceUnavailableException ThrottlingException VersionConflictException",
 
+	// audit_findings.go
+	"iot/ListAuditFindings": "InternalFailureException InvalidRequestException ThrottlingException",
+
 	"sfn/StartExecution":    "ExecutionAlreadyExists ExecutionLimitExceeded InvalidArn InvalidExecutionInput InvalidName KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException StateMachineDeleting StateMachineDoesNotExist ValidationException",
 	"sfn/DescribeExecution": "ExecutionDoesNotExist InvalidArn KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException",
 	"sfn/SendTaskSuccess":   "InvalidOutput InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",
