@@ -535,3 +535,36 @@ func write(t testing.TB, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// device-agent run waits for rotation jobs (start-next every -poll) and rotates each as it comes.
+func TestRunRotatesJobsAsTheyCome(t *testing.T) {
+	c := newCloud(t)
+	d := c.iotDevice("sensor-run")
+	caFile := filepath.Join(filepath.Dir(d.dir), "front-ca.pem")
+	write(t, caFile, string(c.frontCA))
+	cmd := exec.Command(agentBin, "run", "-dir", d.dir, "-thing", d.thing, "-endpoint", c.front.Addr().String(), "-ca", caFile,
+		"-server-name", "localhost", "-poll", "300ms", "-certificate-timeout", "6s", "-confirm-timeout", "6s")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("device-agent run:\n%s", out.String())
+		}
+	}()
+	time.Sleep(500 * time.Millisecond) // the agent finds nothing to do first
+	first := c.job(d.thing)
+	c.waitFor("the first rotation", func() bool { x, _ := c.srv.IoT.JobExecutionOf(d.thing, first); return x.Status == awsfake.JobSucceeded })
+	newID := c.assertRotated(d, first)
+	second := c.job(d.thing)
+	c.waitFor("the second rotation", func() bool {
+		x, _ := c.srv.IoT.JobExecutionOf(d.thing, second)
+		return x.Status == awsfake.JobSucceeded
+	})
+	d.oldID = newID
+	c.assertRotated(d, second)
+}
