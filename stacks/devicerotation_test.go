@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
@@ -115,5 +116,38 @@ func TestDeviceRotationContext(t *testing.T) {
 	p, err := devRotPropsFromContext(ctxOf(map[string]string{ctxDevRotRollout: "250"}))
 	if err != nil || p.RolloutPerMinute != 250 || p.GraceDays != DefaultDevRotGraceDays {
 		t.Errorf("devRotPropsFromContext(rollout 250) = %+v, %v", p, err)
+	}
+}
+
+// B's rotation by redeploy: certificate_generation puts Generation, GraceDays and PolicyName on the certificate, the
+// function may attach a kept certificate again, and a daily schedule retires; cdk-nag stays clean.
+func TestThingCertificateGeneration(t *testing.T) {
+	app := newTestApp(t, nil)
+	ctx := map[string]string{"thing_name": "device1234", "certificate_generation": "3"}
+	for stack, findings := range nagErrors(t, app, ctx) {
+		for _, f := range findings {
+			t.Errorf("%s: %s", stack, f)
+		}
+	}
+	var tpl assertions.Template
+	check(t, "synth", func() {
+		tpl = assertions.Template_FromStack(app.Node().FindChild(jsii.String("device1234")).(awscdk.Stack), nil)
+	})
+	if tpl == nil {
+		return
+	}
+	check(t, "generation on the certificate", func() {
+		tpl.HasResourceProperties(jsii.String("Custom::ThingCertificate"), map[string]interface{}{
+			"Generation": "3", "GraceDays": "7", "PolicyName": assertions.Match_AnyValue(),
+		})
+	})
+	check(t, "daily retirement", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]interface{}{"ScheduleExpression": "rate(1 day)"})
+	})
+	if _, err := readThingOptions(ctxOf(map[string]string{"certificate_grace_days": "3"})); err == nil || !strings.Contains(err.Error(), "certificate_generation") {
+		t.Errorf("certificate_grace_days without a generation: error = %v", err)
+	}
+	if _, err := readThingOptions(ctxOf(map[string]string{"certificate_generation": "0"})); err == nil {
+		t.Error("certificate_generation=0 accepted")
 	}
 }

@@ -56,6 +56,8 @@ var Keys = []Key{
 	{"stack_name", ForThing, "the per-thing stack's name when the thing name is not a valid stack name"},
 	{"fleet_name", ForFleet, "the fleet stacks' name prefix (default thing-fleet)"},
 	{"fleet_stacks", ForFleet, "the number of fleet stacks"},
+	{"certificate_generation", ForThings, "the certificates' generation: raising it issues new keys and certificates (device rotation)"},
+	{"certificate_grace_days", ForThings, "days a certificate replaced by a new generation stays ACTIVE (default 7)"},
 	// C, D and E: the platform stacks.
 	{"prefix", ForPlatform, "the vending SSM parameter prefix (default multa-cvm)"},
 	{"environments", ForPlatform, "the vending environments and their settings"},
