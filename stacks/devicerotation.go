@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -146,6 +147,7 @@ func defineDeviceRotation(app awscdk.App, primary *MultiRegionPrimaryStack, p De
 type DeviceRotationStack struct {
 	awscdk.Stack
 	Template   awsiot.CfnJobTemplate
+	Key        awskms.Key
 	Table      awsdynamodb.Table
 	Signer     *iotcert.GoFunction
 	Completion *iotcert.GoFunction
@@ -180,7 +182,17 @@ func NewDeviceRotationStack(scope constructs.Construct, id string, props *Device
 		TimeoutConfig: map[string]interface{}{"InProgressTimeoutInMinutes": p.TimeoutMinutes},
 	})
 
+	// A customer-managed key, as the other tables of the app (AWS Control Tower's DynamoDB KMS check); a Table, not a
+	// TableV2, which cannot render one in an environment-agnostic stack.
+	s.Key = awskms.NewKey(stack, jsii.String("TableKey"), &awskms.KeyProps{
+		Description:       jsii.String("Device certificate rotation: the rotation table"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	iotcert.DenyForeignGrants(s.Key) // only DynamoDB creates grants on it (CT.KMS.PR.3)
 	s.Table = awsdynamodb.NewTable(stack, jsii.String("RotationTable"), &awsdynamodb.TableProps{
+		Encryption:                       awsdynamodb.TableEncryption_CUSTOMER_MANAGED,
+		EncryptionKey:                    s.Key,
 		PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String(devrot.AttrThing), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:                          &awsdynamodb.Attribute{Name: jsii.String(devrot.AttrJob), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
@@ -244,6 +256,9 @@ func NewDeviceRotationStack(scope constructs.Construct, id string, props *Device
 	s.Completion.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), Resources: &[]*string{s.Table.TableArn()},
 	}))
+	for _, fn := range []*iotcert.GoFunction{s.Signer, s.Completion} {
+		s.Key.Grant(fn.Role, jsii.String("kms:Decrypt"), jsii.String("kms:DescribeKey"), jsii.String("kms:Encrypt"), jsii.String("kms:GenerateDataKey"))
+	}
 	s.Completion.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("dynamodb:Query"),
 		Resources: &[]*string{awscdk.Fn_Join(jsii.String(""), &[]*string{s.Table.TableArn(), jsii.String("/index/" + devrot.DueIndex)})},
