@@ -56,8 +56,6 @@ var Keys = []Key{
 	{"stack_name", ForThing, "the per-thing stack's name when the thing name is not a valid stack name"},
 	{"fleet_name", ForFleet, "the fleet stacks' name prefix (default thing-fleet)"},
 	{"fleet_stacks", ForFleet, "the number of fleet stacks"},
-	{"certificate_generation", ForThings, "the certificates' generation: raising it issues new keys and certificates (device rotation)"},
-	{"certificate_grace_days", ForThings, "days a certificate replaced by a new generation stays ACTIVE (default 7)"},
 	// C, D and E: the platform stacks.
 	{"prefix", ForPlatform, "the vending SSM parameter prefix (default multa-cvm)"},
 	{"environments", ForPlatform, "the vending environments and their settings"},
@@ -97,6 +95,8 @@ var Keys = []Key{
 	{"device_rotation_abort_min_executed", ForPlatform, "rotations executed before the abort share applies (default 20)"},
 	{"device_rotation_timeout_minutes", ForPlatform, "minutes a rotation may stay in progress (default 60, AWS IoT allows 1 to 10080)"},
 	{"device_rotation_grace_days", ForPlatform, "days the old device certificate stays INACTIVE before it is revoked (default 7)"},
+	{"certificate_generation", ForThings, "the certificates' generation: raising it issues new keys and certificates (device rotation)"},
+	{"certificate_grace_days", ForThings, "days a certificate replaced by a new generation stays ACTIVE (default 7)"},
 }
 
 // LookupKey returns the registered key of that name.
