@@ -91,8 +91,10 @@ func stackCapability(name string) metrics.Capability {
 		return metrics.CapD
 	case name == RotationStackName("") || strings.HasPrefix(name, RotationStackName("")+"-"):
 		return metrics.CapE
-	default:
+	case name == DeviceRotationStackName:
 		return metrics.CapF
+	default:
+		return metrics.CapOps
 	}
 }
 

@@ -30,6 +30,10 @@ func definePlatform(app awscdk.App, ctx selection.Lookup) error {
 	if err != nil {
 		return err
 	}
+	devRot, err := devRotPropsFromContext(ctx)
+	if err != nil {
+		return err
+	}
 	ops, err := opsPropsFromContext(ctx)
 	if err != nil {
 		return err
@@ -40,7 +44,7 @@ func definePlatform(app awscdk.App, ctx selection.Lookup) error {
 		e.props.Prefix = prefix
 		NewVendingStack(app, "CertVending-"+e.name, e.props)
 	}
-	NewMultiRegionStacks(app, mr)
+	defineDeviceRotation(app, NewMultiRegionStacks(app, mr).Primary, devRot)
 	NewOpsStacks(app, ops) // last: it gathers the alarms of the stacks above
 	return nil
 }

@@ -81,6 +81,9 @@ type AuditFinding struct {
 	// DeviceCertificateID or CACertificateID names the certificate the finding is about.
 	DeviceCertificateID string
 	CACertificateID     string
+	// Reason is the finding's reasonForNonCompliance; Suppressed hides it unless listSuppressedFindings is asked.
+	Reason     string
+	Suppressed bool
 }
 
 type defenderState struct {
@@ -280,23 +283,41 @@ func (f *IoT) describeAuditTask(id string) (any, *apiError) {
 	return nil, notFound("audit task %s does not exist", id)
 }
 
+// listAuditFindings answers ListAuditFindings
+// (https://docs.aws.amazon.com/iot/latest/apireference/API_ListAuditFindings.html): findings of one task (taskId), or
+// of the tasks that ran in a window (startTime and endTime); "you must specify either the taskId or the startTime and
+// endTime, but not both". A finding's time is its task's start. Suppressed findings are left out unless
+// listSuppressedFindings is true.
 func (f *IoT) listAuditFindings(body []byte) (any, *apiError) {
 	var in struct {
-		TaskID     string `json:"taskId"`
-		CheckName  string `json:"checkName"`
-		MaxResults *int   `json:"maxResults"`
-		NextToken  string `json:"nextToken"`
+		TaskID         string   `json:"taskId"`
+		CheckName      string   `json:"checkName"`
+		StartTime      *float64 `json:"startTime"`
+		EndTime        *float64 `json:"endTime"`
+		ListSuppressed bool     `json:"listSuppressedFindings"`
+		MaxResults     *int     `json:"maxResults"`
+		NextToken      string   `json:"nextToken"`
 	}
 	if e := decodeJSON(body, &in, "InvalidRequestException"); e != nil {
 		return nil, e
+	}
+	window := in.StartTime != nil || in.EndTime != nil
+	if in.TaskID != "" && window {
+		return nil, invalidRequest("Specify either taskId or startTime and endTime, not both.")
+	}
+	if in.TaskID == "" && (in.StartTime == nil || in.EndTime == nil) {
+		return nil, invalidRequest("Specify a taskId, or both startTime and endTime.")
 	}
 	var items []map[string]any
 	for _, t := range f.dd.tasks {
 		if in.TaskID != "" && t.ID != in.TaskID {
 			continue
 		}
+		if window && (epoch(t.Start) < *in.StartTime || epoch(t.Start) > *in.EndTime) {
+			continue
+		}
 		for i, fd := range t.Findings {
-			if in.CheckName != "" && fd.Check != in.CheckName {
+			if in.CheckName != "" && fd.Check != in.CheckName || fd.Suppressed && !in.ListSuppressed {
 				continue
 			}
 			res := map[string]any{"resourceType": "DEVICE_CERTIFICATE",
@@ -305,10 +326,15 @@ func (f *IoT) listAuditFindings(body []byte) (any, *apiError) {
 				res = map[string]any{"resourceType": "CA_CERTIFICATE",
 					"resourceIdentifier": map[string]any{"caCertificateId": fd.CACertificateID}}
 			}
-			items = append(items, map[string]any{
+			item := map[string]any{
 				"findingId": t.ID + "-" + strconv.Itoa(i), "taskId": t.ID, "checkName": fd.Check, "severity": "MEDIUM",
 				"taskStartTime": epoch(t.Start), "findingTime": epoch(t.Start), "nonCompliantResource": res,
-			})
+				"isSuppressed": fd.Suppressed,
+			}
+			if fd.Reason != "" {
+				item["reasonForNonCompliance"] = fd.Reason
+			}
+			items = append(items, item)
 		}
 	}
 	max := ""

@@ -55,6 +55,14 @@ var sdkErrorCodes = map[string]string{
 	"iot/ListThingsInThingGroup":    "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
 	"iot/ListThingGroupsForThing":   "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
 
+	// jobs.go (CreateJob and CreateJobTemplate are left out: the generic input filler cannot satisfy their validation)
+	"iot/DescribeJob":          "InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException",
+	"iot/DescribeJobExecution": "InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException",
+	"iot/DescribeJobTemplate":  "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
+	"iot/CancelJobExecution":   "InvalidRequestException InvalidStateTransitionException ResourceNotFoundException ServiceUnavailableException ThrottlingException VersionConflictException",
+
+	// audit_findings.go
+
 	"sfn/StartExecution":    "ExecutionAlreadyExists ExecutionLimitExceeded InvalidArn InvalidExecutionInput InvalidName KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException StateMachineDeleting StateMachineDoesNotExist ValidationException",
 	"sfn/DescribeExecution": "ExecutionDoesNotExist InvalidArn KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException",
 	"sfn/SendTaskSuccess":   "InvalidOutput InvalidToken KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException TaskDoesNotExist TaskTimedOut",

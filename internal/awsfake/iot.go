@@ -80,9 +80,9 @@ type IoT struct {
 	eventsModified  time.Time
 	ext             iotCA // CA certificates, auto-registration, Publish: iot_ca.go
 
-	reg registryState // thing groups, memberships, hierarchy: iot_registry.go
-
-	dd defenderState // Device Defender audit: defender.go
+	reg  registryState // thing groups, memberships, hierarchy: iot_registry.go
+	jobs jobsState     // job templates, jobs, executions: jobs.go
+	dd   defenderState // Device Defender audit: configuration, tasks and their findings: defender.go
 
 	// detaching holds principals that DetachThingPrincipal removed but AWS IoT still reports: thing name →
 	// principal → how many more observing calls (DeleteThing, DeleteCertificate, ListThingPrincipals,
@@ -323,6 +323,7 @@ var iotRoutes = func() []iotRoute {
 	}
 	table = append(table, iotCARoutes...)
 	table = append(table, iotDefenderRoutes...)
+	table = append(table, jobRoutes...)
 	routes := make([]iotRoute, len(table))
 	for i, r := range table {
 		routes[i] = iotRoute{method: r.method, pattern: strings.Split(strings.Trim(r.path, "/"), "/"), op: r.op}
@@ -462,6 +463,10 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 	default:
 		if isDefenderOp(op) {
 			out, e = f.serveDefender(op, params, q, body)
+			break
+		}
+		if isJobOp(op) {
+			out, e = f.serveJobs(op, params, q, body)
 			break
 		}
 		e = errorf(404, "UnknownOperationException", "awsfake: iot operation %s is not implemented", op)
