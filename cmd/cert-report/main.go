@@ -187,7 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	st := &stats{}
 	limits := map[string]*limiter{}
 	for op, tps := range o.tps {
-		limits[op] = newLimiter(tps, max(1, int(tps)))
+		limits[op] = newLimiter(tps, 1) // evenly spaced: never more than tps requests in any second
 	}
 	client := iot.NewFromConfig(cfg, func(io *iot.Options) {
 		io.APIOptions = append(io.APIOptions, limitAndCount(limits, st))
