@@ -217,7 +217,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "cert-report: %d certificates, %d shown, %d deleted while listing, in %s; API calls: %s\n",
 		total, len(rows), st.gone.Load(), time.Since(start).Round(time.Millisecond), strings.Join(calls, ", "))
+	counts := map[string]int64{}
+	for _, op := range operations {
+		counts[op] = st.Calls(op)
+	}
+	bound, op := quotaBound(counts, o.tps)
+	fmt.Fprintf(stderr, "cert-report: at the configured rates these calls need at least %s (%s)\n", bound.Round(time.Millisecond), op)
 	return 0
+}
+
+// quotaBound is the least time calls can take when each API runs at its own rate, all APIs at once: the time of the
+// busiest one, which it names.
+func quotaBound(calls map[string]int64, tps map[string]float64) (time.Duration, string) {
+	var (
+		bound time.Duration
+		which string
+	)
+	for _, op := range operations {
+		if r := tps[op]; r > 0 {
+			if d := time.Duration(float64(calls[op]) / r * float64(time.Second)); d > bound {
+				bound, which = d, op
+			}
+		}
+	}
+	return bound, which
 }
 
 // selectAndSort keeps the certificates whose not-after falls before now+within (all when within is 0), soonest

@@ -274,6 +274,24 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
+// TestQuotaBound: one million certificates, each with one thing, at AWS IoT's default quotas: 4,000 pages of
+// ListCertificates at 10/s take 400 s, but a million DescribeCertificate at 10/s take 100,000 s (27.8 h), as long
+// as each of the two list calls per certificate; DescribeThing at 350/s needs 2,857 s.
+func TestQuotaBound(t *testing.T) {
+	tps := map[string]float64{"ListCertificates": defaultListTPS, "DescribeCertificate": defaultDescribeTPS,
+		"ListPrincipalThings": defaultThingsTPS, "ListAttachedPolicies": defaultPolicyTPS, "DescribeThing": defaultThingTPS}
+	calls := map[string]int64{"ListCertificates": 4000, "DescribeCertificate": 1e6, "ListPrincipalThings": 1e6,
+		"ListAttachedPolicies": 1e6, "DescribeThing": 1e6}
+	d, op := quotaBound(calls, tps)
+	if d != 100000*time.Second || op != "DescribeCertificate" {
+		t.Errorf("quotaBound(1,000,000 certificates) = %s (%s), want 27h46m40s (DescribeCertificate)", d, op)
+	}
+	tps["DescribeCertificate"], tps["ListPrincipalThings"], tps["ListAttachedPolicies"] = 100, 100, 100
+	if d, op = quotaBound(calls, tps); d != 10000*time.Second || op != "DescribeCertificate" {
+		t.Errorf("quotaBound at 100 TPS = %s (%s), want 2h46m40s", d, op)
+	}
+}
+
 func TestParseWithin(t *testing.T) {
 	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "12h": 12 * time.Hour, "0d": 0} {
 		if got, err := parseWithin(in); err != nil || got != want {
