@@ -61,8 +61,8 @@ func slicesEqual(got []string, want string) bool { return len(got) == 1 && got[0
 // not attribute.
 func attribute(r *certRow, things []thingInfo, jitrPolicy string) (capLetter, basis string) {
 	for _, t := range things {
-		if v := t.Attributes[capability.ThingAttribute]; capability.Known(v) {
-			return v, "thing " + t.Name + " attribute " + capability.ThingAttribute
+		if capability.Known(t.Mark) {
+			return t.Mark, "thing " + t.Name + " attribute " + capability.ThingAttribute
 		}
 	}
 	for _, p := range r.Policies {

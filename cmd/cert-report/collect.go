@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/iotcert/iotcert/internal/capability"
 )
 
 // IoTAPI is what the report calls.
@@ -31,21 +33,19 @@ type IoTAPI interface {
 // The operations the report calls, in the order of its API-call summary.
 var operations = []string{"ListCertificates", "DescribeCertificate", "ListPrincipalThings", "ListAttachedPolicies", "DescribeThing"}
 
-// certRow is one certificate of the report.
+// certRow is one certificate of the report: only what it shows, since a report holds one per certificate.
 type certRow struct {
-	ID, ARN, Status, Mode string
-	CAID                  string
-	Created               time.Time
-	NotBefore, NotAfter   time.Time
-	IssuerKind, Issuer    string
-	Capability, Basis     string
-	Things, Policies      []string
+	ID, Status, Mode   string
+	CAID               string
+	NotAfter           time.Time
+	IssuerKind, Issuer string
+	Capability, Basis  string
+	Things, Policies   []string
 }
 
-// thingInfo is what DescribeThing says of a thing attached to a certificate.
+// thingInfo is what the report keeps of a thing attached to a certificate: its capability mark, if any.
 type thingInfo struct {
-	Name, Type string
-	Attributes map[string]string
+	Name, Mark string
 	gone       bool
 }
 
@@ -92,6 +92,9 @@ type collector struct {
 	Stats      *stats
 	// Gone receives the id of each certificate deleted while the report ran (skipped, not an error).
 	Gone func(id string)
+	// Keep, when set, says which described certificates the report keeps: memory grows with what is shown, not with
+	// the account.
+	Keep func(certRow) bool
 
 	mu     sync.Mutex
 	things map[string]*thingEntry
@@ -152,6 +155,9 @@ func (c *collector) collect(ctx context.Context) ([]certRow, error) {
 					continue
 				}
 				c.Stats.described.Add(1)
+				if c.Keep != nil && !c.Keep(row) {
+					continue
+				}
 				mu.Lock()
 				rows = append(rows, row)
 				mu.Unlock()
@@ -184,30 +190,28 @@ func (c *collector) one(ctx context.Context, s iottypes.Certificate) (row certRo
 	if desc == nil {
 		return row, false, fmt.Errorf("describe certificate %s: the answer has no certificateDescription", id)
 	}
-	row = certRow{
-		ID: id, ARN: aws.ToString(desc.CertificateArn), Status: string(desc.Status), Mode: string(desc.CertificateMode),
-		CAID: aws.ToString(desc.CaCertificateId), Created: aws.ToTime(desc.CreationDate),
-	}
+	arn := aws.ToString(desc.CertificateArn)
+	row = certRow{ID: id, Status: string(desc.Status), Mode: string(desc.CertificateMode), CAID: aws.ToString(desc.CaCertificateId)}
 	var cert *x509.Certificate
 	if b, _ := pem.Decode([]byte(aws.ToString(desc.CertificatePem))); b != nil {
 		cert, _ = x509.ParseCertificate(b.Bytes)
 	}
 	if v := desc.Validity; v != nil {
-		row.NotBefore, row.NotAfter = aws.ToTime(v.NotBefore), aws.ToTime(v.NotAfter)
+		row.NotAfter = aws.ToTime(v.NotAfter)
 	}
 	if cert != nil && row.NotAfter.IsZero() {
-		row.NotBefore, row.NotAfter = cert.NotBefore, cert.NotAfter
+		row.NotAfter = cert.NotAfter
 	}
 	row.IssuerKind, row.Issuer = classifyIssuer(cert, row.CAID)
 
-	things, err := c.principalThings(ctx, row.ARN)
+	things, err := c.principalThings(ctx, arn)
 	if notFound(err) {
 		return row, false, nil
 	}
 	if err != nil {
 		return row, false, fmt.Errorf("list things of certificate %s: %w", id, err)
 	}
-	row.Policies, err = c.policies(ctx, row.ARN)
+	row.Policies, err = c.policies(ctx, arn)
 	if notFound(err) {
 		return row, false, nil
 	}
@@ -276,7 +280,7 @@ func (c *collector) thing(ctx context.Context, name string) (thingInfo, error) {
 		case err != nil:
 			e.err = err
 		default:
-			e.info = thingInfo{Name: name, Type: aws.ToString(d.ThingTypeName), Attributes: d.Attributes}
+			e.info = thingInfo{Name: name, Mark: d.Attributes[capability.ThingAttribute]}
 		}
 	})
 	return e.info, e.err

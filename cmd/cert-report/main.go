@@ -198,14 +198,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := &collector{IoT: client, Workers: o.workers, JITRPolicy: o.jitrPolicy, Stats: st,
 		Gone: func(id string) {
 			fmt.Fprintf(stderr, "cert-report: certificate %s was deleted while the report ran: skipped\n", id)
-		}}
+		},
+		Keep: func(r certRow) bool { return o.expiring == 0 || !r.NotAfter.After(o.now.Add(o.expiring)) }}
 	rows, err := c.collect(ctx)
 	stopProgress()
 	if err != nil {
 		fmt.Fprintf(stderr, "cert-report: %v\n", err)
 		return 1
 	}
-	total := len(rows)
+	total := st.described.Load()
 	rows = selectAndSort(rows, o.now, o.expiring)
 	if err := write(stdout, o.format, rows, o.now); err != nil {
 		fmt.Fprintf(stderr, "cert-report: write report: %v\n", err)

@@ -25,6 +25,29 @@ import (
 type certListState struct {
 	deleteWhenListed map[string]bool
 	byPrincipal      map[string][]string // nil when a write to thingPrincipals made it stale
+	sorted           [2][]*iotCert       // certificates in ListCertificates order: [0] newest first, [1] oldest first
+}
+
+// certsInOrder returns every certificate in ListCertificates order. The sort of the previous call is reused when it
+// still holds exactly the registry's certificates (same count, each still registered), which any change of the set
+// breaks: paging through 100,000 certificates then costs one sort, not one per page.
+func (f *IoT) certsInOrder(asc bool, order func(a, b *iotCert) int) []*iotCert {
+	k := 0
+	if asc {
+		k = 1
+	}
+	if cached := f.list.sorted[k]; len(cached) == len(f.certs) && !slices.ContainsFunc(cached, func(c *iotCert) bool {
+		return f.certs[c.ID] != c
+	}) {
+		return cached
+	}
+	all := make([]*iotCert, 0, len(f.certs))
+	for _, c := range f.certs {
+		all = append(all, c)
+	}
+	slices.SortFunc(all, order)
+	f.list.sorted[k] = all
+	return all
 }
 
 // principalsChanged marks the principal index stale; every write to f.thingPrincipals calls it.
@@ -197,11 +220,7 @@ func (f *IoT) listCertificates(q url.Values) (any, *apiError) {
 		}
 		return -r
 	}
-	all := make([]*iotCert, 0, len(f.certs))
-	for _, c := range f.certs {
-		all = append(all, c)
-	}
-	slices.SortFunc(all, order)
+	all := f.certsInOrder(asc, order)
 	start := 0
 	if m := q.Get("marker"); m != "" {
 		ns, id, ok := parseCertMarker(m)
