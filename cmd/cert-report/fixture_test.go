@@ -115,7 +115,7 @@ func fixtureAt(i int, leafKey any) fixture {
 		f.attrs = map[string]string{"owner": "factory"}
 	case 5: // a vending thing from before the attribute existed, and a revoked AWS IoT certificate with nothing attached
 		issuer, signer = awsIoTName, "aws"
-		if i%2 == 0 {
+		if i%12 == 5 {
 			f.thing, f.thingType, f.policy = fmt.Sprintf("vend-%06d", i), "CvmGenericType", "multa_backend_policy_dev"
 			f.attrs = map[string]string{"version": "0.9"}
 		} else {
