@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,19 +100,23 @@ func watchHWM(pid int) func() int64 {
 
 // TestRateLimited: with every API limited to 100 requests a second, 150 certificates whose DescribeCertificate is
 // throttled 5 times take at least 1.54 s: 155 attempts, evenly spaced, because the limiters sit in the SDK's stack
-// after the retryer and space the retries too.
+// after the retryer and space the retries too. Meanwhile progress lines reach stderr.
 func TestRateLimited(t *testing.T) {
 	srv := awsfake.New(t)
 	srv.SetEnv(t)
 	load(t, srv, estate(150))
 	srv.Inject(awsfake.ServiceIoT, "DescribeCertificate", awsfake.Fault{Status: 400, Code: "ThrottlingException", Times: 5})
-	args := []string{"-progress", "0", "-max-backoff", "1ms", "-now", reportNow.Format(time.RFC3339)}
+	args := []string{"-progress", "300ms", "-max-backoff", "1ms", "-now", reportNow.Format(time.RFC3339)}
 	for _, f := range []string{"-list-tps", "-describe-tps", "-things-tps", "-policies-tps", "-thing-tps"} {
 		args = append(args, f, "100")
 	}
 	start := time.Now()
-	if code := run(t.Context(), args, io.Discard, io.Discard); code != 0 {
-		t.Fatalf("run = %d", code)
+	var stderr strings.Builder
+	if code := run(t.Context(), args, io.Discard, &stderr); code != 0 {
+		t.Fatalf("run = %d, stderr:\n%s", code, stderr.String())
+	}
+	if !regexp.MustCompile(`cert-report: \d+ listed, \d+ described, 0 deleted meanwhile, `).MatchString(stderr.String()) {
+		t.Errorf("no progress line on stderr:\n%s", stderr.String())
 	}
 	// 155 DescribeCertificate attempts (5 throttled and retried) 10 ms apart.
 	if d := time.Since(start); d < 1540*time.Millisecond {

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 
 	"github.com/iotcert/iotcert/internal/cli"
+	"github.com/iotcert/iotcert/policies"
 )
 
 func main() {
@@ -83,7 +84,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*options, int, bool) {
 	fs.StringVar(&o.format, "format", "table", "output format: table, csv or json")
 	expiring := fs.String("expiring", "", "only certificates whose not-after falls within this time from now, expired ones included: 30d, 12h, 2w (default: all)")
 	now := fs.String("now", "", "evaluate expiry as of this RFC 3339 time (default: the current time)")
-	fs.StringVar(&o.jitrPolicy, "jitr-policy", "jitr-mr-policy", "the JITR policy name of the multi-region stacks, which attributes a certificate to D")
+	fs.StringVar(&o.jitrPolicy, "jitr-policy", policies.JITRPolicyName, "the JITR policy name of the multi-region stacks, which attributes a certificate to D")
 	fs.IntVar(&o.workers, "workers", 8, "certificates described at the same time")
 	fs.IntVar(&o.maxAttempts, "max-attempts", 10, "attempts per request, throttled ones included")
 	fs.DurationVar(&o.maxBackoff, "max-backoff", 20*time.Second, "longest wait before retrying a throttled request")
