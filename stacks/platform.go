@@ -30,6 +30,10 @@ func definePlatform(app awscdk.App, ctx selection.Lookup) error {
 	if err != nil {
 		return err
 	}
+	ops, err := opsPropsFromContext(ctx)
+	if err != nil {
+		return err
+	}
 	NewRotationStack(app, RotationStackName(rot.Name), rot)
 	prefix := optString(ctx, ctxPrefix, vending.DefaultPrefix)
 	for _, e := range envs {
@@ -37,6 +41,7 @@ func definePlatform(app awscdk.App, ctx selection.Lookup) error {
 		NewVendingStack(app, "CertVending-"+e.name, e.props)
 	}
 	NewMultiRegionStacks(app, mr)
+	NewOpsStacks(app, ops) // last: it gathers the alarms of the stacks above
 	return nil
 }
 

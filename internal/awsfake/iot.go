@@ -83,6 +83,8 @@ type IoT struct {
 	reg  registryState // thing groups, memberships, hierarchy: iot_registry.go
 	list certListState // ListCertificates hooks: iot_certlist.go
 
+	dd defenderState // Device Defender audit: defender.go
+
 	// detaching holds principals that DetachThingPrincipal removed but AWS IoT still reports: thing name →
 	// principal → how many more observing calls (DeleteThing, DeleteCertificate, ListThingPrincipals,
 	// ListPrincipalThings) still see it. AWS documents the detach as asynchronous.
@@ -322,6 +324,7 @@ var iotRoutes = func() []iotRoute {
 		{"GET", "/certificates", "ListCertificates"}, // iot_certlist.go
 	}
 	table = append(table, iotCARoutes...)
+	table = append(table, iotDefenderRoutes...)
 	routes := make([]iotRoute, len(table))
 	for i, r := range table {
 		routes[i] = iotRoute{method: r.method, pattern: strings.Split(strings.Trim(r.path, "/"), "/"), op: r.op}
@@ -461,6 +464,10 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		"GetRegistrationCode", "Publish":
 		out, e = f.serveCA(op, params, q, r.Header, body)
 	default:
+		if isDefenderOp(op) {
+			out, e = f.serveDefender(op, params, q, body)
+			break
+		}
 		e = errorf(404, "UnknownOperationException", "awsfake: iot operation %s is not implemented", op)
 	}
 	f.mu.Unlock()
@@ -982,7 +989,7 @@ func (f *IoT) deprecateThingType(name string, body []byte) (any, *apiError) {
 		return nil, nil
 	}
 	if tt.deprecated == nil {
-		now := time.Now().UTC()
+		now := f.reg.clock()
 		tt.deprecated = &now
 	}
 	return nil, nil

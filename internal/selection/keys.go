@@ -89,6 +89,12 @@ var Keys = []Key{
 	{"rotation_max_concurrency", ForPlatform, "hosts rotated at once (default 20)"},
 	{"rotation_renew_shards", ForPlatform, "partitions of the renewAt index (default 16)"},
 	{"pca_certificate_quota", ForPlatform, "the rotation CA's lifetime certificate quota, for the 80 % alarm (default 1000000)"},
+	{"rotation_host_roles", ForPlatform, "IAM role ARNs (comma-separated) the rotation profile vends besides its test role"},
+	{"rotation_host_policies", ForPlatform, "managed policy ARNs (comma-separated) of a host role the rotation profile vends"},
+	{"CSRPath", ForPlatform, "the rotation sample's CSR directory: refused with what replaced it (hosts never write their CSR)"},
+	{"basic_ingest_rules", ForCrossAccount, "comma-separated rules a partner's Basic Ingest topic ($aws/rules/<rule>/...) may name (default: none)"},
+	{"ops_capabilities", ForPlatform, "the capabilities the operations stacks watch, e.g. C,E (default: every platform capability)"},
+	{"ops_alarm_email", ForPlatform, "an e-mail address subscribed to the operations alarm topic"},
 }
 
 // LookupKey returns the registered key of that name.

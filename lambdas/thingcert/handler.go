@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/naming"
 	"github.com/iotcert/iotcert/internal/pki"
 )
@@ -267,6 +268,7 @@ func (h *Handler) create(ctx context.Context, log *slog.Logger, requestID string
 		return Response{}, h.discard(ctx, log, id, fmt.Errorf("activate certificate %s: %w", id, err))
 	}
 	log.Info("certificate activated")
+	metrics.Inc(metrics.CapB, metrics.CertificatesIssued)
 	return certResponse(id, arn), nil
 }
 

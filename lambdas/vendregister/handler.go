@@ -121,7 +121,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	case http.MethodGet:
 		return respond(http.StatusOK, map[string]any{"response": true, "time": h.now().Unix()}), nil
 	case http.MethodPost:
-		return h.register(ctx, req), nil
+		resp := h.register(ctx, req)
+		publish(resp.StatusCode)
+		return resp, nil
 	default:
 		r := fail(http.StatusMethodNotAllowed, "method not allowed")
 		r.Headers["Allow"] = "GET, POST"
