@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotcert/iotcert/internal/capability"
 )
 
 // DeviceProps configures NewDevice.
@@ -50,7 +52,10 @@ func NewDevice(scope constructs.Construct, id string, props *DeviceProps) *Devic
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	d := &Device{Construct: c}
-	d.Thing = awsiot.NewCfnThing(c, jsii.String("Thing"), &awsiot.CfnThingProps{ThingName: jsii.String(p.ThingName)})
+	d.Thing = awsiot.NewCfnThing(c, jsii.String("Thing"), &awsiot.CfnThingProps{ThingName: jsii.String(p.ThingName),
+		// read back by cert-report: certificates cannot be tagged, so the thing says which capability made them
+		AttributePayload: &awsiot.CfnThing_AttributePayloadProperty{Attributes: &map[string]*string{
+			capability.ThingAttribute: jsii.String(capability.ThingStack)}}})
 
 	sp := &awssecretsmanager.SecretProps{
 		Description:   jsii.String("Private key, CSR and certificate of AWS IoT thing " + p.ThingName),

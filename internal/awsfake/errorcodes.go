@@ -38,6 +38,7 @@ var sdkErrorCodes = map[string]string{
 	"iot/AttachPolicy":                 "InternalFailureException InvalidRequestException LimitExceededException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/DetachPolicy":                 "InternalFailureException InvalidRequestException LimitExceededException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/ListAttachedPolicies":         "InternalFailureException InvalidRequestException LimitExceededException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/ListCertificates":             "InternalFailureException InvalidRequestException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/UpdateEventConfigurations":    "InternalFailureException InvalidRequestException ThrottlingException",
 	"iot/DescribeEventConfigurations":  "InternalFailureException ThrottlingException",
 

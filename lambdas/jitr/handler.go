@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
+	"github.com/iotcert/iotcert/internal/capability"
 	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/naming"
 	"github.com/iotcert/iotcert/internal/pki"
@@ -282,7 +283,9 @@ func (h *Handler) ensureThing(ctx context.Context, name string) error {
 	if !errors.As(err, &nf) {
 		return fmt.Errorf("describe thing %s: %w", name, err)
 	}
-	_, err = h.IoT.CreateThing(ctx, &iot.CreateThingInput{ThingName: aws.String(name)})
+	_, err = h.IoT.CreateThing(ctx, &iot.CreateThingInput{ThingName: aws.String(name),
+		// read back by cert-report
+		AttributePayload: &iottypes.AttributePayload{Attributes: map[string]string{capability.ThingAttribute: capability.MultiRegion}}})
 	var exists *iottypes.ResourceAlreadyExistsException
 	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("create thing %s: %w", name, err)

@@ -32,6 +32,7 @@ import (
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/iotcert/iotcert/internal/awsfake"
+	"github.com/iotcert/iotcert/internal/capability"
 )
 
 // caSubject is the seed's CA subject.
@@ -440,6 +441,10 @@ func TestDuplicateEvents(t *testing.T) {
 	f.assertRegistered(ev.CertificateID, "thing-dup")
 	if n := f.srv.Calls(awsfake.ServiceIoT, "CreateThing"); n != 1 {
 		t.Errorf("CreateThing calls = %d, want 1", n)
+	}
+	if th, _ := f.srv.IoT.Thing("thing-dup"); th.Attributes[capability.ThingAttribute] != capability.MultiRegion {
+		t.Errorf("thing attributes = %v, want %s=%s (cert-report attributes the certificate by it)", th.Attributes,
+			capability.ThingAttribute, capability.MultiRegion)
 	}
 	if n := f.srv.Calls(awsfake.ServiceIoT, "DescribeCACertificate"); n != 1 {
 		t.Errorf("DescribeCACertificate calls = %d, want 1 (the CA certificate is read once)", n)

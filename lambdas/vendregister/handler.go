@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
+	"github.com/iotcert/iotcert/internal/capability"
 	"github.com/iotcert/iotcert/internal/pki"
 	"github.com/iotcert/iotcert/internal/vending"
 )
@@ -426,6 +427,7 @@ func (g *registration) steps(ctx context.Context) (events.APIGatewayProxyRespons
 	g.policyAttached = true
 
 	attrs := h.Config.ThingAttributes(g.thingType, strconv.FormatInt(h.now().Unix(), 10), r.Version)
+	attrs[capability.ThingAttribute] = capability.Vending // read back by cert-report
 	_, err = h.IoT.CreateThing(ctx, &iot.CreateThingInput{
 		ThingName:        aws.String(r.ThingName),
 		ThingTypeName:    aws.String(g.thingType),
