@@ -17,6 +17,7 @@ import (
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/iotcert/iotcert/internal/devrot/wire"
+	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/pki"
 )
 
@@ -110,10 +111,10 @@ func (h *Completion) confirm(ctx context.Context, ev ConfirmEvent, log *slog.Log
 		return Result{}, err
 	}
 	if !ok {
-		return Result{}, refuse("no rotation of job %s for thing %s", ev.JobID, ev.ThingName)
+		return Result{}, refuse(metrics.ReasonConflict, "no rotation of job %s for thing %s", ev.JobID, ev.ThingName)
 	}
 	if r.NewCertID == "" || ev.Principal != r.NewCertID {
-		return Result{}, refuse("confirmation not sent with the new certificate of job %s", ev.JobID)
+		return Result{}, refuse(metrics.ReasonUnauthorized, "confirmation not sent with the new certificate of job %s", ev.JobID)
 	}
 	now := h.now()
 	switch r.Status {
@@ -133,10 +134,11 @@ func (h *Completion) confirm(ctx context.Context, ev ConfirmEvent, log *slog.Log
 			return Result{}, err
 		}
 		r.Status = StateConfirmed
+		metrics.Inc(metrics.CapF, metrics.RotationSucceeded)
 	case StateConfirmed, StateRetired:
 		log.Info("confirmation repeated")
 	default:
-		return Result{}, refuse("rotation of job %s is %s", r.JobID, r.Status)
+		return Result{}, refuse(metrics.ReasonConflict, "rotation of job %s is %s", r.JobID, r.Status)
 	}
 	if r.Status == StateConfirmed && !r.OldInactive {
 		if err := h.deactivateOld(ctx, r, now); err != nil {
@@ -171,10 +173,10 @@ func (h *Completion) deactivateOld(ctx context.Context, r Rotation, now time.Tim
 func (h *Completion) jobEnded(ctx context.Context, ev JobEvent, log *slog.Logger) (Result, error) {
 	_, thing, ok := strings.Cut(ev.ThingARN, ":thing/")
 	if !ok || wire.CheckThing(thing) != nil {
-		return Result{}, refuse("thingArn %q does not name a thing", ev.ThingARN)
+		return Result{}, refuse(metrics.ReasonMalformed, "thingArn %q does not name a thing", ev.ThingARN)
 	}
 	if err := wire.CheckJobID(ev.JobID); err != nil {
-		return Result{}, refuse("%v", err)
+		return Result{}, refuse(metrics.ReasonMalformed, "%v", err)
 	}
 	switch ev.Status {
 	case "FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "REMOVED":
@@ -191,6 +193,9 @@ func (h *Completion) jobEnded(ctx context.Context, ev JobEvent, log *slog.Logger
 		err := h.Store.Create(ctx, Rotation{Thing: thing, JobID: ev.JobID, Status: StateAborted, Reason: "job " + ev.Status}, now)
 		if errors.Is(err, errConflict) {
 			return h.jobEnded(ctx, ev, log)
+		}
+		if err == nil {
+			metrics.Inc(metrics.CapF, metrics.RotationFailed)
 		}
 		return Result{Status: "aborted"}, err
 	}
@@ -227,7 +232,10 @@ func (h *Completion) abort(ctx context.Context, r Rotation, reason string, now t
 			return Result{}, err
 		}
 	}
-	if err := h.Store.Change(ctx, r.Thing, r.JobID, []string{StateAborting}, StateAborted, nil, []string{AttrOpen, AttrDueAt}, now); err != nil && !errors.Is(err, errConflict) {
+	switch err := h.Store.Change(ctx, r.Thing, r.JobID, []string{StateAborting}, StateAborted, nil, []string{AttrOpen, AttrDueAt}, now); {
+	case err == nil:
+		metrics.Inc(metrics.CapF, metrics.RotationFailed) // once: only the change to aborted counts
+	case !errors.Is(err, errConflict):
 		return Result{}, err
 	}
 	log.Info("rotation aborted: new certificate revoked, old one kept", "reason", reason, "newCertificateId", r.NewCertID)

@@ -21,6 +21,8 @@ import (
 	"github.com/iotcert/iotcert/internal/devrot"
 	"github.com/iotcert/iotcert/internal/devrot/devrottest"
 	"github.com/iotcert/iotcert/internal/devrot/wire"
+	"github.com/iotcert/iotcert/internal/metrics"
+	"github.com/iotcert/iotcert/internal/metrics/metricstest"
 	"github.com/iotcert/iotcert/internal/pki"
 	"github.com/iotcert/iotcert/internal/testsvc"
 )
@@ -251,6 +253,7 @@ func TestRotationOfAnAWSIoTCertificate(t *testing.T) {
 	e := newEnv(t)
 	d := e.iotDevice("sensor-1")
 	job := e.startJob(d.thing)
+	rec := metricstest.Capture(t)
 	_, m := e.rotate(d, job)
 
 	if got := e.status(m.CertificateID); got != "ACTIVE" || !e.attached(d.thing, m.CertificateID) {
@@ -284,6 +287,16 @@ func TestRotationOfAnAWSIoTCertificate(t *testing.T) {
 	}
 	if res := e.complete(jobEvent(job, d.thing, "TIMED_OUT")); res.Status != "ignored" {
 		t.Fatalf("job event after confirmation = %+v, want ignored", res)
+	}
+	// One issue, one success (the repeated confirmation counts nothing), one refusal (the old certificate's replay).
+	capF := map[string]string{metrics.DimCapability: string(metrics.CapF)}
+	for name, want := range map[string]float64{metrics.CertificatesIssued: 1, metrics.RotationSucceeded: 1, metrics.RotationFailed: 0} {
+		if got := rec.Sum(t, name, capF); got != want {
+			t.Errorf("metric %s = %v, want %v", name, got, want)
+		}
+	}
+	if got := rec.Sum(t, metrics.Refused, map[string]string{metrics.DimCapability: string(metrics.CapF), metrics.DimReason: string(metrics.ReasonUnauthorized)}); got != 1 {
+		t.Errorf("Refused (Unauthorized) = %v, want 1: the confirmation replayed by the old certificate", got)
 	}
 
 	// Within the grace period the old certificate stays; after it, it is revoked and deleted.
@@ -377,6 +390,7 @@ func TestSignerRefusals(t *testing.T) {
 		{"not a csr", devrot.CSREvent{Principal: d.certID, ThingName: d.thing, JobID: job, CSR: "hello"}, "parse csr"},
 		{"csr of x", devrot.CSREvent{Principal: d.certID, ThingName: d.thing, JobID: job, CSR: string(sans)}, "CN=sensor-2"},
 	}
+	rec := metricstest.Capture(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res, err := e.signer.Handle(context.Background(), c.ev)
@@ -384,6 +398,16 @@ func TestSignerRefusals(t *testing.T) {
 				t.Fatalf("Handle() = %+v, %v; want refused with %q", res, err, c.want)
 			}
 		})
+	}
+	capF := map[string]string{metrics.DimCapability: string(metrics.CapF)}
+	if got := rec.Sum(t, metrics.Refused, capF); got != float64(len(cases)) {
+		t.Errorf("Refused = %v, want one per refused CSR (%d)", got, len(cases))
+	}
+	if got := rec.Sum(t, metrics.Refused, map[string]string{metrics.DimCapability: string(metrics.CapF), metrics.DimReason: string(metrics.ReasonInvalidCSR)}); got != 4 {
+		t.Errorf("Refused (InvalidCSR) = %v, want 4: another thing's subject, the old key, not a CSR, the CSR of x", got)
+	}
+	if got := rec.Sum(t, metrics.CertificatesIssued, capF); got != 0 {
+		t.Errorf("CertificatesIssued = %v after refusals only", got)
 	}
 	if got := e.srv.Calls(awsfake.ServiceIoT, "CreateCertificateFromCsr"); got != 2 { // the two devices' own
 		t.Fatalf("CreateCertificateFromCsr calls = %d, want 2 (no certificate for a refused CSR)", got)
@@ -425,6 +449,7 @@ func TestFailedJobRevokesTheNewCertificate(t *testing.T) {
 			d := e.iotDevice("sensor-5")
 			job := e.startJob(d.thing)
 			_, m := e.rotate(d, job)
+			rec := metricstest.Capture(t)
 			for range 2 { // AWS delivers events at least once
 				if res := e.complete(jobEvent(job, d.thing, status)); res.Status != "aborted" && res.Status != "ignored" {
 					t.Fatalf("job event = %+v", res)
@@ -435,6 +460,9 @@ func TestFailedJobRevokesTheNewCertificate(t *testing.T) {
 			}
 			if got := e.status(d.certID); got != "ACTIVE" || !e.attached(d.thing, d.certID) {
 				t.Fatalf("old certificate after %s is %s, want ACTIVE and attached", status, got)
+			}
+			if got := rec.Sum(t, metrics.RotationFailed, map[string]string{metrics.DimCapability: string(metrics.CapF)}); got != 1 {
+				t.Fatalf("RotationFailed = %v after the event delivered twice, want 1", got)
 			}
 			if res := e.complete(devrot.ConfirmEvent{Principal: m.CertificateID, ThingName: d.thing, JobID: job}); res.Status != "refused" {
 				t.Fatalf("confirmation after abort = %+v, want refused", res)

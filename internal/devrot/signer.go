@@ -20,6 +20,7 @@ import (
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/iotcert/iotcert/internal/devrot/wire"
+	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/pki"
 )
 
@@ -105,13 +106,19 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// refusal is a request that is not served. It is logged and answered; it is not an invocation error, so the
+// refusal is a request that is not served. It is logged, answered and counted (metric Refused of capability F, with
+// why as its Reason: one of a fixed set, never text from the request); it is not an invocation error, so the
 // asynchronous invocation is not retried.
-type refusal struct{ reason string }
+type refusal struct {
+	reason string
+	why    metrics.Reason
+}
 
 func (r *refusal) Error() string { return r.reason }
 
-func refuse(format string, args ...any) error { return &refusal{reason: fmt.Sprintf(format, args...)} }
+func refuse(why metrics.Reason, format string, args ...any) error {
+	return &refusal{reason: fmt.Sprintf(format, args...), why: why}
+}
 
 // awsIoTIssuer is the issuer of the certificates AWS IoT signs (CreateCertificateFromCsr, CreateKeysAndCertificate).
 var awsIoTIssuer = pkix.Name{
@@ -177,17 +184,17 @@ func (h *Signer) handle(ctx context.Context, ev CSREvent, log *slog.Logger) (Res
 func (h *Signer) issue(ctx context.Context, ev CSREvent, old *iottypes.CertificateDescription, cfg Config, log *slog.Logger) (Result, error) {
 	csr, canonical, err := pki.ParseDeviceCSR([]byte(ev.CSR))
 	if err != nil {
-		return Result{}, refuse("%v", err)
+		return Result{}, refuse(metrics.ReasonInvalidCSR, "%v", err)
 	}
 	if err := pki.CheckDeviceSubject(csr, ev.ThingName, false); err != nil {
-		return Result{}, refuse("%v", err)
+		return Result{}, refuse(metrics.ReasonInvalidCSR, "%v", err)
 	}
 	oldCert, err := pki.ParseCertificate([]byte(aws.ToString(old.CertificatePem)))
 	if err != nil {
 		return Result{}, fmt.Errorf("certificate %s: %w", ev.Principal, err)
 	}
 	if bytes.Equal(oldCert.RawSubjectPublicKeyInfo, csr.RawSubjectPublicKeyInfo) {
-		return Result{}, refuse("the csr reuses the key of the current certificate: make a new key")
+		return Result{}, refuse(metrics.ReasonInvalidCSR, "the csr reuses the key of the current certificate: make a new key")
 	}
 	issuer, err := h.issuerOf(old, oldCert, cfg)
 	if err != nil {
@@ -213,20 +220,21 @@ func (h *Signer) issue(ctx context.Context, ev CSREvent, old *iottypes.Certifica
 		}
 	}
 	if r.CSRSha256 != digest {
-		return Result{}, refuse("job %s already has another csr: a job rotates one key", ev.JobID)
+		return Result{}, refuse(metrics.ReasonConflict, "job %s already has another csr: a job rotates one key", ev.JobID)
 	}
 	if r.OldCertID != ev.Principal {
-		return Result{}, refuse("the csr of job %s was sent with certificate %s, not %s", ev.JobID, r.OldCertID, ev.Principal)
+		return Result{}, refuse(metrics.ReasonUnauthorized, "the csr of job %s was sent with certificate %s, not %s", ev.JobID, r.OldCertID, ev.Principal)
 	}
 	switch r.Status {
 	case StateIssuing:
 		if r, err = h.issueNew(ctx, r, csr, canonical, cfg, now); err != nil {
 			return Result{}, err
 		}
+		metrics.Inc(metrics.CapF, metrics.CertificatesIssued)
 	case StateIssued:
 		log.Info("csr repeated: certificate sent again")
 	default:
-		return Result{}, refuse("rotation of job %s is %s", ev.JobID, r.Status)
+		return Result{}, refuse(metrics.ReasonConflict, "rotation of job %s is %s", ev.JobID, r.Status)
 	}
 	msg := wire.CertificateMessage{JobID: ev.JobID, Status: wire.StatusIssued, CertificatePEM: r.NewCertPEM, CertificateID: r.NewCertID}
 	if err := publishJSON(ctx, h.Publisher, wire.CertificateTopic(ev.ThingName), msg); err != nil {
@@ -245,7 +253,7 @@ func (h *Signer) issuerOf(old *iottypes.CertificateDescription, cert *x509.Certi
 	case ca == "" && old.CertificateMode != iottypes.CertificateModeSniOnly && cert.Issuer.String() == awsIoTIssuer.String():
 		return IssuerIoT, nil
 	}
-	return "", refuse("certificate %s was not issued by AWS IoT or by this deployment's Private CA: renew it the way it was issued", aws.ToString(old.CertificateId))
+	return "", refuse(metrics.ReasonUntrustedIssuer, "certificate %s was not issued by AWS IoT or by this deployment's Private CA: renew it the way it was issued", aws.ToString(old.CertificateId))
 }
 
 // issueNew issues from an ISSUING rotation and moves it to ISSUED. Each step can run again after a failure.
@@ -300,7 +308,7 @@ func (h *Signer) issueNew(ctx context.Context, r Rotation, csr *x509.Certificate
 		attrNew: s(r.NewCertID), attrNewPEM: s(r.NewCertPEM), attrPCAArn: s(r.PCACertARN),
 		AttrDueAt: n(now.Add(cfg.ConfirmTimeout).Unix())}, nil, now); err != nil {
 		if errors.Is(err, errConflict) {
-			return r, refuse("rotation of job %s changed while issuing", r.JobID)
+			return r, refuse(metrics.ReasonConflict, "rotation of job %s changed while issuing", r.JobID)
 		}
 		return r, err
 	}
@@ -367,17 +375,17 @@ func jobInProgress(ctx context.Context, c IoTAPI, templateARN, thing, job string
 	j, err := c.DescribeJob(ctx, &iot.DescribeJobInput{JobId: aws.String(job)})
 	var nf *iottypes.ResourceNotFoundException
 	if errors.As(err, &nf) {
-		return refuse("job %s does not exist", job)
+		return refuse(metrics.ReasonUnauthorized, "job %s does not exist", job)
 	}
 	if err != nil {
 		return fmt.Errorf("describe job %s: %w", job, err)
 	}
 	if j.Job == nil || aws.ToString(j.Job.JobTemplateArn) != templateARN {
-		return refuse("job %s was not made from the rotation template", job)
+		return refuse(metrics.ReasonUnauthorized, "job %s was not made from the rotation template", job)
 	}
 	x, err := c.DescribeJobExecution(ctx, &iot.DescribeJobExecutionInput{JobId: aws.String(job), ThingName: aws.String(thing)})
 	if errors.As(err, &nf) {
-		return refuse("job %s has no execution for thing %s", job, thing)
+		return refuse(metrics.ReasonUnauthorized, "job %s has no execution for thing %s", job, thing)
 	}
 	if err != nil {
 		return fmt.Errorf("describe job execution %s/%s: %w", job, thing, err)
@@ -387,7 +395,7 @@ func jobInProgress(ctx context.Context, c IoTAPI, templateARN, thing, job string
 		if x.Execution != nil {
 			st = string(x.Execution.Status)
 		}
-		return refuse("job execution %s/%s is %s, not IN_PROGRESS", job, thing, st)
+		return refuse(metrics.ReasonUnauthorized, "job execution %s/%s is %s, not IN_PROGRESS", job, thing, st)
 	}
 	return nil
 }
@@ -397,21 +405,21 @@ func attachedCertificate(ctx context.Context, c IoTAPI, id, thing string) (*iott
 	out, err := c.DescribeCertificate(ctx, &iot.DescribeCertificateInput{CertificateId: aws.String(id)})
 	var nf *iottypes.ResourceNotFoundException
 	if errors.As(err, &nf) {
-		return nil, refuse("certificate %s is not registered", id)
+		return nil, refuse(metrics.ReasonUnauthorized, "certificate %s is not registered", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("describe certificate %s: %w", id, err)
 	}
 	d := out.CertificateDescription
 	if d == nil || d.Status != iottypes.CertificateStatusActive {
-		return nil, refuse("certificate %s is not ACTIVE", id)
+		return nil, refuse(metrics.ReasonUnauthorized, "certificate %s is not ACTIVE", id)
 	}
 	things, err := principalThings(ctx, c, aws.ToString(d.CertificateArn))
 	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(things, thing) {
-		return nil, refuse("certificate %s is not attached to thing %s", id, thing)
+		return nil, refuse(metrics.ReasonUnauthorized, "certificate %s is not attached to thing %s", id, thing)
 	}
 	return d, nil
 }
@@ -457,13 +465,13 @@ func certARN(ctx context.Context, c IoTAPI, id string) string {
 // checkSender refuses a malformed thing name, job id or principal (the rule's values).
 func checkSender(thing, job, principal string) error {
 	if err := wire.CheckThing(thing); err != nil {
-		return refuse("%v", err)
+		return refuse(metrics.ReasonMalformed, "%v", err)
 	}
 	if err := wire.CheckJobID(job); err != nil {
-		return refuse("%v", err)
+		return refuse(metrics.ReasonMalformed, "%v", err)
 	}
 	if err := wire.CheckCertificateID(principal); err != nil {
-		return refuse("principal: %v", err)
+		return refuse(metrics.ReasonMalformed, "principal: %v", err)
 	}
 	return nil
 }
@@ -474,6 +482,7 @@ func outcome(res Result, err error, log *slog.Logger) (Result, error) {
 	var r *refusal
 	if errors.As(err, &r) {
 		log.Warn("refused", "reason", r.reason)
+		metrics.Refuse(metrics.CapF, r.why)
 		return Result{Status: "refused", Reason: r.reason}, nil
 	}
 	if err != nil {
