@@ -137,7 +137,9 @@ func (f *fleet) addHost(t testing.TB, id string, extra map[string]string, offlin
 		t.Fatal(err)
 	}
 	if ValidHost(id) {
-		f.srv.Commands.AddHost(id, awsfake.SSMHost{WorkDir: f.root, Env: f.hostEnv, Offline: offline})
+		// The host's time is the workflow's polls, not the wall clock: each command is InProgress to the first poll and
+		// ends by the second, however long the script takes on a loaded machine (PollCSR and PollInstall allow 30).
+		f.srv.Commands.AddHost(id, awsfake.SSMHost{WorkDir: f.root, Env: f.hostEnv, Offline: offline, PollDriven: true, InProgressReads: 1})
 	}
 }
 
@@ -173,15 +175,15 @@ func errName(err error) string {
 }
 
 // retried runs a step as the state machine's Retry does for the "wait" errors (CommandInProgress,
-// CertificateInProgress): again after an interval, a bounded number of times.
+// CertificateInProgress): again, at most 30 times (PollCSR's and PollInstall's budget). No pause is needed: the
+// fleet's hosts and Private CA answer by poll count, not by the wall clock.
 func retried(step func(context.Context, rotation.State) (rotation.State, error), st rotation.State) (rotation.State, error) {
 	for i := 0; ; i++ {
 		out, err := step(context.Background(), st)
 		n := errName(err)
-		if (n != rotation.ErrCommandInProgress && n != rotation.ErrCertificateInProgress) || i == 200 {
+		if (n != rotation.ErrCommandInProgress && n != rotation.ErrCertificateInProgress) || i == 30 {
 			return out, err
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -437,7 +439,8 @@ func TestIssueErrors(t *testing.T) {
 }
 
 func TestCheckCSR(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := newHostEnv(t)
 	good := e.phase1(host, "RSA_2048")
 	otherHost := e.phase1("i-0fedcba9876543210", "EC_prime256v1")
 	weak := csrPEM(t, host, 1024, nil)

@@ -80,7 +80,7 @@ func newWorkflow(t *testing.T, f *fleet) *workflow {
 		override: map[string]asltest.Task{}}
 }
 
-var fast = 100 * time.Millisecond // every Wait and retry interval: long enough for a host to run openssl
+var fast = time.Millisecond // every Wait and retry interval: the hosts and Private CA answer by poll count, not by time
 
 // taskError is what Step Functions sees from a Lambda step: the step's error name, the Lambda error document as
 // cause.
