@@ -196,7 +196,7 @@ func BenchmarkRotateHost(b *testing.B) {
 	f := newFleet(b)
 	counter := &callCounter{calls: map[string]int{}}
 	f.cfg.APIOptions = append(f.cfg.APIOptions, counter.middleware)
-	f.steps.Table = dynamodb.NewFromConfig(f.cfg)
+	f.steps.Table = f.dynamoDB(f.cfg)
 	f.steps.Commands = ssm.NewFromConfig(f.cfg)
 	f.steps.PCA = acmpca.NewFromConfig(f.cfg)
 	var waits int

@@ -14,10 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
 
@@ -143,11 +141,7 @@ func newHostEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	cfg := srv.Config(context.Background())
-	cfg.Retryer = func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-		})
-	}
+	cfg.Retryer = fastRetryer
 	e := &env{
 		t: t, srv: srv, pca: acmpca.NewFromConfig(cfg), root: root,
 		hostEnv:  []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + root, "LC_ALL=C"},

@@ -43,28 +43,39 @@ const (
 var tableSeq atomic.Int64
 
 // fleet is an environment for the workflow's steps: the fake AWS (with SSM hosts that run the documents for real),
-// DynamoDB Local with the inventory table, and SDK clients built as the functions build theirs.
+// DynamoDB Local with the inventory table, and SDK clients configured explicitly (not from the process environment),
+// so fleet tests run in parallel.
 type fleet struct {
 	*env
-	cfg   aws.Config
-	ddb   *dynamodb.Client
-	table string
-	steps *rotation.Steps
-	sel   *rotation.Selector
-	now   time.Time
+	cfg    aws.Config // the fake's endpoint
+	ddbURL string     // DynamoDB Local's endpoint
+	ddb    *dynamodb.Client
+	table  string
+	steps  *rotation.Steps
+	sel    *rotation.Selector
+	now    time.Time
 }
 
+// fastRetryer is the SDK's standard retryer with a millisecond backoff.
+func fastRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
+	})
+}
+
+// fastConfig is the SDK configuration from the process environment (awsfake's SetEnv), with fastRetryer.
 func fastConfig(t testing.TB) aws.Config {
 	t.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-		})
-	}))
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRetryer(fastRetryer))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// dynamoDB is a DynamoDB client of cfg (its retryer and middleware) that reaches the fleet's DynamoDB Local.
+func (f *fleet) dynamoDB(cfg aws.Config) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(f.ddbURL) })
 }
 
 // createTable makes the inventory table as the stack defines it: key hostID, index renewAt-index over
@@ -98,11 +109,13 @@ func createTable(t testing.TB, ddb *dynamodb.Client) string {
 
 func newFleet(t testing.TB) *fleet {
 	t.Helper()
-	e := newEnv(t)
-	testsvc.DynamoDB(t)
-	cfg := fastConfig(t)
-	ddb := dynamodb.NewFromConfig(cfg)
-	f := &fleet{env: e, cfg: cfg, ddb: ddb, table: createTable(t, ddb), now: time.Now().UTC()}
+	e := newHostEnv(t)
+	ddbURL := testsvc.DynamoDBEndpoint(t)
+	cfg := e.srv.Config(context.Background())
+	cfg.Retryer = fastRetryer
+	f := &fleet{env: e, cfg: cfg, ddbURL: ddbURL, now: time.Now().UTC()}
+	ddb := f.dynamoDB(cfg)
+	f.ddb, f.table = ddb, createTable(t, ddb)
 	e.srv.Commands.PutDocument(csrDocName, rotation.CSRDocument(e.defaults))
 	e.srv.Commands.PutDocument(installDocName, rotation.InstallDocument(e.defaults))
 	e.srv.S3.CreateBucket(manifestBucket)
@@ -221,6 +234,7 @@ func (f *fleet) rotateHost(t *testing.T, id string) (rotation.RecordOutput, erro
 func hostN(i int) string { return fmt.Sprintf("i-%017d", i) }
 
 func TestRotateThreeHosts(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	f.srv.PCA.SetPendingGets(2) // Private CA signs asynchronously: GetCertificate waits twice
 	hosts := []string{hostN(1), hostN(2), "mi-0123456789abcdef0"}
@@ -292,6 +306,7 @@ func TestRotateThreeHosts(t *testing.T) {
 }
 
 func TestOfflineHost(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(9)
 	f.addHost(t, id, nil, true)
@@ -332,6 +347,7 @@ func TestOfflineHost(t *testing.T) {
 }
 
 func TestHostItemRefusedBeforeSendCommand(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	ctx := context.Background()
 	bad := map[string]map[string]string{
@@ -362,6 +378,7 @@ func TestHostItemRefusedBeforeSendCommand(t *testing.T) {
 }
 
 func TestIssueIdempotent(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(30)
 	f.addHost(t, id, nil, false)
@@ -401,6 +418,7 @@ func mustState(t *testing.T) func(rotation.State, error) rotation.State {
 }
 
 func TestIssueErrors(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(31)
 	f.addHost(t, id, nil, false)
@@ -525,6 +543,7 @@ func TestFailureText(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	ctx := context.Background()
 	for i := range 30 {
@@ -575,6 +594,7 @@ func TestSelect(t *testing.T) {
 }
 
 func TestCommandNotVisibleYet(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(40)
 	f.addHost(t, id, nil, false)
@@ -595,6 +615,7 @@ func TestCommandNotVisibleYet(t *testing.T) {
 // The host's lease: one run at a time; the same run takes it again (a retried step); an expired lease is taken over;
 // a run that lost the lease issues nothing; the failure and the record release it.
 func TestHostLease(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(50)
 	f.addHost(t, id, nil, false)
