@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -54,6 +55,9 @@ type fleet struct {
 	steps  *rotation.Steps
 	sel    *rotation.Selector
 	now    time.Time
+	// dirs are the directories of the hosts added after the first (see addHost).
+	dirs  map[string]rotation.DocumentDefaults
+	added int
 }
 
 // fastRetryer is the SDK's standard retryer with a millisecond backoff.
@@ -113,7 +117,7 @@ func newFleet(t testing.TB) *fleet {
 	ddbURL := testsvc.DynamoDBEndpoint(t)
 	cfg := e.srv.Config(context.Background())
 	cfg.Retryer = fastRetryer
-	f := &fleet{env: e, cfg: cfg, ddbURL: ddbURL, now: time.Now().UTC()}
+	f := &fleet{env: e, cfg: cfg, ddbURL: ddbURL, now: time.Now().UTC(), dirs: map[string]rotation.DocumentDefaults{}}
 	ddb := f.dynamoDB(cfg)
 	f.ddb, f.table = ddb, createTable(t, ddb)
 	e.srv.Commands.PutDocument(csrDocName, rotation.CSRDocument(e.defaults))
@@ -136,12 +140,26 @@ func newFleet(t testing.TB) *fleet {
 }
 
 // addHost writes a host item as rotation-hosts add does (due now) and registers the host with the fake SSM.
+//
+// The fleet's hosts share one directory tree, but a host is a machine of its own: the CA chain
+// (<CACertDir>/ca_chain_certificate.crt) is one per machine, and two hosts installing into the same one at once would
+// race on it. The first host added uses the deployment's directories (no path attributes, as rotation-hosts add
+// writes it by default); each later one gets directories of its own through the item's path attributes.
 func (f *fleet) addHost(t testing.TB, id string, extra map[string]string, offline bool) {
 	t.Helper()
 	item := map[string]types.AttributeValue{
 		rotation.AttrHostID:     &types.AttributeValueMemberS{Value: id},
 		rotation.AttrRenewAt:    &types.AttributeValueMemberS{Value: f.now.Add(-time.Minute).Format(rotation.RenewAtLayout)},
 		rotation.AttrRenewShard: &types.AttributeValueMemberN{Value: fmt.Sprint(rotation.RenewShard(id, rotation.DefaultRenewShards))},
+	}
+	if f.added++; f.added > 1 && ValidHost(id) {
+		own := filepath.Join(f.root, "hosts", id, "etc", "pki")
+		d := f.defaults
+		d.CertDir, d.KeyDir, d.CACertDir = filepath.Join(own, "certs"), filepath.Join(own, "iamra"), filepath.Join(own, "ca")
+		f.dirs[id] = d
+		for attr, dir := range map[string]string{rotation.AttrCertPath: d.CertDir, rotation.AttrKeyPath: d.KeyDir, rotation.AttrCACertPath: d.CACertDir} {
+			item[attr] = &types.AttributeValueMemberS{Value: dir}
+		}
 	}
 	for k, v := range extra {
 		item[k] = &types.AttributeValueMemberS{Value: v}
@@ -154,6 +172,15 @@ func (f *fleet) addHost(t testing.TB, id string, extra map[string]string, offlin
 		// ends by the second, however long the script takes on a loaded machine (PollCSR and PollInstall allow 30).
 		f.srv.Commands.AddHost(id, awsfake.SSMHost{WorkDir: f.root, Env: f.hostEnv, Offline: offline, PollDriven: true, InProgressReads: 1})
 	}
+}
+
+// live is env.live in the host's own directories.
+func (f *fleet) live(id string) string {
+	e := *f.env
+	if d, ok := f.dirs[id]; ok {
+		e.defaults = d
+	}
+	return e.live(id)
 }
 
 // ValidHost is rotation.ValidHostID, for readability in tests.
