@@ -191,7 +191,7 @@ func (c *callCounter) middleware(stack *middleware.Stack) error {
 // CheckCSR, Issue, GetCertificate, SendInstall, CommandResult, Record) with the host running both documents for
 // real (openssl, aws_signing_helper against the fake CreateSession), and reports the AWS API calls the functions
 // made per rotation. Polls that found a command still running are reported apart: in the deployed workflow they
-// are the state machine's waits, whose number depends on how fast the host answers.
+// are the state machine's waits (here one per command: the test hosts answer InProgress to their first poll).
 func BenchmarkRotateHost(b *testing.B) {
 	f := newFleet(b)
 	counter := &callCounter{calls: map[string]int{}}
