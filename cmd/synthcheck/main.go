@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -142,7 +143,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Phase 2: cfn-guard and the IoT policy rules over each distinct template once: the platform stacks repeat in
 	// every platform case, byte for byte.
 	t0 = time.Now()
-	checks, distinct, total, err := checkTemplates(guard, rules, results, *jobs)
+	checks, distinct, total, err := checkTemplates(root, guard, rules, results, *jobs)
 	if err != nil {
 		fmt.Fprintln(stdout, "synthcheck: cfn-guard:", err)
 		return 1
@@ -488,7 +489,7 @@ func prebuild(root string) ([]byte, error) {
 
 // checkTemplates runs cfn-guard (in up to jobs processes) and the IoT policy rules over every distinct template of
 // the cases' assemblies, and returns each case's findings, the number of distinct templates and of all templates.
-func checkTemplates(guard, rules string, results []caseResult, jobs int) (map[string][]string, int, int, error) {
+func checkTemplates(root, guard, rules string, results []caseResult, jobs int) (map[string][]string, int, int, error) {
 	type tpl struct {
 		path  string
 		broad bool
@@ -556,6 +557,11 @@ func checkTemplates(guard, rules string, results []caseResult, jobs int) (map[st
 	if firstErr != nil {
 		return nil, 0, 0, firstErr
 	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	listed := uninstallNames(readme)
 	perCase := map[string][]string{}
 	for _, k := range order {
 		t := byKey[k]
@@ -565,6 +571,11 @@ func checkTemplates(guard, rules string, results []caseResult, jobs int) (map[st
 			return nil, 0, 0, err
 		}
 		lines = append(lines, p...)
+		r, err := retainedNames(t.path, listed)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		lines = append(lines, r...)
 		for _, c := range t.cases {
 			perCase[c] = append(perCase[c], lines...)
 		}
@@ -578,4 +589,68 @@ func fileSize(p string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// retainedNames returns, for a template, one line per resource that `cdk destroy` keeps (DeletionPolicy Retain) under
+// a fixed name (a literal *Name property): such a resource blocks deploying the stack again, so the README's Uninstall
+// section must name it. listed reports whether the section lists a name.
+func retainedNames(path string, listed func(string) bool) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tpl struct {
+		Resources map[string]struct {
+			Type           string                 `json:"Type"`
+			DeletionPolicy string                 `json:"DeletionPolicy"`
+			Properties     map[string]interface{} `json:"Properties"`
+		} `json:"Resources"`
+	}
+	if err := json.Unmarshal(data, &tpl); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	var out []string
+	for id, r := range tpl.Resources {
+		if r.DeletionPolicy != "Retain" && r.DeletionPolicy != "RetainExceptOnCreate" {
+			continue
+		}
+		for k, v := range r.Properties {
+			if name, ok := v.(string); ok && strings.HasSuffix(k, "Name") && !listed(name) {
+				out = append(out, fmt.Sprintf("%s: %s (%s) keeps its fixed %s %q after cdk destroy, and the README's Uninstall section does not list it",
+					filepath.Base(path), id, r.Type, k, name))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// uninstallNames reads the names the README's "## Uninstall" section lists in backticks; a placeholder such as
+// `certificates-<rotation_name>` matches any value in its place.
+func uninstallNames(readme []byte) func(string) bool {
+	text := string(readme)
+	if i := strings.Index(text, "\n## Uninstall\n"); i >= 0 {
+		text = text[i+1:]
+		if j := strings.Index(text[3:], "\n## "); j >= 0 {
+			text = text[:j+3]
+		}
+	} else {
+		text = ""
+	}
+	var patterns []*regexp.Regexp
+	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(text, -1) {
+		parts := regexp.MustCompile(`<[^>]+>`).Split(m[1], -1)
+		for i, p := range parts {
+			parts[i] = regexp.QuoteMeta(p)
+		}
+		patterns = append(patterns, regexp.MustCompile("^"+strings.Join(parts, ".+")+"$"))
+	}
+	return func(name string) bool {
+		for _, p := range patterns {
+			if p.MatchString(name) {
+				return true
+			}
+		}
+		return false
+	}
 }
