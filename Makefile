@@ -10,7 +10,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TOOLS := create-csr publish register device-cert vend-token rotation-hosts
 TOOL_PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: setup setup-test synth test lint unit synth-check synth-check-selftest lambdas bench clean tools ls
+.PHONY: setup setup-test synth test lint unit synth-check synth-check-selftest lambdas bench bench-feedback clean tools ls
 
 setup:
 	@scripts/setup.sh synth
@@ -51,6 +51,10 @@ synth-check-selftest:
 
 bench:
 	@scripts/bench.sh
+
+# The README's two commands timed in a fresh clone, with the machine's load (figures in docs/PERFORMANCE.md).
+bench-feedback:
+	@scripts/bench-feedback.sh
 
 # Static binaries (CGO off) of the device- and producer-side tools in dist/<os>-<arch>/, for machines without Go.
 tools:

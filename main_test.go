@@ -136,24 +136,24 @@ func TestLambdaAssetsReproducible(t *testing.T) {
 		}
 		return sums
 	}
+	// One checkout with a commit that touches no handler, one at another path without it: two builds compare both.
 	a := filepath.Join(t.TempDir(), "checkout-a")
 	git(root, "clone", "-q", "--no-hardlinks", root, a)
-	first := build(a)
-	if len(first) == 0 {
-		t.Fatal("no Lambda binaries were built")
-	}
 	if err := os.WriteFile(filepath.Join(a, "NOTES.md"), []byte("a change outside every handler\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	git(a, "add", "NOTES.md")
 	git(a, "commit", "-qm", "a commit that touches no handler")
-	second := build(a)
+	first := build(a)
+	if len(first) == 0 {
+		t.Fatal("no Lambda binaries were built")
+	}
 	b := filepath.Join(t.TempDir(), "elsewhere", "checkout-b")
 	git(root, "clone", "-q", "--no-hardlinks", root, b)
-	third := build(b)
+	second := build(b)
 	for name, sum := range first {
-		if second[name] != sum || third[name] != sum {
-			t.Errorf("%s bootstrap sha256 = %s, then %s after a commit, %s in another checkout; want all equal", name, sum, second[name], third[name])
+		if second[name] != sum {
+			t.Errorf("%s bootstrap sha256 = %s after a commit, %s in another checkout at another path; want them equal", name, sum, second[name])
 		}
 	}
 }

@@ -138,7 +138,7 @@ func Judge(in Input) (Judgement, error) {
 	}
 	j := Judgement{Selection: sel, Context: ctx, Stacks: Stacks(sel, ctx, in.ReadFile)}
 	j.Requested = j.Stacks
-	if in.Requested != nil && len(in.Requested) > 0 {
+	if len(in.Requested) > 0 {
 		if j.Requested, err = requested(in, sel, ctx, j.Stacks, typed); err != nil {
 			return Judgement{}, err
 		}

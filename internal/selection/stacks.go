@@ -18,8 +18,6 @@ const (
 	DefaultVendingEnv     = "dev"
 	DefaultPrimaryRegion  = "us-west-2"
 	DefaultReplicaRegion  = "us-east-1"
-	// singleStackFleet is the most things a fleet puts in one stack without fleet_stacks (stacks/thing.go).
-	singleStackFleet = 90
 )
 
 // Prices (USD, us-east-1 list prices) of the resources that cost a fixed amount a month whether or not they are used.
