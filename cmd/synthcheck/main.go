@@ -159,6 +159,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			stdout.Write(indent(r.out))
 			findings = append(findings, synthFindings(r.c.Name, r.out)...)
 		}
+		if !failed && *app == "" {
+			// The app's promise: a synth of a stack with a Private CA says what it costs.
+			if missing := missingCostLines(r.dir, r.out); len(missing) > 0 {
+				checks[r.c.Name] = append(checks[r.c.Name], missing...)
+			}
+		}
 		if g := checks[r.c.Name]; len(g) > 0 {
 			if !failed {
 				fmt.Fprintln(stdout, "FAIL")
@@ -653,4 +659,22 @@ func uninstallNames(readme []byte) func(string) bool {
 		}
 		return false
 	}
+}
+
+// missingCostLines names each stack of an assembly that holds an AWS Private CA whose cost line ("cost: <stack> holds
+// a … AWS Private CA: USD … a month") the synth did not print.
+func missingCostLines(dir string, out []byte) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.template.json"))
+	var missing []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil || !bytes.Contains(data, []byte(`"AWS::ACMPCA::CertificateAuthority"`)) {
+			continue
+		}
+		stack := strings.TrimSuffix(filepath.Base(f), ".template.json")
+		if !regexp.MustCompile(`(?m)^cost: ` + regexp.QuoteMeta(stack) + ` holds a [a-z-]+ AWS Private CA: USD [0-9]+ a month`).Match(out) {
+			missing = append(missing, fmt.Sprintf("%s: holds an AWS Private CA, and the synth did not print its cost line", stack))
+		}
+	}
+	return missing
 }

@@ -104,3 +104,16 @@ func TestRetainedNames(t *testing.T) {
 		}
 	}
 }
+
+// A stack with a Private CA must have printed its cost line.
+func TestMissingCostLines(t *testing.T) {
+	dir := filepath.Dir(writeTemplate(t, map[string]interface{}{"Resources": map[string]interface{}{
+		"CA": map[string]interface{}{"Type": "AWS::ACMPCA::CertificateAuthority"}}}))
+	if got := missingCostLines(dir, []byte("nothing\n")); len(got) != 1 || !strings.Contains(got[0], "S: holds an AWS Private CA") {
+		t.Errorf("missingCostLines(no line) = %q, want one finding for stack S", got)
+	}
+	line := []byte("cost: S holds a short-lived AWS Private CA: USD 50 a month while it exists (https://aws.amazon.com/private-ca/pricing/)\n")
+	if got := missingCostLines(dir, line); len(got) != 0 {
+		t.Errorf("missingCostLines(with the line) = %q, want none", got)
+	}
+}
