@@ -126,6 +126,21 @@ func TestRequestedStacks(t *testing.T) {
 	}
 }
 
+// Asking for a replica asks for the primary too (the CLI deploys a stack's dependencies), with its Private CA's cost.
+func TestRequestedIncludesDependencies(t *testing.T) {
+	j, err := Judge(Input{Requested: []string{"IotMultiRegion-Replica-us-east-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range j.Requested {
+		got = append(got, s.Name+"/"+s.PrivateCA)
+	}
+	if want := []string{"IotMultiRegion-Replica-us-east-1/", "IotMultiRegion-Primary/general-purpose"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("requested = %v, want %v", got, want)
+	}
+}
+
 // Every stack with a Private CA says its cost; the figures are the pricing page's.
 func TestStackCosts(t *testing.T) {
 	j, err := Judge(Input{Context: map[string]interface{}{"rotation_ca_mode": "general_purpose"}})

@@ -26,6 +26,17 @@ func requested(in Input, sel Selection, ctx Lookup, defined []Stack, typed []str
 			}
 		}
 	}
+	// A stack's dependencies are deployed with it: they are asked for too (their cost with them).
+	for i := 0; i < len(out); i++ {
+		for _, n := range out[i].Needs {
+			for _, s := range defined {
+				if s.Name == n && !seen[n] {
+					seen[n] = true
+					out = append(out, s)
+				}
+			}
+		}
+	}
 	if sel.Kind != Platform {
 		return out, nil
 	}

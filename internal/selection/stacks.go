@@ -42,6 +42,8 @@ type Stack struct {
 	PrivateCA string
 	// Leaves says what `cdk destroy` leaves behind, "" when nothing.
 	Leaves string
+	// Needs are the stacks this one depends on: `cdk deploy` of this stack deploys them too.
+	Needs []string
 }
 
 // PlatformStack is one capability among the platform stacks: the keys it reads and the stacks it defines. Adding a
@@ -132,7 +134,7 @@ func multiRegionStacks(ctx Lookup) []Stack {
 	primary.Leaves += "the IoT policy jitr-mr-policy (fixed name: see Uninstall)"
 	out := []Stack{primary}
 	for _, r := range ReplicaRegions(ctx) {
-		out = append(out, Stack{Name: "IotMultiRegion-Replica-" + r, Monthly: PriceKMSKey,
+		out = append(out, Stack{Name: "IotMultiRegion-Replica-" + r, Monthly: PriceKMSKey, Needs: []string{primary.Name},
 			Cost:   fmt.Sprintf("one KMS key (replay versions table) USD %.0f", PriceKMSKey),
 			Leaves: "the IoT policy jitr-mr-policy in " + r + " (fixed name: see Uninstall)"})
 	}
