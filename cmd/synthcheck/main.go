@@ -6,7 +6,10 @@
 //   - the app's own IoT policy rules (package policies) over every AWS::IoT::Policy: no action wildcards, no
 //     Allow on every resource, no unscoped iot:Connect. cdk-nag and cfn-guard have no IoT rules.
 //
-// An acknowledged cfn-guard rule must carry its reason next to the resource (Metadata.guard.Reasons).
+// It builds the app and the Lambda binaries once, synthesizes -j cases at a time, and then checks each distinct
+// template once (the platform stacks repeat byte for byte across cases). It also requires the cost line of every stack
+// with a Private CA, and that every resource kept after cdk destroy under a fixed name is listed in the README's
+// Uninstall section. An acknowledged cfn-guard rule must carry its reason next to the resource (Metadata.guard.Reasons).
 // With -expect-fail it checks the checker: the run must fail, with every finding named by -expect.
 package main
 
@@ -62,8 +65,10 @@ var tool = cli.Tool{
 	Synopsis: "synthcheck [-case a,b] [-c key=value]... [-app CMD] [-out DIR] [-expect-fail -expect F1,F2]",
 	About: `synthesizes every stack the app can define with the sample inputs in testdata/, as cdk synth does, and fails on
 the CloudFormation validator's errors, cdk-nag's AwsSolutions and Serverless findings, cfn-guard's AWS Control Tower
-rules and the app's own IoT policy rules. Run it from the repository root (make synth does).`,
-	Examples: []string{"go run ./cmd/synthcheck", "go run ./cmd/synthcheck -case thing,fleet"},
+rules and the app's own IoT policy rules; every distinct template is checked once. It also requires the cost line of
+each stack with a Private CA, and the README's Uninstall section to list every resource kept under a fixed name after
+cdk destroy. Cases run -j at a time. Run it from the repository root (make synth does).`,
+	Examples: []string{"go run ./cmd/synthcheck", "go run ./cmd/synthcheck -case thing,fleet", "go run ./cmd/synthcheck -j 1"},
 }
 
 func main() {
