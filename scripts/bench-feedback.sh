@@ -14,18 +14,18 @@ git clone -q "$root" "$dir/clone"
 cd "$dir/clone"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 measure() { # label, command...
-	local label=$1 l0 out
+	local label=$1 l0 log=$dir/out.log
 	shift
 	l0=$(load)
-	out=$({ /usr/bin/time -f '%e %U %S' "$@" >"$dir/$label.log" 2>&1; } 2>&1 | tail -1) || {
+	/usr/bin/time -o "$dir/time" -f '%e %U %S' "$@" >"$log" 2>&1 || {
 		echo "$label failed; its output:" >&2
-		tail -30 "$dir/$label.log" >&2
+		tail -30 "$log" >&2
 		exit 1
 	}
-	read -r wall user sys <<<"$out"
+	read -r wall user sys <"$dir/time"
 	printf '%-34s wall %7.1f s  user %7.1f s  sys %6.1f s  load before %s, after %s  (%s cores)\n' \
 		"$label" "$wall" "$user" "$sys" "$l0" "$(load)" "$(nproc)"
-	grep -E '^(phases|build) ' "$dir/$label.log" | sed 's/^/    /' || true
+	grep -E '^(phases:|build |==> )|done in' "$log" | sed 's/^/    /' || true
 }
 if [ "$what" != test ]; then
 	measure "make synth (fresh clone)" make synth
