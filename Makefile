@@ -56,13 +56,15 @@ bench:
 bench-feedback:
 	@scripts/bench-feedback.sh
 
-# Static binaries (CGO off) of the device- and producer-side tools in dist/<os>-<arch>/, for machines without Go.
+# Static binaries (CGO off) of the device-, producer- and operator-side tools in dist/<os>-<arch>/, for machines without
+# Go: one go build per platform, which links the tools in parallel.
 tools:
 	@echo "==> tools: $(TOOLS) for $(TOOL_PLATFORMS) into dist/"
 	@set -e; for p in $(TOOL_PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
+	  mkdir -p dist/$$os-$$arch; \
+	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 GOFLAGS= go build -trimpath -ldflags="-s -w" -o dist/$$os-$$arch/ $(addprefix ./cmd/,$(TOOLS)); \
 	  for t in $(TOOLS); do \
-	    GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 GOFLAGS= go build -trimpath -ldflags="-s -w" -o dist/$$os-$$arch/$$t$$ext ./cmd/$$t; \
 	    go version -m dist/$$os-$$arch/$$t$$ext | grep -q 'CGO_ENABLED=0' || { echo "dist/$$os-$$arch/$$t$$ext is not static"; exit 1; }; \
 	  done; \
 	done
