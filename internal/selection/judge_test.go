@@ -74,7 +74,7 @@ func TestJudge(t *testing.T) {
 		{name: "a mistyped stack name", requested: []string{"CertVendng-dev"},
 			want: `no stack matches "CertVendng-dev": no selecting key (CSR_FILE, DESIRED_TOPIC, DESTROY, thing_name, thing_names, thing_names_file) selects CertVending-dev, IotMultiRegion-Primary, IotMultiRegion-Replica-us-east-1, CertRotation (did you mean "CertVending-dev"?)`},
 		{name: "region with the platform says what to do instead", context: ctx{"region": "eu-west-1"},
-			want: "remove -c region and run with AWS_REGION=<region>, or give -c primary_region=<region>"},
+			want: "not to the platform stacks selected here (no CSR_FILE, DESIRED_TOPIC, DESTROY or thing_name given): remove it; instead, the platform stacks take their region from the deploying environment (AWS_REGION, or the profile's region), and the multi-region stacks from primary_region and replica_regions: run with AWS_REGION=<region>, or give -c primary_region=<region>"},
 		{name: "named vending environments and a named rotation stack", context: ctx{"environments": ctx{"prod": ctx{}, "old": nil}, "rotation_name": "blue",
 			"replica_regions": []interface{}{"eu-west-1", "ap-south-1"}}, standing: map[string]string{"environments": "cdk.json"},
 			stacks: []string{"CertVending-prod", "IotMultiRegion-Primary", "IotMultiRegion-Replica-eu-west-1", "IotMultiRegion-Replica-ap-south-1", "CertRotation-blue"}},

@@ -142,18 +142,21 @@ func CheckKeys(typed []string, k Kind) error {
 	}
 	sorted := append([]string(nil), typed...)
 	sort.Strings(sorted)
-	var misplaced []string
+	var misplaced, hints []string
 	for _, name := range sorted {
 		if key, _ := LookupKey(name); key.For&Applies(1<<k) == 0 {
-			m := fmt.Sprintf("%s applies to %s, not to %s", name, key.For, selectedBy(k))
+			misplaced = append(misplaced, fmt.Sprintf("%s applies to %s, not to %s", name, key.For, selectedBy(k)))
 			if h := keyHints[name][k]; h != "" {
-				m += " (" + h + ")"
+				hints = append(hints, h)
 			}
-			misplaced = append(misplaced, m)
 		}
 	}
 	if len(misplaced) > 0 {
-		return fmt.Errorf("context %s: remove it", strings.Join(misplaced, "; "))
+		msg := fmt.Sprintf("context %s: remove it", strings.Join(misplaced, "; "))
+		if len(hints) > 0 {
+			msg += "; " + strings.Join(hints, "; ")
+		}
+		return errors.New(msg)
 	}
 	return nil
 }

@@ -131,7 +131,7 @@ func checkPlatformRegions(ctx Lookup, from func(string) string) error {
 
 // keyHints say, for a key given with a selection it does not apply to, what to do instead of it.
 var keyHints = map[string]map[Kind]string{
-	"region": {Platform: "the platform stacks take their region from the deploying environment (AWS_REGION, or the profile's " +
-		"region), except the multi-region stacks, which take primary_region and replica_regions: remove -c region and run with " +
-		"AWS_REGION=<region>, or give -c primary_region=<region>"},
+	"region": {Platform: "instead, the platform stacks take their region from the deploying environment (AWS_REGION, or the " +
+		"profile's region), and the multi-region stacks from primary_region and replica_regions: run with AWS_REGION=<region>, " +
+		"or give -c primary_region=<region>"},
 }
