@@ -7,7 +7,7 @@ GO_PKGS_RUNTIME := ./lambdas/... ./internal/... ./policies/... ./cmd/...
 # staticcheck, pinned: `go run` fetches exactly this version once and keeps it in the module cache.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The device- and producer-side tools `make tools` builds as static binaries, and the platforms it builds them for.
-TOOLS := create-csr publish register device-cert vend-token rotation-hosts
+TOOLS := create-csr publish register device-cert vend-token rotation-hosts policy-check device-agent device-rotation cert-report
 TOOL_PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
 .PHONY: setup setup-test synth test lint unit synth-check synth-check-selftest lambdas bench bench-feedback clean tools ls

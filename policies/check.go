@@ -18,8 +18,10 @@ const MaxDocumentChars = 2048
 
 // CheckOptions tunes [Check].
 type CheckOptions struct {
-	// AllowBroad accepts wildcard actions, Allow on every resource and unscoped iot:Connect. The other
-	// checks (JSON, structure, AWS IoT actions only, size) still apply.
+	// AllowBroad accepts access that does not depend on the device's identity: wildcard actions, every resource
+	// of a type, any client id, other devices' topics for every device alike (the rules [IsBroadRule] names). The
+	// other checks still apply: JSON, structure, AWS IoT actions only, size, conditions the evaluator can judge, and
+	// the identity rules (a variable beside a wildcard, a variable every device shares).
 	AllowBroad bool
 }
 
@@ -47,6 +49,9 @@ type Finding struct {
 	Rule      string // rule id, e.g. "iot-action-wildcard"
 	Statement int    // 1-based statement number; 0 for the whole document
 	Message   string // names the problem and the bad value
+	// Action and Resource are, for a finding of the evaluator's questions, one request the policy allows that shows
+	// it (the first one found); empty otherwise.
+	Action, Resource string
 }
 
 func (f Finding) String() string {
@@ -88,34 +93,51 @@ const (
 // Check parses doc as an AWS IoT policy document and applies every rule to it. The error, if any, is an
 // *[Error] listing each problem on one line. The Document is returned only when there is no error.
 func Check(doc []byte, opts CheckOptions) (*Document, error) {
+	d, err := Parse(doc)
+	if err != nil {
+		return nil, err
+	}
+	var findings []Finding
+	for _, r := range documentRules {
+		for _, msg := range r.check(d) {
+			findings = append(findings, Finding{Rule: r.id, Message: msg})
+		}
+	}
+	judgeable := true
+	for i, s := range d.Statement {
+		for _, r := range statementRules {
+			for _, msg := range r.check(s) {
+				findings = append(findings, Finding{Rule: r.id, Statement: i + 1, Message: msg})
+				judgeable = judgeable && r.id != RuleCondition
+			}
+		}
+	}
+	if judgeable {
+		audit, err := AuditDevice(d, CheckThing)
+		if err != nil {
+			findings = append(findings, Finding{Rule: RuleCondition, Message: err.Error()})
+		}
+		for _, f := range audit {
+			if !(opts.AllowBroad && IsBroadRule(f.Rule)) {
+				findings = append(findings, f)
+			}
+		}
+	}
+	if len(findings) > 0 {
+		return nil, &Error{Findings: findings}
+	}
+	return d, nil
+}
+
+// Parse reads doc as an AWS IoT policy document, checking only its form (JSON, structure) and none of the rules:
+// the document an evaluator or an audit works on. The error is an *[Error].
+func Parse(doc []byte) (*Document, error) {
 	if err := checkSyntax(doc); err != nil {
 		return nil, &Error{Findings: []Finding{{Rule: RuleJSON, Message: err.Error()}}}
 	}
 	d, f := parseDocument(doc)
 	if f != nil {
 		return nil, &Error{Findings: []Finding{*f}}
-	}
-	var findings []Finding
-	for _, r := range documentRules {
-		if r.broad && opts.AllowBroad {
-			continue
-		}
-		for _, msg := range r.check(d) {
-			findings = append(findings, Finding{Rule: r.id, Message: msg})
-		}
-	}
-	for i, s := range d.Statement {
-		for _, r := range statementRules {
-			if r.broad && opts.AllowBroad {
-				continue
-			}
-			for _, msg := range r.check(s) {
-				findings = append(findings, Finding{Rule: r.id, Statement: i + 1, Message: msg})
-			}
-		}
-	}
-	if len(findings) > 0 {
-		return nil, &Error{Findings: findings}
 	}
 	return d, nil
 }

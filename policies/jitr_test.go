@@ -28,17 +28,22 @@ func TestJITRMultiRegionPolicy(t *testing.T) {
 	if err := json.Unmarshal(rendered, &d); err != nil {
 		t.Fatal(err)
 	}
-	// The seed's statements, in the seed's order, scoped to one region and account.
+	// The seed's statements, in the seed's order, scoped to one region and account, with device rotation's topics (the
+	// thing's own rotation and Jobs topics) added.
 	want := [][2][]string{
 		{{"iot:Connect"}, {"arn:aws:iot:us-west-2:123456789012:client/${iot:Connection.Thing.ThingName}"}},
 		{{"iot:Publish", "iot:Receive"}, {
 			"arn:aws:iot:us-west-2:123456789012:topic/dt/${iot:Connection.Thing.ThingName}/*",
 			"arn:aws:iot:us-west-2:123456789012:topic/cmd/${iot:Connection.Thing.ThingName}/*",
-			"arn:aws:iot:us-west-2:123456789012:topic/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"}},
+			"arn:aws:iot:us-west-2:123456789012:topic/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*",
+			"arn:aws:iot:us-west-2:123456789012:topic/iotcert/${iot:Connection.Thing.ThingName}/rotation/*",
+			"arn:aws:iot:us-west-2:123456789012:topic/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"}},
 		{{"iot:Subscribe"}, {
 			"arn:aws:iot:us-west-2:123456789012:topicfilter/dt/${iot:Connection.Thing.ThingName}/*",
 			"arn:aws:iot:us-west-2:123456789012:topicfilter/cmd/${iot:Connection.Thing.ThingName}/*",
-			"arn:aws:iot:us-west-2:123456789012:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"}},
+			"arn:aws:iot:us-west-2:123456789012:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*",
+			"arn:aws:iot:us-west-2:123456789012:topicfilter/iotcert/${iot:Connection.Thing.ThingName}/rotation/*",
+			"arn:aws:iot:us-west-2:123456789012:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"}},
 	}
 	if len(d.Statement) != len(want) {
 		t.Fatalf("Render(jitr-mr-policy) has %d statements, want %d", len(d.Statement), len(want))

@@ -2,49 +2,54 @@ package policies
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
-// Rule ids, one small function per rule. Broad rules are skipped with CheckOptions.AllowBroad.
+// Rule ids. The form rules (size, AWS IoT actions only, condition operators the evaluator knows) look at the text;
+// every other rule is a question asked of the evaluator (audit.go). Broad rules are skipped with
+// CheckOptions.AllowBroad: they report access that does not depend on the device's identity at all.
 const (
-	RuleSize           = "iot-policy-size"       // document over MaxDocumentChars
-	RuleActionService  = "iot-action-service"    // action outside AWS IoT
-	RuleActionWildcard = "iot-action-wildcard"   // broad: wildcard action or NotAction in an Allow
-	RuleConnectScope   = "iot-connect-unscoped"  // broad: iot:Connect for any client id
-	RuleResourceStar   = "iot-resource-wildcard" // broad: Allow on every resource
-	// broad: a wildcard in the resource type ("arn:...:*/*"), which reaches every kind of resource
-	RuleResourceType = "iot-resource-type-wildcard"
-	// broad: every topic, topic filter, client id or thing ("topic/*", "topicfilter/*", "client/*", "thing/*")
-	RuleResourceUnscoped = "iot-resource-unscoped"
-	// an identity variable followed by a wildcard ("client/${iot:Connection.Thing.ThingName}*"): the thing "a"
-	// reaches the client id, topics or shadow of the thing "ab"
+	RuleSize             = "iot-policy-size"           // document over MaxDocumentChars
+	RuleActionService    = "iot-action-service"        // action outside AWS IoT
+	RuleCondition        = "iot-condition-unsupported" // a condition the evaluator cannot judge
+	RuleActionWildcard   = "iot-action-wildcard"       // broad: an Allow grants actions it does not name
+	RuleConnectScope     = "iot-connect-unscoped"      // broad: iot:Connect as another device's or any client id
+	RuleResourceStar     = "iot-resource-wildcard"     // broad: an action on every resource of a type
+	RuleResourceUnscoped = "iot-resource-unscoped"     // broad: another device's topics, shadow, jobs or client id
+	// another device's client id, topics, shadow or jobs reached through the device's own identity: a policy variable
+	// with a wildcard before, after or around it ("client/*${iot:Connection.Thing.ThingName}": thing "b" connects as "ab")
 	RuleVariableWildcard = "iot-variable-wildcard"
+	// a resource written with a policy variable that holds a value all devices share (the certificate's organization,
+	// the thing type), so it is not an identity
+	RuleSharedIdentity = "iot-shared-identity"
+	// the partner policy of the cross-account stack allows more than publishing to the agreed topic
+	RulePartnerScope = "iot-partner-scope"
 )
+
+// broadRules report access that does not depend on who the device is: a lab may accept it on purpose.
+var broadRules = map[string]bool{RuleActionWildcard: true, RuleConnectScope: true, RuleResourceStar: true, RuleResourceUnscoped: true}
+
+// IsBroadRule reports whether CheckOptions.AllowBroad waives findings of the rule.
+func IsBroadRule(id string) bool { return broadRules[id] }
 
 type documentRule struct {
 	id    string
-	broad bool
 	check func(*Document) []string
 }
 
 type statementRule struct {
 	id    string
-	broad bool
 	check func(Statement) []string
 }
 
 var documentRules = []documentRule{
-	{RuleSize, false, ruleSize},
+	{RuleSize, ruleSize},
 }
 
 var statementRules = []statementRule{
-	{RuleActionService, false, ruleActionService},
-	{RuleActionWildcard, true, ruleActionWildcard},
-	{RuleConnectScope, true, ruleConnectScope},
-	{RuleResourceStar, true, ruleResourceStar},
-	{RuleResourceType, true, ruleResourceTypeWildcard},
-	{RuleResourceUnscoped, true, ruleResourceUnscoped},
-	{RuleVariableWildcard, false, ruleVariableWildcard},
+	{RuleActionService, ruleActionService},
+	{RuleCondition, ruleCondition},
 }
 
 // ruleSize: AWS IoT refuses documents over 2048 characters, whitespace excluded.
@@ -86,100 +91,32 @@ func isIoTAction(a string) bool {
 	return true
 }
 
-// ruleActionWildcard: an Allow must name its actions; "iot:*", "iot:Pub*" and "*" grant more than
-// intended (and every action AWS IoT adds later), and so does NotAction.
-func ruleActionWildcard(s Statement) []string {
-	if s.Effect != "Allow" {
-		return nil
+// ruleCondition: every condition operator must be one the evaluator judges, or no question about the policy could
+// be answered.
+func ruleCondition(s Statement) []string {
+	ops := make([]string, 0, len(s.Condition))
+	for op := range s.Condition {
+		ops = append(ops, op)
 	}
+	sort.Strings(ops)
 	var out []string
-	for _, a := range s.Action {
-		if strings.ContainsAny(a, "*?") {
-			out = append(out, fmt.Sprintf("action %q is a wildcard, name each action", a))
-		}
-	}
-	for _, a := range s.NotAction {
-		out = append(out, fmt.Sprintf("Allow with NotAction %q grants every other action", a))
-	}
-	return out
-}
-
-// ruleConnectScope: iot:Connect must be tied to the connecting identity with a policy variable (or to
-// one literal client id), or any holder of the certificate can take over any client id.
-func ruleConnectScope(s Statement) []string {
-	if s.Effect != "Allow" || !grants(s, "iot:Connect") {
-		return nil
-	}
-	if s.NotResource != nil {
-		return []string{fmt.Sprintf("iot:Connect allowed on every resource but %q", s.NotResource[0])}
-	}
-	var out []string
-	for _, r := range s.Resource {
-		open := strings.ContainsAny(r, "*?") || strings.Contains(strings.ToLower(r), "${iot:clientid}")
-		if !open || hasScopingVariable(r) {
+	for _, op := range ops {
+		if !ConditionOperatorKnown(op) {
+			out = append(out, fmt.Sprintf("condition operator %q is not one the checker evaluates", op))
 			continue
 		}
-		out = append(out, fmt.Sprintf("iot:Connect allowed on unscoped resource %q, use client/${iot:Connection.Thing.ThingName}", r))
-	}
-	return out
-}
-
-// hasScopingVariable reports whether r holds an AWS IoT policy variable that names the connecting identity.
-// ${iot:ClientId} does not: it is whatever the client sends.
-func hasScopingVariable(r string) bool {
-	for rest := r; ; {
-		i := strings.Index(rest, "${")
-		if i < 0 {
-			return false
+		block, ok := s.Condition[op].(map[string]any)
+		if !ok {
+			out = append(out, fmt.Sprintf("condition %s is %s, want an object of keys and values", op, jsonKind(s.Condition[op])))
+			continue
 		}
-		rest = rest[i+2:]
-		end := strings.IndexByte(rest, '}')
-		if end < 0 {
-			return false
-		}
-		v := strings.ToLower(rest[:end])
-		rest = rest[end+1:]
-		if strings.HasPrefix(v, "iot:") && v != "iot:clientid" {
-			return true
-		}
-	}
-}
-
-// ruleResourceStar: an Allow on "*" (or on every resource of an account) reaches other things' topics,
-// shadows and client ids.
-func ruleResourceStar(s Statement) []string {
-	if s.Effect != "Allow" {
-		return nil
-	}
-	if s.NotResource != nil {
-		return []string{fmt.Sprintf("Allow with NotResource %q grants every other resource", s.NotResource[0])}
-	}
-	var out []string
-	for _, r := range s.Resource {
-		if isEveryResource(r) {
-			out = append(out, fmt.Sprintf("Allow on every resource %q, name the resources", r))
+		for k, v := range block {
+			if _, err := conditionValues(v); err != nil {
+				out = append(out, fmt.Sprintf("condition %s %s: %v", op, k, err))
+			}
 		}
 	}
 	return out
-}
-
-func isEveryResource(r string) bool {
-	if r == "*" {
-		return true
-	}
-	// arn:partition:service:region:account:resource
-	parts := strings.SplitN(r, ":", 6)
-	return len(parts) == 6 && strings.Trim(parts[5], "*") == ""
-}
-
-// grants reports whether the statement's Action list matches action, wildcards included.
-func grants(s Statement, action string) bool {
-	for _, a := range s.Action {
-		if globMatch(strings.ToLower(a), strings.ToLower(action)) {
-			return true
-		}
-	}
-	return false
 }
 
 // globMatch matches s against pattern p, where '*' matches any run of characters and '?' one character.
@@ -207,89 +144,3 @@ func globMatch(p, s string) bool {
 	}
 	return pi == len(p)
 }
-
-// splitResource returns the resource type and name of an ARN ("arn:aws:iot:r:a:topic/x" gives "topic", "x").
-// ok is false for "*" and for ARNs without a typed resource part.
-func splitResource(r string) (typ, name string, ok bool) {
-	parts := strings.SplitN(r, ":", 6)
-	if len(parts) != 6 {
-		return "", "", false
-	}
-	return strings.Cut(parts[5], "/")
-}
-
-// ruleResourceTypeWildcard: the resource type must be literal. "arn:...:*/*" or "t*/x" matches topics, topic
-// filters, client ids and things at once, so one statement grants far more than its author read into it.
-func ruleResourceTypeWildcard(s Statement) []string {
-	if s.Effect != "Allow" {
-		return nil
-	}
-	var out []string
-	for _, r := range s.Resource {
-		if typ, _, ok := splitResource(r); ok && strings.ContainsAny(typ, "*?") {
-			out = append(out, fmt.Sprintf("resource %q has a wildcard in its resource type, name the type (topic, topicfilter, client, thing)", r))
-		}
-	}
-	return out
-}
-
-// unscopedTypes are the resource types whose all-wildcard name reaches every device of the account.
-var unscopedTypes = map[string]bool{"topic": true, "topicfilter": true, "client": true, "thing": true}
-
-// ruleResourceUnscoped: "topic/*", "topicfilter/*", "client/*" or "thing/*" (or a name of nothing but wildcards
-// and slashes) reaches every device's topics, client id or shadow.
-func ruleResourceUnscoped(s Statement) []string {
-	if s.Effect != "Allow" {
-		return nil
-	}
-	var out []string
-	for _, r := range s.Resource {
-		typ, name, ok := splitResource(r)
-		if !ok || !unscopedTypes[strings.ToLower(typ)] {
-			continue
-		}
-		if strings.EqualFold(typ, "client") && grants(s, "iot:Connect") {
-			continue // reported by ruleConnectScope
-		}
-		if strings.Trim(name, "*?/") == "" && strings.ContainsAny(name, "*?") {
-			out = append(out, fmt.Sprintf("resource %q is every %s of the account, scope it (a prefix or ${iot:Connection.Thing.ThingName})", r, typ))
-		}
-	}
-	return out
-}
-
-// ruleVariableWildcard: an identity variable followed, within the characters a thing name may hold
-// ([a-zA-Z0-9:_-]), by a wildcard matches other identities too: "client/${iot:Connection.Thing.ThingName}*" lets
-// the thing "a" connect as "ab". A separator that a thing name cannot hold ("/") ends the variable's reach.
-func ruleVariableWildcard(s Statement) []string {
-	if s.Effect != "Allow" {
-		return nil
-	}
-	var out []string
-	for _, r := range s.Resource {
-		for rest := r; ; {
-			i := strings.Index(rest, "${")
-			if i < 0 {
-				break
-			}
-			rest = rest[i+2:]
-			end := strings.IndexByte(rest, '}')
-			if end < 0 {
-				break
-			}
-			v := rest[:end]
-			rest = rest[end+1:]
-			if !hasScopingVariable("${" + v + "}") {
-				continue
-			}
-			after := strings.TrimLeft(rest, thingNameChars)
-			if after != "" && (after[0] == '*' || after[0] == '?') {
-				out = append(out, fmt.Sprintf("resource %q follows ${%s} with a wildcard, which also matches other things' names", r, v))
-				break
-			}
-		}
-	}
-	return out
-}
-
-const thingNameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-"

@@ -15,14 +15,33 @@ import (
 // "${Res.Attr}", any other intrinsic becomes "${Fn::Name}". Placeholders are never AWS IoT policy
 // variables, so they never count as scoping a resource.
 func CheckValue(v any, opts CheckOptions) (*Document, error) {
+	b, err := valueText(v)
+	if err != nil {
+		return nil, err
+	}
+	return Check(b, opts)
+}
+
+// ParseValue reads a policy document in the decoded form [CheckValue] takes, checking only its form ([Parse]): the
+// document to evaluate or audit, e.g. a partner policy with [AuditPartner].
+func ParseValue(v any) (*Document, error) {
+	b, err := valueText(v)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(b)
+}
+
+// valueText is a decoded policy document as JSON text, its intrinsic functions flattened to placeholder text.
+func valueText(v any) ([]byte, error) {
 	if s, ok := v.(string); ok {
-		return Check([]byte(s), opts)
+		return []byte(s), nil
 	}
 	b, err := json.Marshal(flattenIntrinsics(v))
 	if err != nil {
 		return nil, fmt.Errorf("iot policy: encode document: %w", err)
 	}
-	return Check(b, opts)
+	return b, nil
 }
 
 // CheckTemplate checks the PolicyDocument of every AWS::IoT::Policy in a synthesized CloudFormation
@@ -45,13 +64,21 @@ func CheckTemplate(template []byte, opts CheckOptions) (int, error) {
 	}
 	sort.Strings(ids)
 	var errs []error
+	// A fleet's stacks carry the same document many times: each distinct one is checked once.
+	checked := map[string]error{}
 	for _, id := range ids {
 		doc, ok := t.Resources[id].Properties["PolicyDocument"]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: no PolicyDocument", id))
 			continue
 		}
-		if _, err := CheckValue(doc, opts); err != nil {
+		key, _ := json.Marshal(doc)
+		err, seen := checked[string(key)]
+		if !seen {
+			_, err = CheckValue(doc, opts)
+			checked[string(key)] = err
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", id, err))
 		}
 	}

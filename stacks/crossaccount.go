@@ -43,6 +43,8 @@ const (
 	ctxMQTTClientID = "mqtt_client_id"
 	// ctxAllowTopicWildcard lets a topic with IAM wildcards ("*", "?") into the partner's policy, on purpose.
 	ctxAllowTopicWildcard = "allow_topic_wildcard"
+	// ctxBasicIngestRules lists the rules a partner's Basic Ingest topic ($aws/rules/<rule>/...) may name.
+	ctxBasicIngestRules = "basic_ingest_rules"
 )
 
 // synthLog receives what the stack reports at synth: the grant the consumer approves by deploying.
@@ -75,6 +77,10 @@ type CrossAccountStackProps struct {
 	// AllowTopicWildcard lets Topic hold IAM wildcards ("*", "?"): the partner may then publish to every topic they
 	// match ("*" alone is every topic of the account). Policy variables and reserved topics are refused regardless.
 	AllowTopicWildcard bool
+	// BasicIngestRules are the rules a Basic Ingest topic ($aws/rules/<rule>/<topic>) may deliver to: such a topic
+	// reaches the rule directly, and the rule acts with its own role on what the partner sends.
+	// Default: none (a Basic Ingest topic is refused).
+	BasicIngestRules []string
 	// Destroy defines the stack with no resources: `cdk destroy` only needs its name.
 	Destroy bool
 }
@@ -124,6 +130,9 @@ func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAcc
 	}
 	if err := pki.CheckTopicGrant(p.Topic, p.AllowTopicWildcard); err != nil {
 		panic(fmt.Sprintf("certificate-based-stack: %v%s", err, topicWildcardHint(p.Topic, p.AllowTopicWildcard)))
+	}
+	if err := checkBasicIngest(p.Topic, p.BasicIngestRules); err != nil {
+		panic(fmt.Sprintf("certificate-based-stack: %v", err))
 	}
 
 	fn := iotcert.NewGoFunction(stack, "CertificateSignerFunction", &iotcert.GoFunctionProps{
@@ -204,6 +213,16 @@ func NewCrossAccountStack(scope constructs.Construct, id string, props *CrossAcc
 	crossAccountOutputs(stack, s.Certificate, &p)
 	reportGrant(stack, &p)
 	return s
+}
+
+// checkBasicIngest refuses a Basic Ingest topic of a rule the operator did not list, and says how to list it.
+func checkBasicIngest(topic string, rules []string) error {
+	err := pki.CheckBasicIngestRule(topic, rules)
+	if err == nil {
+		return nil
+	}
+	rule, _ := pki.BasicIngestRule(topic)
+	return fmt.Errorf("%v: to allow it, list it in context %s (-c %s=%s)", err, ctxBasicIngestRules, ctxBasicIngestRules, strings.Join(append(append([]string(nil), rules...), rule), ","))
 }
 
 // topicWildcardHint tells how to grant a wildcard topic on purpose, when a wildcard is all that was refused.
@@ -310,6 +329,9 @@ func crossAccountPropsFromContext(sel selection.Selection, ctx selection.Lookup)
 	if p.AllowTopicWildcard, err = optBool(ctx, ctxAllowTopicWildcard); err != nil {
 		return nil, err
 	}
+	if p.BasicIngestRules, err = pki.ParseRuleNames(optString(ctx, ctxBasicIngestRules, "")); err != nil {
+		return nil, fmt.Errorf("context %s: %v", ctxBasicIngestRules, err)
+	}
 	switch {
 	case sel.CSRFile != "":
 		p.CSRPEM, err = os.ReadFile(sel.CSRFile)
@@ -320,6 +342,9 @@ func crossAccountPropsFromContext(sel selection.Selection, ctx selection.Lookup)
 		// Checked before any file is written.
 		if err := pki.CheckTopicGrant(sel.DesiredTopic, p.AllowTopicWildcard); err != nil {
 			return nil, fmt.Errorf("DESIRED_TOPIC: %v%s", err, topicWildcardHint(sel.DesiredTopic, p.AllowTopicWildcard))
+		}
+		if err := checkBasicIngest(sel.DesiredTopic, p.BasicIngestRules); err != nil {
+			return nil, fmt.Errorf("DESIRED_TOPIC: %v", err)
 		}
 		p.CSRPEM, err = ensureFixedCSR(".", sel.DesiredTopic)
 		if err != nil {
@@ -335,6 +360,9 @@ func crossAccountPropsFromContext(sel selection.Selection, ctx selection.Lookup)
 	}
 	if err := pki.CheckTopicGrant(p.Topic, p.AllowTopicWildcard); err != nil {
 		return nil, fmt.Errorf("CSR %s: csr common name: %v%s", csrSource(sel), err, topicWildcardHint(p.Topic, p.AllowTopicWildcard))
+	}
+	if err := checkBasicIngest(p.Topic, p.BasicIngestRules); err != nil {
+		return nil, fmt.Errorf("CSR %s: csr common name: %v", csrSource(sel), err)
 	}
 	return p, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/iotcert/iotcert/internal/pki"
 	"github.com/iotcert/iotcert/internal/selection"
+	"github.com/iotcert/iotcert/policies"
 )
 
 // csrFile writes a CSR whose CN is cn (as a partner would write it, "/" as "%2F") and returns its path.
@@ -136,4 +137,78 @@ func TestCrossAccountGrantReport(t *testing.T) {
 	if got := log.String(); got != want {
 		t.Errorf("synth report = %q, want %q", got, want)
 	}
+}
+
+// A Basic Ingest topic ($aws/rules/<rule>/...) reaches a rule of the consumer's account, which acts with its own role:
+// the partner may name only a rule the operator lists in basic_ingest_rules.
+func TestCrossAccountBasicIngestRules(t *testing.T) {
+	const cn = "$aws%2Frules%2Fingest_a%2Fproducer1"
+	for _, tc := range []struct {
+		name    string
+		ctx     map[string]string
+		wantErr string
+	}{
+		{"no rule listed", nil, `topic "$aws/rules/ingest_a/producer1" delivers by Basic Ingest to the rule "ingest_a", and no rule is allowed to partners: to allow it, list it in context basic_ingest_rules (-c basic_ingest_rules=ingest_a)`},
+		{"another rule listed", map[string]string{"basic_ingest_rules": "ingest_b"}, `which is not one of the rules allowed to partners (ingest_b): to allow it, list it in context basic_ingest_rules (-c basic_ingest_rules=ingest_b,ingest_a)`},
+		{"a prefix listed", map[string]string{"basic_ingest_rules": "ingest"}, `the rule "ingest_a", which is not one of the rules allowed to partners (ingest)`},
+		{"bad rule name", map[string]string{"basic_ingest_rules": "ingest-a"}, `context basic_ingest_rules: "ingest-a" is not an AWS IoT rule name`},
+		{"wildcard as a rule name", map[string]string{"basic_ingest_rules": "*"}, `context basic_ingest_rules: "*" is not an AWS IoT rule name`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := map[string]string{"CSR_FILE": csrFile(t, cn)}
+			for k, v := range tc.ctx {
+				ctx[k] = v
+			}
+			sel, err := selection.Select(ctxOf(ctx), ctxOf(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = crossAccountPropsFromContext(sel, ctxOf(ctx))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("crossAccountPropsFromContext(CN %q, %v) = %v, want an error containing %q", cn, tc.ctx, err, tc.wantErr)
+			}
+		})
+	}
+	t.Run("DESIRED_TOPIC writes nothing", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		ctx := map[string]string{"DESIRED_TOPIC": "$aws/rules/ingest_a/p1"}
+		sel, err := selection.Select(ctxOf(ctx), ctxOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := crossAccountPropsFromContext(sel, ctxOf(ctx)); err == nil || !strings.Contains(err.Error(), "DESIRED_TOPIC: topic \"$aws/rules/ingest_a/p1\" delivers by Basic Ingest") {
+			t.Fatalf("DESIRED_TOPIC error = %v, want the Basic Ingest refusal", err)
+		}
+		if entries, _ := os.ReadDir("."); len(entries) != 0 {
+			t.Errorf("files written for a refused topic: %v", entries)
+		}
+	})
+	t.Run("construct refuses too", func(t *testing.T) {
+		msg := panicMessage(func() {
+			NewCrossAccountStack(newTestApp(t, nil), "certificate-based-stack", &CrossAccountStackProps{CSRPEM: []byte("x"), Topic: "$aws/rules/admin/x", BasicIngestRules: []string{"ingest_a"}})
+		})
+		if !strings.Contains(msg, `certificate-based-stack: topic "$aws/rules/admin/x" delivers by Basic Ingest to the rule "admin"`) {
+			t.Errorf("NewCrossAccountStack(rule admin) panic = %q, want the Basic Ingest refusal", msg)
+		}
+	})
+	t.Run("listed rule: the partner may publish there and do nothing else", func(t *testing.T) {
+		tpl, _ := synthCrossAccount(t, map[string]string{"CSR_FILE": csrFile(t, cn), "basic_ingest_rules": "ingest_b, ingest_a", "mqtt_client_id": "producer-1"})
+		doc, err := policies.ParseValue(resourcesOfType(tpl, "AWS::IoT::Policy")["PartnerPolicy"]["PolicyDocument"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		findings, err := policies.AuditPartner(doc, "$aws/rules/ingest_a/producer1", "producer-1")
+		if err != nil || len(findings) != 0 {
+			t.Errorf("AuditPartner(PartnerPolicy) = %v, %v; want no finding", findings, err)
+		}
+		// The evaluator answers for the agreed topic and against a neighbour.
+		p := policies.Principal{ClientID: "producer-1"}
+		arn := "arn:" + policies.ProbePartition + ":iot:" + policies.ProbeRegion + ":" + policies.ProbeAccount + ":topic/$aws/rules/"
+		rendered := doc.Rendered(policies.ProbePartition, policies.ProbeRegion, policies.ProbeAccount)
+		for topic, want := range map[string]bool{arn + "ingest_a/producer1": true, arn + "ingest_b/producer1": false} {
+			if dec, err := rendered.Evaluate(policies.Request{Principal: p, Action: "iot:Publish", Resource: topic}); err != nil || dec.Allowed != want {
+				t.Errorf("Evaluate(iot:Publish %s) = %v, %v; want allowed %v", topic, dec, err, want)
+			}
+		}
+	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotcert/iotcert/internal/pki"
 	"github.com/iotcert/iotcert/internal/selection"
+	"github.com/iotcert/iotcert/policies"
 )
 
 func ctxOf(m map[string]string) selection.Lookup {
@@ -132,6 +133,14 @@ func TestCrossAccountPolicyDocument(t *testing.T) {
 	got := resourcesOfType(tpl, "AWS::IoT::Policy")["PartnerPolicy"]
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("PartnerPolicy = %v, want %v", got, want)
+	}
+	// Asked of the evaluator: nothing beyond publishing to the agreed topic.
+	doc, err := policies.ParseValue(got["PolicyDocument"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if findings, err := policies.AuditPartner(doc, "producer1/data", ""); err != nil || len(findings) != 0 {
+		t.Errorf("AuditPartner(PartnerPolicy) = %v, %v; want no finding", findings, err)
 	}
 }
 

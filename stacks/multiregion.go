@@ -831,7 +831,7 @@ func newMultiRegionReplica(scope constructs.Construct, p *MultiRegionProps, regi
 		MasterKey:  awskms.Alias_FromAliasName(stack, jsii.String("AlarmTopicKey"), jsii.String("alias/aws/sns")),
 		EnforceSSL: jsii.Bool(true),
 	})
-	for _, a := range []awscloudwatch.Alarm{s.Replication.DeadLetterAlarm, s.Replication.Reconciler.DriftAlarm} {
+	for _, a := range []awscloudwatch.Alarm{s.Replication.DeadLetterAlarm, s.Replication.Reconciler.DriftAlarm, s.Replication.RefusedAlarm} {
 		if a != nil {
 			a.AddAlarmAction(awscloudwatchactions.NewSnsAction(alarms))
 		}

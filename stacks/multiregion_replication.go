@@ -56,6 +56,10 @@ type ReplicationProps struct {
 	TableName string
 	// PrimaryRegion is the region whose registry is replicated; the reconciler reads it. Required.
 	PrimaryRegion string
+	// OriginRegions are the regions whose registry events are replayed here; an item naming another region (or none)
+	// is refused and counted (RefusedAlarm). The CRUD functions may read these regions' registries for read-repair.
+	// Default: the PrimaryRegion.
+	OriginRegions []string
 	// JITRPolicyName is the policy the JIT registration attaches in this region. Default: "jitr-mr-policy".
 	JITRPolicyName string
 	// CACertificateID is this region's registration of the device CA: a replayed thing delete detaches and deletes
@@ -89,6 +93,10 @@ type Replication struct {
 	VersionsKey awskms.Key
 	// DeadLetterAlarm fires when a record lands in either queue.
 	DeadLetterAlarm awscloudwatch.Alarm
+	// Refused is the RefusedEvents metric: items of the table the trigger refused (unknown origin, timestamp beyond
+	// the clock-skew bound). RefusedAlarm fires on any.
+	Refused      awscloudwatch.Metric
+	RefusedAlarm awscloudwatch.Alarm
 	// Reconciler compares the primary's registry with this region's and repairs the difference.
 	Reconciler *Reconciler
 }
@@ -103,8 +111,23 @@ func (p ReplicationProps) withDefaults() ReplicationProps {
 	if p.BatchSize == 0 {
 		p.BatchSize = 10
 	}
+	if len(p.OriginRegions) == 0 && p.PrimaryRegion != "" {
+		p.OriginRegions = []string{p.PrimaryRegion}
+	}
 	return p
 }
+
+// Replay's retry of ReplayNotReadyException (an event that can apply only later: a thing type's delete within five
+// minutes of its deprecation): 80 s, then 1.5 times longer, 6 times (80 s to 10 min, 28 min in all). The third
+// retry, 380 s after the first attempt, is the first past the five minutes.
+const (
+	notReadyInterval = 80
+	notReadyBackoff  = 1.5
+	notReadyAttempts = 6
+)
+
+// ReplicationMetricRefused names the count of items the replay refused.
+const ReplicationMetricRefused = "RefusedEvents"
 
 // NewReplication defines the registry replication of one replica region.
 func NewReplication(scope constructs.Construct, id string, props *ReplicationProps) *Replication {
@@ -118,6 +141,12 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 	if p.BatchSize < 1 || p.BatchSize > 1000 {
 		panic(fmt.Sprintf("%s: replication batch size must be 1 to 1000, got %v", id, p.BatchSize))
 	}
+	for _, r := range p.OriginRegions {
+		if !replicationRegionRE.MatchString(r) {
+			panic(fmt.Sprintf("%s: replication OriginRegions holds %q, which is not a region", id, r))
+		}
+	}
+	origins := strings.Join(p.OriginRegions, ",")
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	r := &Replication{Construct: c}
 	stack := awscdk.Stack_Of(c)
@@ -151,6 +180,7 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		env := map[string]*string{
 			"VERSIONS_TABLE":   r.Versions.TableName(),
 			"JITR_POLICY_NAME": jsii.String(p.JITRPolicyName),
+			"ORIGIN_REGIONS":   jsii.String(origins),
 		}
 		if p.CACertificateID != nil {
 			env["CA_CERTIFICATE_ID"] = p.CACertificateID
@@ -166,6 +196,20 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		})
 		// Invoked synchronously by the state machine, which retries and catches every error.
 		r.Versions.GrantReadWriteData(fn.Role)
+		// Read-repair reads the origin regions' registries: what is true there settles events that arrive before
+		// what they need, and events that nothing orders.
+		var originArns []*string
+		for _, region := range p.OriginRegions {
+			for _, res := range []string{"thing", "thingtype", "thinggroup"} {
+				originArns = append(originArns, stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iot"),
+					Region: jsii.String(region), Resource: jsii.String(res), ResourceName: jsii.String("*")}))
+			}
+		}
+		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("iot:DescribeThing", "iot:DescribeThingType", "iot:DescribeThingGroup",
+				"iot:ListThingGroupsForThing"),
+			Resources: &originArns,
+		}))
 		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5", versionsKeyReason,
 			"Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
 		return fn
@@ -178,8 +222,10 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 	}))
 	r.ThingCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		// DescribeThingType and DeprecateThingType: a type deprecated here is lifted for the one call that gives it
-		// to a thing the primary gave it before deprecating it.
-		Actions:   jsii.Strings("iot:CreateThing", "iot:UpdateThing", "iot:DescribeThingType", "iot:DeprecateThingType"),
+		// to a thing the primary gave it before deprecating it. CreateThingType: a thing's type not replayed yet is
+		// read-repaired from the origin.
+		Actions: jsii.Strings("iot:CreateThing", "iot:UpdateThing", "iot:DescribeThingType", "iot:DeprecateThingType",
+			"iot:CreateThingType"),
 		Resources: &[]*string{arn("thingtype", "*")},
 	}))
 	r.ThingCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -203,8 +249,13 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		Resources: &[]*string{arn("thingtype", "*")},
 	}))
 	r.ThingTypeCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("iot:UpdateThing", "iot:DescribeThing"),
+		// CreateThing: a type association that arrives before its thing read-repairs the thing from the origin.
+		Actions:   jsii.Strings("iot:UpdateThing", "iot:DescribeThing", "iot:CreateThing"),
 		Resources: &[]*string{arn("thing", "*")},
+	}))
+	r.ThingTypeCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("iot:CreateThing"),
+		Resources: &[]*string{arn("thingtype", "*")},
 	}))
 	iotcert.Acknowledge(r.ThingTypeCrud.Role, "AwsSolutions-IAM5",
 		"replayed events name any thing type or thing of the registry: the grants are on this account's and region's "+
@@ -218,13 +269,33 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		Resources: &[]*string{arn("thinggroup", "*")},
 	}))
 	r.ThingGroupCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("iot:AddThingToThingGroup", "iot:RemoveThingFromThingGroup"),
+		// CreateThing, UpdateThing, DescribeThing: a membership that arrives before its thing read-repairs the thing
+		// (and its type) from the origin.
+		Actions: jsii.Strings("iot:AddThingToThingGroup", "iot:RemoveThingFromThingGroup", "iot:CreateThing",
+			"iot:UpdateThing", "iot:DescribeThing"),
 		Resources: &[]*string{arn("thing", "*")},
 	}))
+	r.ThingGroupCrud.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("iot:CreateThing", "iot:UpdateThing", "iot:CreateThingType", "iot:DescribeThingType",
+			"iot:DeprecateThingType"),
+		Resources: &[]*string{arn("thingtype", "*")},
+	}))
 	iotcert.Acknowledge(r.ThingGroupCrud.Role, "AwsSolutions-IAM5",
-		"replayed events name any thing group or thing of the registry: the grants are on this account's and region's "+
-			"thinggroup/* and thing/* ARNs",
-		nagIoT("thinggroup/*"), nagIoT("thing/*"))
+		"replayed events name any thing group or thing of the registry (and a thing's type, when the thing is "+
+			"read-repaired): the grants are on this account's and region's thinggroup/*, thing/* and thingtype/* ARNs",
+		nagIoT("thinggroup/*"), nagIoT("thing/*"), nagIoT("thingtype/*"))
+	for _, fn := range []*iotcert.GoFunction{r.ThingCrud, r.ThingTypeCrud, r.ThingGroupCrud} {
+		var applies []string
+		for _, region := range p.OriginRegions {
+			for _, res := range []string{"thing/*", "thingtype/*", "thinggroup/*"} {
+				applies = append(applies, nagArnIn(stack, "iot", region, res))
+			}
+		}
+		iotcert.Acknowledge(fn.Role, "AwsSolutions-IAM5",
+			"read-repair describes whichever thing, thing type or thing group an event names in its origin region: "+
+				"read-only actions on the origin regions' thing/*, thingtype/* and thinggroup/* ARNs of this account",
+			applies...)
+	}
 
 	r.DeadLetters = awssqs.NewQueue(c, jsii.String("DeadLetters"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
@@ -244,7 +315,8 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		Handler:     "replaytrigger",
 		Description: "Starts one replay execution per registry event, named after its eventId",
 		Timeout:     awscdk.Duration_Seconds(jsii.Number(30)),
-		Environment: map[string]*string{"STATE_MACHINE_ARN": r.StateMachine.StateMachineArn()},
+		Environment: map[string]*string{"STATE_MACHINE_ARN": r.StateMachine.StateMachineArn(),
+			"ORIGIN_REGIONS": jsii.String(origins), "METRIC_NAMESPACE": jsii.String(ReconcilerMetricNamespace)},
 	})
 	iotcert.Acknowledge(r.Trigger.Function, "Serverless-LambdaDLQ",
 		"invoked by a DynamoDB stream mapping, whose own on-failure destination (TriggerFailures) keeps failed batches")
@@ -308,6 +380,22 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 
+	r.Refused = awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String(ReconcilerMetricNamespace),
+		MetricName:    jsii.String(ReplicationMetricRefused),
+		DimensionsMap: &map[string]*string{"Region": region},
+		Statistic:     jsii.String("Sum"),
+		Period:        awscdk.Duration_Minutes(jsii.Number(5)),
+	})
+	r.RefusedAlarm = r.Refused.CreateAlarm(c, jsii.String("RefusedAlarm"), &awscloudwatch.CreateAlarmOptions{
+		AlarmDescription: jsii.String("Registry replication refused items of the global table: an originRegion outside " +
+			origins + " or none, or a timestamp beyond the clock-skew bound (someone wrote events this region must not trust)"),
+		Threshold:          jsii.Number(0),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+
 	rp := ReconcilerProps{}
 	if p.Reconciler != nil {
 		rp = *p.Reconciler
@@ -316,6 +404,7 @@ func NewReplication(scope constructs.Construct, id string, props *ReplicationPro
 	rp.Versions = r.Versions
 	rp.JITRPolicyName = p.JITRPolicyName
 	rp.CACertificateID = p.CACertificateID
+	rp.originRegions = origins
 	r.Reconciler = NewReconciler(c, "Reconciler", &rp)
 	return r
 }
@@ -344,6 +433,14 @@ func (r *Replication) defineStateMachine(c constructs.Construct) awsstepfunction
 			Interval:    awscdk.Duration_Seconds(jsii.Number(3)),
 			BackoffRate: jsii.Number(2),
 			MaxAttempts: jsii.Number(3),
+		})
+		// Our own error name (the function's errorType), matched as Step Functions matches a Lambda function's
+		// error: https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+		t.AddRetry(&awsstepfunctions.RetryProps{
+			Errors:      jsii.Strings("ReplayNotReadyException"),
+			Interval:    awscdk.Duration_Seconds(jsii.Number(notReadyInterval)),
+			BackoffRate: jsii.Number(notReadyBackoff),
+			MaxAttempts: jsii.Number(notReadyAttempts),
 		})
 		t.AddCatch(toDLQ, &awsstepfunctions.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.error")})
 		return t
@@ -404,17 +501,24 @@ func deadLetterQueue(queue awssqs.Queue, reason string) {
 	iotcert.AcknowledgeGuard(queue, "SQS_DLQ_CHECK", reason)
 }
 
+// nagArnIn is nagArn for an ARN in another region.
+func nagArnIn(stack awscdk.Stack, service, region, resource string) string {
+	return "Resource::arn:" + nagLiteral(stack.Partition(), "<AWS::Partition>") + ":" + service + ":" + region + ":" +
+		nagLiteral(stack.Account(), "<AWS::AccountId>") + ":" + resource
+}
+
 // nagArn is how cdk-nag names, in a finding ("appliesTo"), an ARN of service in the stack's account and region: a
 // stack pinned to a region (and account) has them written literally, others as pseudo-parameter references.
 func nagArn(stack awscdk.Stack, service, resource string) string {
-	lit := func(v *string, ref string) string {
-		if *awscdk.Token_IsUnresolved(*v) {
-			return ref
-		}
-		return *v
+	return nagArnIn(stack, service, nagLiteral(stack.Region(), "<AWS::Region>"), resource)
+}
+
+// nagLiteral is v when it is literal, else the pseudo-parameter reference ref.
+func nagLiteral(v *string, ref string) string {
+	if *awscdk.Token_IsUnresolved(*v) {
+		return ref
 	}
-	return "Resource::arn:" + lit(stack.Partition(), "<AWS::Partition>") + ":" + service + ":" +
-		lit(stack.Region(), "<AWS::Region>") + ":" + lit(stack.Account(), "<AWS::AccountId>") + ":" + resource
+	return *v
 }
 
 // ReconcilerProps configures NewReconciler.
@@ -435,6 +539,8 @@ type ReconcilerProps struct {
 	RatePerSecond float64
 	// DriftThreshold is the drift count above which the alarm fires. Default: 0 (any drift: events were lost).
 	DriftThreshold float64
+
+	originRegions string // the replication's ORIGIN_REGIONS; default: PrimaryRegion
 }
 
 // Reconciler compares the primary's things, thing types and thing groups with this region's, repairs the difference and
@@ -478,8 +584,12 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	rc := &Reconciler{Construct: c}
 	stack := awscdk.Stack_Of(c)
+	if p.originRegions == "" {
+		p.originRegions = p.PrimaryRegion
+	}
 	env := map[string]*string{
 		"PRIMARY_REGION":   jsii.String(p.PrimaryRegion),
+		"ORIGIN_REGIONS":   jsii.String(p.originRegions),
 		"VERSIONS_TABLE":   p.Versions.TableName(),
 		"JITR_POLICY_NAME": jsii.String(p.JITRPolicyName),
 		"RATE_PER_SECOND":  jsii.String(fmt.Sprint(p.RatePerSecond)),

@@ -163,6 +163,17 @@ func TestReplicationStateMachineShape(t *testing.T) {
 		if !found {
 			t.Errorf("%s retries = %+v, want %s every 3 s, back-off 2, 3 attempts", state, s.Retry, exception)
 		}
+		// An event that can apply only later (a thing type's delete within five minutes of its deprecation) is retried
+		// past those five minutes: 80 s, 120 s, 180 s (380 s after the first attempt), ...
+		later := false
+		for _, r := range s.Retry {
+			if len(r.ErrorEquals) == 1 && r.ErrorEquals[0] == "ReplayNotReadyException" {
+				later = r.IntervalSeconds == 80 && r.BackoffRate == 1.5 && r.MaxAttempts == 6
+			}
+		}
+		if !later {
+			t.Errorf("%s retries = %+v, want ReplayNotReadyException after 80 s, back-off 1.5, 6 attempts", state, s.Retry)
+		}
 		if len(s.Catch) != 1 || s.Catch[0].ErrorEquals[0] != "States.ALL" || s.Catch[0].Next != StateSendToDLQ || s.Catch[0].ResultPath != "$.error" {
 			t.Errorf("%s catch = %+v, want States.ALL → %s with the error at $.error", state, s.Catch, StateSendToDLQ)
 		}
@@ -200,6 +211,34 @@ func TestReplicationResources(t *testing.T) {
 			"KeySchema":               []interface{}{map[string]interface{}{"AttributeName": "pk", "KeyType": "HASH"}},
 			"TimeToLiveSpecification": map[string]interface{}{"AttributeName": "expiresAt", "Enabled": true},
 		})
+	})
+	check(t, "alarm on refused items (unknown origin, far-future timestamp)", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]interface{}{
+			"Namespace": ReconcilerMetricNamespace, "MetricName": ReplicationMetricRefused, "Threshold": 0,
+			"ComparisonOperator": "GreaterThanThreshold", "Statistic": "Sum",
+			"Dimensions": []interface{}{map[string]interface{}{"Name": "Region", "Value": "us-east-1"}},
+		})
+	})
+	check(t, "the trigger, the CRUD functions and the reconciler know the origin regions", func() {
+		tpl.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), &map[string]interface{}{
+			"Environment": map[string]interface{}{"Variables": assertions.Match_ObjectLike(&map[string]interface{}{
+				"ORIGIN_REGIONS": "us-west-2"})},
+		}, jsii.Number(5))
+	})
+	check(t, "read-repair: read-only describes in the origin region", func() {
+		n := 0
+		for _, p := range resourcesOfType(tpl, "AWS::IAM::Policy") {
+			b, _ := json.Marshal(p["PolicyDocument"])
+			doc := string(b)
+			if strings.Contains(doc, `{"Action":["iot:DescribeThing","iot:DescribeThingGroup","iot:DescribeThingType",`+
+				`"iot:ListThingGroupsForThing"],"Effect":"Allow","Resource":["arn:aws:iot:us-west-2:123456789012:thing/*",`+
+				`"arn:aws:iot:us-west-2:123456789012:thinggroup/*","arn:aws:iot:us-west-2:123456789012:thingtype/*"]}`) {
+				n++
+			}
+		}
+		if n != 3 {
+			panic(fmt.Sprintf("%d policies grant the origin region's describes, want the 3 CRUD functions'", n))
+		}
 	})
 	check(t, "reconciler runs daily", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), &map[string]interface{}{"ScheduleExpression": "rate(1 day)"})
@@ -258,6 +297,7 @@ func TestReplicationPropsRefused(t *testing.T) {
 		"PrimaryRegion": {StreamArn: jsii.String("arn"), PrimaryRegion: "mars-1"},
 		"batch size":    {StreamArn: jsii.String("arn"), PrimaryRegion: "us-west-2", BatchSize: 5000},
 		"rate":          {StreamArn: jsii.String("arn"), PrimaryRegion: "us-west-2", Reconciler: &ReconcilerProps{RatePerSecond: 500}},
+		"OriginRegions": {StreamArn: jsii.String("arn"), PrimaryRegion: "us-west-2", OriginRegions: []string{"us-west-2", "eu-west-1,x"}},
 	}
 	names := make([]string, 0, len(cases))
 	for k := range cases {

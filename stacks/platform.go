@@ -30,13 +30,22 @@ func definePlatform(app awscdk.App, ctx selection.Lookup) error {
 	if err != nil {
 		return err
 	}
+	devRot, err := devRotPropsFromContext(ctx)
+	if err != nil {
+		return err
+	}
+	ops, err := opsPropsFromContext(ctx)
+	if err != nil {
+		return err
+	}
 	NewRotationStack(app, RotationStackName(rot.Name), rot)
 	prefix := optString(ctx, ctxPrefix, vending.DefaultPrefix)
 	for _, e := range envs {
 		e.props.Prefix = prefix
 		NewVendingStack(app, "CertVending-"+e.name, e.props)
 	}
-	NewMultiRegionStacks(app, mr)
+	defineDeviceRotation(app, NewMultiRegionStacks(app, mr).Primary, devRot)
+	NewOpsStacks(app, ops) // last: it gathers the alarms of the stacks above
 	return nil
 }
 

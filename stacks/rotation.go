@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrolesanywhere"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -116,6 +118,12 @@ type RotationStackProps struct {
 	RenewShards int
 	// CertificateQuota is the CA's lifetime certificate quota; the stack alarms at 80 %. Default: 1,000,000.
 	CertificateQuota int
+	// HostRoles are IAM roles the Roles Anywhere profile vends besides its test role; each must trust
+	// rolesanywhere.amazonaws.com for this trust anchor. Default: none.
+	HostRoles []string
+	// HostPolicies are managed policies of a host role the stack makes and the profile vends. Default: none (no host
+	// role).
+	HostPolicies []string
 }
 
 // RotationStack is capability E: certificate rotation with AWS Private CA, SSM Run Command and IAM Roles Anywhere.
@@ -135,10 +143,16 @@ type RotationStack struct {
 	StateMachine awsstepfunctions.StateMachine
 	Trigger      *iotcert.GoFunction
 	Select       *iotcert.GoFunction
+	// Normalize brings hand-written host items into the rotation schedule (from the table's stream).
+	Normalize *iotcert.GoFunction
 	// Steps are the per-host functions, by the substitution variable of their states.
 	Steps        map[string]*iotcert.GoFunction
 	CRLProcessor *iotcert.GoFunction
-	Documents    HostDocuments
+	// CRLTable keeps each trust anchor's CRL record and the lock of a CRL delivery.
+	CRLTable awsdynamodb.Table
+	// HostRole is the role made from HostPolicies, or nil.
+	HostRole  awsiam.Role
+	Documents HostDocuments
 }
 
 func (p RotationStackProps) withDefaults() RotationStackProps {
@@ -238,6 +252,9 @@ func (p RotationStackProps) validate() error {
 			return err
 		}
 	}
+	if err := p.validateHostAccess(); err != nil {
+		return err
+	}
 	if p.SubscriberEmail != "" {
 		if a, err := mail.ParseAddress(p.SubscriberEmail); err != nil || a.Address != p.SubscriberEmail {
 			return fmt.Errorf("context %s must be one email address, got %q", ctxSNSSubscriberEmail, p.SubscriberEmail)
@@ -301,6 +318,9 @@ func rotationPropsFromContext(ctx selection.Lookup) (*RotationStackProps, error)
 		}
 		*i.dst = n
 	}
+	if err := hostAccessFromContext(ctx, p); err != nil {
+		return nil, err
+	}
 	if err := p.withDefaults().validate(); err != nil {
 		return nil, err
 	}
@@ -326,8 +346,10 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 		rotationLabel = "default"
 	}
 
-	// One customer-managed key for the table and the topic. The services that publish to the topic on their own
-	// (EventBridge for the expiry events, CloudWatch for alarms) need the key too.
+	// One customer-managed key for the tables and the topic. CloudWatch publishes the alarms to the topic on its own
+	// and needs the key too, for this account's alarms only. EventBridge publishes through a role of its own (the
+	// expiry rule's target), so no statement names events.amazonaws.com: one without aws:SourceArn/aws:SourceAccount
+	// would let rules of any account mail through the topic (TestRotationServicePrincipalsScoped).
 	s.Key = awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{
 		Description:       jsii.String("Certificate rotation" + sfx + ": host inventory and failure notifications"),
 		EnableKeyRotation: jsii.Bool(true),
@@ -335,14 +357,17 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 	})
 	// Only AWS services (here DynamoDB) may create grants on the key (AWS Control Tower CT.KMS.PR.3).
 	iotcert.DenyForeignGrants(s.Key)
-	for _, svc := range []string{"events.amazonaws.com", "cloudwatch.amazonaws.com"} {
-		s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String(svc), nil)},
-			Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
-			Resources:  jsii.Strings("*"), // in a key policy, "*" is this key
-			Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"aws:SourceAccount": stack.Account()}},
-		}), nil)
-	}
+	s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"), // in a key policy, "*" is this key
+		Conditions: &map[string]interface{}{
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": stack.Account()},
+			"ArnLike": map[string]interface{}{"aws:SourceArn": stack.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("cloudwatch"), Resource: jsii.String("alarm"), ResourceName: jsii.String("*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+			})},
+		},
+	}), nil)
 
 	s.Topic = awssns.NewTopic(stack, jsii.String("FailedCertRotationSNSTopic"), &awssns.TopicProps{
 		TopicName:  jsii.String("FailedCertRotationTopic" + sfx), // the sample's name
@@ -377,6 +402,8 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		DeletionProtection:               jsii.Bool(true),
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+		// Every write reaches the normalizer, which brings hand-written items into the renewAt index (no scan).
+		Stream: awsdynamodb.StreamViewType_NEW_IMAGE,
 	})
 	// Due hosts come from a Query per shard on this index, never a Scan: renewShard spreads the fleet over
 	// RenewShards partitions so that no single partition holds it.
@@ -455,19 +482,6 @@ func (s *RotationStack) defineCA(p *RotationStackProps) {
 		"Private CA writes CRLs with SSE-S3 or a customer key whose policy admits it; a CRL is public information by design, so SSE-S3 suffices")
 	iotcert.AcknowledgeGuard(s.CRLBucket, "S3_BUCKET_OBJECT_LOCK_ENABLED_CHECK",
 		"Private CA must be able to replace the CRL object; versioning keeps the previous CRLs for a month")
-	// Only this account's CAs may write. Naming the CA itself would be a cycle: Private CA checks the bucket's
-	// policy when the CA is created.
-	caArns := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("acm-pca"), Resource: jsii.String("certificate-authority"), ResourceName: jsii.String("*")})
-	pcaWrite := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("acm-pca.amazonaws.com"), nil)},
-		Actions:    jsii.Strings("s3:PutObject", "s3:PutObjectAcl", "s3:GetBucketAcl", "s3:GetBucketLocation"),
-		Resources:  &[]*string{s.CRLBucket.BucketArn(), s.CRLBucket.ArnForObjects(jsii.String("*"))},
-		Conditions: &map[string]interface{}{
-			"StringEquals": map[string]interface{}{"aws:SourceAccount": stack.Account()},
-			"ArnLike":      map[string]interface{}{"aws:SourceArn": caArns},
-		},
-	})
-	s.CRLBucket.AddToResourcePolicy(pcaWrite)
 
 	usage := "SHORT_LIVED_CERTIFICATE"
 	if p.CAMode == CAModeGeneral {
@@ -481,18 +495,8 @@ func (s *RotationStack) defineCA(p *RotationStackProps) {
 		Subject: &awsacmpca.CfnCertificateAuthority_SubjectProperty{
 			Country: jsii.String(p.CACountry), Organization: jsii.String(p.OrgName), CommonName: jsii.String(p.CACommonName),
 		},
-		RevocationConfiguration: &awsacmpca.CfnCertificateAuthority_RevocationConfigurationProperty{
-			CrlConfiguration: &awsacmpca.CfnCertificateAuthority_CrlConfigurationProperty{
-				Enabled:          jsii.Bool(true),
-				ExpirationInDays: jsii.Number(7),
-				S3BucketName:     s.CRLBucket.BucketName(),
-				S3ObjectAcl:      jsii.String("BUCKET_OWNER_FULL_CONTROL"),
-			},
-		},
+		// No RevocationConfiguration here: defineCRLWrites turns CRLs on once the bucket's policy names this CA.
 	})
-	if policy := s.CRLBucket.Policy(); policy != nil {
-		s.CA.Node().AddDependency(policy)
-	}
 	cert := awsacmpca.NewCfnCertificate(stack, jsii.String("PCACert"), &awsacmpca.CfnCertificateProps{
 		CertificateAuthorityArn:   s.CA.AttrArn(),
 		CertificateSigningRequest: s.CA.AttrCertificateSigningRequest(),
@@ -506,6 +510,7 @@ func (s *RotationStack) defineCA(p *RotationStackProps) {
 		Status:                  jsii.String("ACTIVE"),
 	})
 	act.Node().AddDependency(cert)
+	s.defineCRLWrites()
 }
 
 // roleName is a fixed role name that is unique per account: IAM names are global, so it carries the region too.
@@ -563,7 +568,7 @@ func (s *RotationStack) defineRolesAnywhere(p *RotationStackProps) {
 		Enabled:                   jsii.Bool(true),
 		DurationSeconds:           jsii.Number(float64(p.SessionSeconds)),
 		RequireInstanceProperties: jsii.Bool(false),
-		RoleArns:                  &[]interface{}{s.Role.RoleArn()},
+		RoleArns:                  s.profileRoles(p),
 	})
 
 	s.ExpiryRule = awsevents.NewRule(stack, jsii.String("CertificateExpiryRule"), &awsevents.RuleProps{
@@ -573,9 +578,17 @@ func (s *RotationStack) defineRolesAnywhere(p *RotationStackProps) {
 			DetailType: jsii.Strings("Roles Anywhere Certificate Expiration State Change"),
 		},
 	})
+	// Through a role EventBridge assumes for this account's rules, not a topic and key policy for
+	// events.amazonaws.com (see the key).
+	eventsRole := s.eventsPublishRole()
 	s.ExpiryRule.AddTarget(awseventstargets.NewSnsTopic(s.Topic, &awseventstargets.SnsTopicProps{
-		DeadLetterQueue: s.DeadLetters, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
+		AuthorizeUsingRole: jsii.Bool(true),
+		Role:               eventsRole,
+		DeadLetterQueue:    s.DeadLetters, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
 	}))
+	iotcert.Acknowledge(eventsRole, "AwsSolutions-IAM5",
+		"SNS publishing to a topic with a customer-managed key needs kms:GenerateDataKey* on that one key (the CDK's topic grant)",
+		"Action::kms:GenerateDataKey*")
 }
 
 // documentEnv are the documents' defaults: the sending steps render the documents with the same values the stack
@@ -593,6 +606,8 @@ var rotationSteps = []struct {
 		append([]string{rotation.EnvTable, rotation.EnvCSRDocument}, documentEnv...)},
 	{subCommandResult, "CommandResultFunction", "CommandResult", "Reads an SSM command's result once (the workflow waits, not the function)", nil},
 	{subCheckCSR, "CheckCSRFunction", "CheckCSR", "Checks a host's CSR (CN = host id, key strength) and derives IssueCertificate's idempotency token", nil},
+	{subIssue, "IssueFunction", "Issue", "Issues a host's certificate (once per CSR: the host's item records it) and counts the issuance",
+		[]string{rotation.EnvTable, rotation.EnvPCAARN, rotation.EnvSigningAlgorithm, rotation.EnvTemplateARN, rotation.EnvValidityDays}},
 	{subGetCertificate, "GetCertificateFunction", "GetCertificate", "Reads the issued certificate and checks it names the host and carries its key",
 		[]string{rotation.EnvPCAARN}},
 	{subSendInstall, "SendInstallFunction", "SendInstall", "Sends phase 2 (test with aws_signing_helper, then install) after checking every parameter",
@@ -602,6 +617,8 @@ var rotationSteps = []struct {
 		[]string{rotation.EnvTable, rotation.EnvRenewFraction, rotation.EnvRenewShards}},
 	{subNotifyFailure, "NotifyFailureFunction", "NotifyFailure", "Records a host's failure and notifies the failure topic",
 		[]string{rotation.EnvTable, rotation.EnvTopicARN}},
+	{subNotifyRun, "NotifyRunFailureFunction", "NotifyRunFailure", "Notifies the failure topic of a rotation run that failed as a whole",
+		[]string{rotation.EnvTopicARN}},
 }
 
 // defineFunctions defines the workflow's functions, the on-demand trigger and the CRL processor.
@@ -609,22 +626,25 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 	stack := s.Stack
 	// The deployment's settings, in internal/rotation's variable names; each function gets those it reads.
 	all := map[string]*string{
-		rotation.EnvTable:           s.Table.TableName(),
-		rotation.EnvCSRDocument:     s.Documents.CSR.Ref(),
-		rotation.EnvInstallDocument: s.Documents.Install.Ref(),
-		rotation.EnvKeyAlgorithm:    jsii.String(p.HostKeyAlgorithm),
-		rotation.EnvCertPath:        jsii.String(p.CertPath),
-		rotation.EnvKeyPath:         jsii.String(p.KeyPath),
-		rotation.EnvCACertPath:      jsii.String(p.CACertPath),
-		rotation.EnvSigningHelper:   jsii.String(p.SigningHelperPath),
-		rotation.EnvPCAARN:          s.CA.AttrArn(),
-		rotation.EnvProfileARN:      s.Profile.AttrProfileArn(),
-		rotation.EnvRoleARN:         s.Role.RoleArn(),
-		rotation.EnvTrustAnchorARN:  s.TrustAnchor.AttrTrustAnchorArn(),
-		rotation.EnvTopicARN:        s.Topic.TopicArn(),
-		rotation.EnvRenewFraction:   jsii.String(strconv.FormatFloat(float64(p.RenewPercent)/100, 'f', 2, 64)),
-		rotation.EnvRenewShards:     jsii.String(strconv.Itoa(p.RenewShards)),
-		rotation.EnvManifestBucket:  s.Manifests.BucketName(),
+		rotation.EnvTable:            s.Table.TableName(),
+		rotation.EnvCSRDocument:      s.Documents.CSR.Ref(),
+		rotation.EnvInstallDocument:  s.Documents.Install.Ref(),
+		rotation.EnvKeyAlgorithm:     jsii.String(p.HostKeyAlgorithm),
+		rotation.EnvCertPath:         jsii.String(p.CertPath),
+		rotation.EnvKeyPath:          jsii.String(p.KeyPath),
+		rotation.EnvCACertPath:       jsii.String(p.CACertPath),
+		rotation.EnvSigningHelper:    jsii.String(p.SigningHelperPath),
+		rotation.EnvPCAARN:           s.CA.AttrArn(),
+		rotation.EnvProfileARN:       s.Profile.AttrProfileArn(),
+		rotation.EnvRoleARN:          s.Role.RoleArn(),
+		rotation.EnvTrustAnchorARN:   s.TrustAnchor.AttrTrustAnchorArn(),
+		rotation.EnvTopicARN:         s.Topic.TopicArn(),
+		rotation.EnvRenewFraction:    jsii.String(strconv.FormatFloat(float64(p.RenewPercent)/100, 'f', 2, 64)),
+		rotation.EnvRenewShards:      jsii.String(strconv.Itoa(p.RenewShards)),
+		rotation.EnvManifestBucket:   s.Manifests.BucketName(),
+		rotation.EnvSigningAlgorithm: jsii.String(p.SigningAlgorithm),
+		rotation.EnvTemplateARN:      jsii.String(clientAuthTemplate()),
+		rotation.EnvValidityDays:     jsii.String(strconv.Itoa(p.ValidityDays)),
 	}
 	env := func(names ...string) map[string]*string {
 		e := map[string]*string{}
@@ -660,7 +680,11 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 			if st.sub == subSendInstall {
 				doc = s.Documents.Install
 			}
-			s.tableAccess(f.Role, false, "dynamodb:GetItem")
+			if st.sub == subSendCSR {
+				s.tableAccess(f.Role, true, "dynamodb:GetItem", "dynamodb:UpdateItem") // the host's lease
+			} else {
+				s.tableAccess(f.Role, false, "dynamodb:GetItem")
+			}
 			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Actions: jsii.Strings("ssm:SendCommand"), Resources: &[]*string{documentArn(doc), hostArns[0], hostArns[1]},
 			}))
@@ -669,6 +693,16 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 					"run time; SendCommand is limited to this stack's document, whose parameters are pattern-checked",
 				"Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*",
 				"Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*")
+		case subIssue:
+			s.tableAccess(f.Role, true, "dynamodb:GetItem", "dynamodb:UpdateItem")
+			// IAM spells the service acm-pca (the SDK's name acmpca is not an IAM prefix). Issuance is limited to the
+			// client-authentication template.
+			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions: jsii.Strings("acm-pca:IssueCertificate"), Resources: &[]*string{s.CA.AttrArn()},
+				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"acm-pca:TemplateArn": clientAuthTemplate()}},
+			}))
+		case subNotifyRun:
+			s.publish(f.Role)
 		case subGetCertificate:
 			f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Actions: jsii.Strings("acm-pca:GetCertificate"), Resources: &[]*string{s.CA.AttrArn()},
@@ -697,11 +731,39 @@ func (s *RotationStack) defineFunctions(p *RotationStackProps) {
 		Actions: jsii.Strings("acm-pca:DescribeCertificateAuthority"), Resources: &[]*string{s.CA.AttrArn()},
 	}))
 	s.Select.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("s3:PutObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("manifests/*"))},
+		Actions: jsii.Strings("s3:PutObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String(rotation.ManifestPrefix + "*"))},
 	}))
 	iotcert.Acknowledge(s.Select.Role, "AwsSolutions-IAM5",
 		"each run writes its host list under a new key of the manifests/ prefix of this stack's bucket",
 		"Resource::<RotationManifestsA5D0196D.Arn>/manifests/*")
+
+	// Host items written by hand (the sample's instructions, the console, the CLI) lack renewAt and renewShard: the
+	// normalizer gives them both from the table's stream, or marks them INVALID and notifies the topic.
+	s.Normalize = iotcert.NewGoFunction(stack, "NormalizeFunction", &iotcert.GoFunctionProps{
+		Handler:     "rotationnormalize",
+		Description: "Brings every host item written to the inventory into the rotation schedule, or reports why it cannot be rotated",
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(60)),
+		Environment: env(rotation.EnvTable, rotation.EnvTopicARN, rotation.EnvRenewShards),
+		SyncCaller:  "by its DynamoDB stream event source mapping, which retries a failed batch and then sends it to the stack's dead-letter queue",
+	})
+	s.tableAccess(s.Normalize.Role, true, "dynamodb:UpdateItem")
+	s.publish(s.Normalize.Role)
+	s.Normalize.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
+		Resources: &[]*string{s.Table.TableStreamArn()},
+	}))
+	normalizeFilter := map[string]interface{}{"eventName": []interface{}{"INSERT", "MODIFY"}}
+	awslambda.NewEventSourceMapping(stack, jsii.String("NormalizeStreamMapping"), &awslambda.EventSourceMappingProps{
+		Target:             s.Normalize.Function,
+		EventSourceArn:     s.Table.TableStreamArn(),
+		StartingPosition:   awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:          jsii.Number(100),
+		BisectBatchOnError: jsii.Bool(true),
+		RetryAttempts:      jsii.Number(5),
+		MaxRecordAge:       awscdk.Duration_Hours(jsii.Number(24)),
+		OnFailure:          awslambdaeventsources.NewSqsDlq(s.DeadLetters),
+		Filters:            &[]*map[string]interface{}{awslambda.FilterCriteria_Filter(&normalizeFilter)},
+	})
 
 	s.Trigger = iotcert.NewGoFunction(stack, "CertTriggerLambda", &iotcert.GoFunctionProps{
 		Handler:     "rotationtrigger",
@@ -785,11 +847,8 @@ func (s *RotationStack) defineWorkflow(p *RotationStackProps, rotationLabel stri
 	}
 	subs := map[string]*string{
 		subSelectFunction: s.Select.Function.FunctionArn(),
-		subCA:             s.CA.AttrArn(),
 		subTopic:          s.Topic.TopicArn(),
-		subTable:          s.Table.TableName(),
 		subManifestBucket: s.Manifests.BucketName(),
-		subTemplate:       jsii.String(clientAuthTemplate()),
 		subRotation:       jsii.String(rotationLabel),
 	}
 	for k, f := range s.Steps {
@@ -810,27 +869,18 @@ func (s *RotationStack) defineWorkflow(p *RotationStackProps, rotationLabel stri
 	for _, f := range s.Steps {
 		f.Function.GrantInvoke(role)
 	}
-	// IAM spells the service acm-pca (the SDK's name acmpca is not an IAM prefix). Issuance is limited to the
-	// client-authentication template.
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("acm-pca:IssueCertificate"), Resources: &[]*string{s.CA.AttrArn()},
-		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"acm-pca:TemplateArn": clientAuthTemplate()}},
-	}))
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("dynamodb:GetItem", "dynamodb:UpdateItem"), Resources: &[]*string{s.Table.TableArn()},
-	}))
-	s.Key.Grant(role, jsii.String("kms:Decrypt"), jsii.String("kms:Encrypt"), jsii.String("kms:GenerateDataKey"))
+	// The workflow itself calls no table and no CA: the Go steps do (their SDK retries throttling).
 	s.publish(role)
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("cloudwatch:PutMetricData"), Resources: jsii.Strings("*"),
 		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"cloudwatch:namespace": MetricsNamespace}},
 	}))
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("s3:GetObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("manifests/*"))},
+		Actions: jsii.Strings("s3:GetObject"), Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String(rotation.ManifestPrefix + "*"))},
 	}))
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"), // ResultWriter's set
-		Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String("results/*"))},
+		Resources: &[]*string{s.Manifests.ArnForObjects(jsii.String(rotation.ResultsPrefix + "*"))},
 	}))
 	// The distributed Map starts child executions of this state machine and follows them.
 	arn := func(resource, rname string) *string {
@@ -882,7 +932,8 @@ func (s *RotationStack) defineSchedule(p *RotationStackProps) {
 }
 
 // defineCRLForwarding sends each new CRL object to the CRL processor.
-func (s *RotationStack) defineCRLForwarding(_ *RotationStackProps) {
+func (s *RotationStack) defineCRLForwarding(p *RotationStackProps) {
+	s.defineCRLState(p)
 	rule := awsevents.NewRule(s.Stack, jsii.String("CRLBucketEventBridgeRule"), &awsevents.RuleProps{
 		Description: jsii.String("A new CRL from the private CA goes to CRLProcessor"),
 		EventPattern: &awsevents.EventPattern{
@@ -921,6 +972,16 @@ func (s *RotationStack) defineAlarms(p *RotationStackProps, rotationLabel string
 		Dimensions:      &map[string]*string{"Rotation": jsii.String(rotationLabel)},
 		Unit:            awscloudwatch.Unit_COUNT,
 	})
+	// Host items the normalizer refused (an id or a path that breaks the patterns), from its own log line.
+	awslogs.NewMetricFilter(stack, jsii.String("InvalidHostItemsFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        s.Normalize.LogGroup,
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String("host item refused")),
+		MetricNamespace: jsii.String(MetricsNamespace),
+		MetricName:      jsii.String("InvalidHostItems"),
+		MetricValue:     jsii.String("1"),
+		Dimensions:      &map[string]*string{"Rotation": jsii.String(rotationLabel)},
+		Unit:            awscloudwatch.Unit_COUNT,
+	})
 	alarms := []struct {
 		id, desc  string
 		m         awscloudwatch.Metric
@@ -952,6 +1013,10 @@ func (s *RotationStack) defineAlarms(p *RotationStackProps, rotationLabel string
 		{"CAExpiryAlarm", "The private CA's certificate expires within 90 days: roll over to a new CA (README, CA roll-over)",
 			metric("CADaysLeft", "Minimum", awscdk.Duration_Days(jsii.Number(1))), 90,
 			awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, awscloudwatch.TreatMissingData_MISSING},
+		{"InvalidHostItemsAlarm", "A host item written to the inventory cannot be rotated as written (its id or a path breaks the patterns): " +
+			"see rotation-hosts list (status INVALID, lastError) and the notice on the topic",
+			metric("InvalidHostItems", "Sum", awscdk.Duration_Hours(jsii.Number(1))), 1,
+			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},
 		{"IssuanceQuotaAlarm", fmt.Sprintf("The CA has issued 80 %% of its lifetime quota of %d certificates: raise the quota or roll over to a new CA", p.CertificateQuota),
 			metric("IssuedCertificates", "Maximum", awscdk.Duration_Hours(jsii.Number(1))), float64(p.CertificateQuota) * 0.8,
 			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING},

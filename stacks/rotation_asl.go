@@ -3,6 +3,9 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
+
+	"github.com/iotcert/iotcert/internal/rotation"
 )
 
 // The rotation workflow, in Amazon States Language. It is written as data rather than with the CDK's chainable tasks
@@ -17,11 +20,22 @@ import (
 // caDaysLeft (the CA certificate's remaining days; absent when the CA could not be read) become the alarms' metrics.
 //
 // The per-host functions (internal/rotation's Steps) take and return one rotation.State object
-// ({"hostID", "commandId", "output", "csr", "idempotencyToken", "certificateArn", "certificate", "chain", "serial",
-// "notAfter"}); a Lambda task passes it whole and its result replaces it. The service-integration states in between
-// write their results beside it ($.pending, $.issued, $.issuance) and a Pass state copies a value into it. A step's
-// error name (Lambda's errorType) decides what happens: CommandInProgress and CertificateInProgress are the waits
-// (retried at an interval, a bounded number of times), Throttled backs off, anything else reaches NotifyFailure.
+// ({"hostID", "run", "commandId", "output", "csr", "idempotencyToken", "certificateArn", "issued", "certificate",
+// "chain", "serial", "notAfter"}); a Lambda task passes it whole and its result replaces it. A step's error name
+// (Lambda's errorType) decides what happens: CommandInProgress and CertificateInProgress are the waits (retried at an
+// interval, a bounded number of times), Throttled backs off, HostBusy (another run holds the host's lease) ends the
+// host's execution quietly, anything else reaches NotifyFailure.
+//
+// Error names. Every name in a Retry or Catch is one Step Functions emits for that state: States.* (the language's
+// own), the Lambda service errors the Lambda integration documents
+// (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html,
+// https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html), and our steps' errorType
+// (internal/rotation's Err* names). No state matches a service's own error name: an AWS SDK integration names an error
+// <Service>.<Exception> only when the service's model lists it for the call, otherwise the service's base exception
+// (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html#use-awssdk-integ-handle-exception),
+// and Private CA's IssueCertificate lists no throttling error at all. So every call that may be throttled is made by
+// a Go step, whose SDK retries throttling itself and reports what is still throttled as Throttled; the few
+// integrations left (metrics, the last-resort notices) retry only States.TaskFailed or are best effort.
 
 // Workflow state names, used by the stack test to bind tasks and to find states.
 const (
@@ -34,10 +48,7 @@ const (
 	stWaitForCSR           = "WaitForCSR"
 	stPollCSR              = "PollCSR"
 	stCheckCSR             = "CheckCSR"
-	stLookUpIssued         = "LookUpIssued"
 	stIssueCertificate     = "IssueCertificate"
-	stRecordIssued         = "RecordIssued"
-	stCountIssuance        = "CountIssuance"
 	stPublishIssuanceCount = "PublishIssuanceCount"
 	stWaitForCertificate   = "WaitForCertificate"
 	stGetCertificate       = "GetCertificate"
@@ -47,6 +58,8 @@ const (
 	stRecordRotation       = "RecordRotation"
 	stNotifyFailure        = "NotifyFailure"
 	stNotifyFailureDirect  = "NotifyFailureDirect"
+	stNotifyRunDirect      = "NotifyRunFailureDirect"
+	stHostBusy             = "HostBusy"
 )
 
 // Definition substitution variables: the function of each Lambda task, and the resources of the others.
@@ -55,23 +68,21 @@ const (
 	subSendCSR        = "SendCSRFunctionArn"
 	subCommandResult  = "CommandResultFunctionArn"
 	subCheckCSR       = "CheckCSRFunctionArn"
+	subIssue          = "IssueFunctionArn"
 	subGetCertificate = "GetCertificateFunctionArn"
 	subSendInstall    = "SendInstallFunctionArn"
 	subRecord         = "RecordFunctionArn"
 	subNotifyFailure  = "NotifyFailureFunctionArn"
+	subNotifyRun      = "NotifyRunFailureFunctionArn"
 	subCA             = "CertificateAuthorityArn"
 	subTopic          = "TopicArn"
-	subTable          = "TableName"
 	subManifestBucket = "ManifestBucket"
 	subTemplate       = "CertificateTemplateArn"
 	subRotation       = "RotationName"
 )
 
-// IssuanceCounterKey is the hostID of the table item that counts the certificates this CA issued (it does not match
-// the host-id pattern, so no host can collide with it, and it has no renewAt, so it is never selected).
-const IssuanceCounterKey = "#pca-issued"
-
-// MetricsNamespace holds the rotation metrics IssuedCertificates, OverdueHosts, StaleHosts, CADaysLeft and RotationFailures, with
+// MetricsNamespace holds the rotation metrics IssuedCertificates, OverdueHosts, StaleHosts, CADaysLeft, RotationFailures
+// and InvalidHostItems, with
 // the dimension Rotation
 // (the rotation_name, "default" without one).
 const MetricsNamespace = "CertRotation"
@@ -111,12 +122,24 @@ func catchAll(next string) []any {
 	return []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": next}}
 }
 
+// hostCatch sends HostBusy (another run holds the host's lease) to the quiet end and everything else to NotifyFailure.
+func hostCatch() []any {
+	return append([]any{map[string]any{"ErrorEquals": []string{rotation.ErrHostBusy}, "ResultPath": "$.busy", "Next": stHostBusy}},
+		catchAll(stNotifyFailure)...)
+}
+
 // step is a Lambda task that takes the rotation State and returns it.
 func step(fn string, timeout int, next string, extraRetry ...map[string]any) map[string]any {
 	return map[string]any{
 		"Type": "Task", "Resource": sub(fn), "TimeoutSeconds": timeout,
-		"Retry": stepRetry(extraRetry...), "Catch": catchAll(stNotifyFailure), "Next": next,
+		"Retry": stepRetry(extraRetry...), "Catch": hostCatch(), "Next": next,
 	}
+}
+
+// lastResortRetry retries a service integration on the one name Step Functions gives any failed task
+// (States.TaskFailed); the service's own error names are not relied on.
+func lastResortRetry() []any {
+	return []any{map[string]any{"ErrorEquals": []string{"States.TaskFailed"}, "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}}
 }
 
 // hostStates is the Map's item processor: one host, from its CSR to the record of its new certificate. Its input is
@@ -130,91 +153,17 @@ func hostStates(w rotationWorkflow) map[string]any {
 		stRequestCSR: step(subSendCSR, 60, stWaitForCSR),
 		stWaitForCSR: map[string]any{"Type": "Wait", "Seconds": w.PollSeconds, "Next": stPollCSR},
 		stPollCSR:    step(subCommandResult, 60, stCheckCSR, commandWait),
-		stCheckCSR:   step(subCheckCSR, 30, stLookUpIssued),
-		// IssueCertificate's idempotency token holds for 5 minutes; a retry after that (a redriven run) finds the
-		// certificate already issued for this CSR in the host's record instead of issuing a second one.
-		stLookUpIssued: map[string]any{
-			"Type":     "Task",
-			"Resource": "arn:aws:states:::dynamodb:getItem",
-			"Parameters": map[string]any{
-				"TableName":            sub(subTable),
-				"Key":                  map[string]any{"hostID": map[string]any{"S.$": "$.hostID"}},
-				"ProjectionExpression": "pendingCsrHash, pendingCertificateArn",
-				"ConsistentRead":       true,
-			},
-			"ResultPath": "$.pending", "TimeoutSeconds": 30, "Retry": sdkRetry("DynamoDB"), "Catch": catchAll(stNotifyFailure),
-			"Next": "AlreadyIssued",
-		},
-		"AlreadyIssued": map[string]any{
-			"Type": "Choice",
-			"Choices": []any{map[string]any{
-				"And": []any{
-					map[string]any{"Variable": "$.pending.Item.pendingCertificateArn.S", "IsPresent": true},
-					map[string]any{"Variable": "$.pending.Item.pendingCsrHash.S", "IsPresent": true},
-					map[string]any{"Variable": "$.pending.Item.pendingCsrHash.S", "StringEqualsPath": "$.idempotencyToken"},
-				},
-				"Next": "ReuseIssuedCertificate",
-			}},
-			"Default": stIssueCertificate,
-		},
-		"ReuseIssuedCertificate": map[string]any{
-			"Type": "Pass", "InputPath": "$.pending.Item.pendingCertificateArn.S", "ResultPath": "$.certificateArn", "Next": stWaitForCertificate,
-		},
-		stIssueCertificate: map[string]any{
-			"Type":     "Task",
-			"Resource": "arn:aws:states:::aws-sdk:acmpca:issueCertificate",
-			"Parameters": map[string]any{
-				"CertificateAuthorityArn": sub(subCA),
-				// SDK integrations take blob members as base64 text.
-				"Csr.$":              "States.Base64Encode($.csr)",
-				"SigningAlgorithm":   w.SigningAlgorithm,
-				"TemplateArn":        sub(subTemplate),
-				"Validity":           map[string]any{"Type": "DAYS", "Value": w.ValidityDays},
-				"IdempotencyToken.$": "$.idempotencyToken",
-			},
-			"ResultSelector": map[string]any{"certificateArn.$": "$.CertificateArn"},
-			"ResultPath":     "$.issued", "TimeoutSeconds": 30,
-			// Private CA's IssueCertificate rate quota: back off with jitter, so throttled hosts spread out.
-			"Retry": []any{map[string]any{
-				"ErrorEquals":     []string{"AcmPca.ThrottlingException", "AcmPca.TooManyRequestsException"},
-				"IntervalSeconds": 2, "MaxAttempts": 8, "BackoffRate": 2, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
-			}},
-			"Catch": catchAll(stNotifyFailure), "Next": "TakeCertificateArn",
-		},
-		"TakeCertificateArn": map[string]any{
-			"Type": "Pass", "InputPath": "$.issued.certificateArn", "ResultPath": "$.certificateArn", "Next": stRecordIssued,
-		},
-		stRecordIssued: map[string]any{
-			"Type":     "Task",
-			"Resource": "arn:aws:states:::dynamodb:updateItem",
-			"Parameters": map[string]any{
-				"TableName":                sub(subTable),
-				"Key":                      map[string]any{"hostID": map[string]any{"S.$": "$.hostID"}},
-				"UpdateExpression":         "SET pendingCsrHash = :hash, pendingCertificateArn = :arn, pendingIssuedAt = :at, #status = :status",
-				"ConditionExpression":      "attribute_exists(hostID)",
-				"ExpressionAttributeNames": map[string]any{"#status": "status"},
-				"ExpressionAttributeValues": map[string]any{
-					":hash": map[string]any{"S.$": "$.idempotencyToken"}, ":arn": map[string]any{"S.$": "$.certificateArn"},
-					":at": map[string]any{"S.$": "$$.Execution.StartTime"}, ":status": map[string]any{"S": "PENDING"},
-				},
-			},
-			"ResultPath": nil, "TimeoutSeconds": 30, "Retry": sdkRetry("DynamoDB"), "Catch": catchAll(stNotifyFailure), "Next": stCountIssuance,
-		},
-		// The issuance count feeds the quota alarm. Counting is best effort: it never stops a rotation.
-		stCountIssuance: map[string]any{
-			"Type":     "Task",
-			"Resource": "arn:aws:states:::dynamodb:updateItem",
-			"Parameters": map[string]any{
-				"TableName":                 sub(subTable),
-				"Key":                       map[string]any{"hostID": map[string]any{"S": IssuanceCounterKey}},
-				"UpdateExpression":          "ADD issued :one",
-				"ExpressionAttributeValues": map[string]any{":one": map[string]any{"N": "1"}},
-				"ReturnValues":              "UPDATED_NEW",
-			},
-			"ResultSelector": map[string]any{"issued.$": "States.StringToJson($.Attributes.issued.N)"},
-			"ResultPath":     "$.issuance", "TimeoutSeconds": 30, "Retry": sdkRetry("DynamoDB"),
-			"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.issuanceError", "Next": stWaitForCertificate}},
-			"Next":  stPublishIssuanceCount,
+		stCheckCSR:   step(subCheckCSR, 30, stIssueCertificate),
+		// The Issue step (a Go function, so the SDK retries Private CA's throttling and the CSR travels as the SDK's
+		// own blob): a certificate already issued for this CSR (recorded on the host's item) is reused, otherwise
+		// IssueCertificate with the CSR's idempotency token, the ARN recorded and the issuance counted. Private CA's
+		// rate quota: Throttled backs off with jitter, so throttled hosts spread out.
+		stIssueCertificate: step(subIssue, 30, "Counted"),
+		// The issuance count feeds the quota alarm; a reused certificate was counted when it was issued.
+		"Counted": map[string]any{
+			"Type":    "Choice",
+			"Choices": []any{map[string]any{"Variable": "$.issued", "NumericGreaterThan": 0, "Next": stPublishIssuanceCount}},
+			"Default": stWaitForCertificate,
 		},
 		stPublishIssuanceCount: map[string]any{
 			"Type":     "Task",
@@ -222,7 +171,7 @@ func hostStates(w rotationWorkflow) map[string]any {
 			"Parameters": map[string]any{
 				"Namespace": MetricsNamespace,
 				"MetricData": []any{map[string]any{
-					"MetricName": "IssuedCertificates", "Unit": "Count", "Value.$": "$.issuance.issued",
+					"MetricName": "IssuedCertificates", "Unit": "Count", "Value.$": "$.issued",
 					"Dimensions": []any{map[string]any{"Name": "Rotation", "Value": sub(subRotation)}},
 				}},
 			},
@@ -245,11 +194,13 @@ func hostStates(w rotationWorkflow) map[string]any {
 			m["End"] = true
 			return m
 		}(),
+		// Another run holds this host's lease: that run rotates the host; this one neither issues nor reports.
+		stHostBusy: map[string]any{"Type": "Succeed"},
 		// Every failure is recorded on the host and reaches the topic with the sample's message prefix, then fails
 		// the host's execution (which the failure alarm counts). If the function cannot, the topic still hears.
 		stNotifyFailure: map[string]any{
 			"Type": "Task", "Resource": sub(subNotifyFailure),
-			"Parameters": map[string]any{"hostID.$": "$.hostID", "error.$": "$.error"},
+			"Parameters": map[string]any{"hostID.$": "$.hostID", "run.$": "$.run", "error.$": "$.error"},
 			"ResultPath": "$.notified", "TimeoutSeconds": 30, "Retry": stepRetry(),
 			"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.notifyError", "Next": stNotifyFailureDirect}},
 			"Next":  "RotationFailed",
@@ -258,23 +209,17 @@ func hostStates(w rotationWorkflow) map[string]any {
 			"Type":     "Task",
 			"Resource": "arn:aws:states:::sns:publish",
 			"Parameters": map[string]any{
-				"TopicArn":  sub(subTopic),
-				"Message.$": "States.Format('Certificate rotation failed for {}: {}: {}', $.hostID, $.error.Error, $.error.Cause)",
+				"TopicArn": sub(subTopic),
+				// The function that words the failure failed: the error name only (its cause may be a JSON document).
+				"Message.$": "States.Format('Certificate rotation failed for {}: {} (the notification function failed too: see the workflow log)', $.hostID, $.error.Error)",
 			},
-			"ResultPath": nil, "TimeoutSeconds": 30, "Retry": sdkRetry("SNS"),
+			"ResultPath": nil, "TimeoutSeconds": 30, "Retry": lastResortRetry(),
 			"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.notifyError", "Next": "RotationFailed"}},
 			"Next":  "RotationFailed",
 		},
 		"RotationFailed": map[string]any{"Type": "Fail", "Error": "Rotation.Failed", "Cause": "see the message on the failure topic and the host's lastError"},
 	}
 	return s
-}
-
-func sdkRetry(service string) []any {
-	return []any{map[string]any{
-		"ErrorEquals":     []string{service + ".ThrottlingException", service + ".InternalServerErrorException", service + ".InternalServerError", service + ".ServiceUnavailableException"},
-		"IntervalSeconds": 1, "MaxAttempts": 4, "BackoffRate": 2, "JitterStrategy": "FULL",
-	}}
 }
 
 // rotationDefinition is the whole workflow: select the due hosts into a manifest, then rotate each in a distributed
@@ -335,7 +280,8 @@ func rotationDefinition(w rotationWorkflow) map[string]any {
 				"Parameters":   map[string]any{"Bucket.$": "$.selection.bucket", "Key.$": "$.selection.key"},
 			},
 			// Only the host id enters a host's execution: its paths are read (and checked) from the table by each step.
-			"ItemSelector": map[string]any{"hostID.$": "$$.Map.Item.Value.hostID"},
+			// The run's execution id is the owner of the host's lease (a redriven run keeps its id, and its lease).
+			"ItemSelector": map[string]any{"hostID.$": "$$.Map.Item.Value.hostID", "run.$": "$$.Execution.Id"},
 			"ItemProcessor": map[string]any{
 				"ProcessorConfig": map[string]any{"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
 				"StartAt":         stRequestCSR,
@@ -348,20 +294,29 @@ func rotationDefinition(w rotationWorkflow) map[string]any {
 			"ToleratedFailurePercentage": 100,
 			"ResultWriter": map[string]any{
 				"Resource":   "arn:aws:states:::s3:putObject",
-				"Parameters": map[string]any{"Bucket": sub(subManifestBucket), "Prefix": "results"},
+				"Parameters": map[string]any{"Bucket": sub(subManifestBucket), "Prefix": strings.TrimSuffix(rotation.ResultsPrefix, "/")},
 			},
 			"ResultPath": "$.results",
 			"Catch":      catchAll(stNotifyRunFailure),
 			"End":        true,
 		},
+		// A run that failed as a whole (the selection refused the input, the manifest could not be read): the function
+		// words it for a person, with the hosts asked for, and the direct notice is the last resort.
 		stNotifyRunFailure: map[string]any{
+			"Type": "Task", "Resource": sub(subNotifyRun),
+			"Parameters": map[string]any{"input.$": "$$.Execution.Input", "error.$": "$.error"},
+			"ResultPath": "$.notified", "TimeoutSeconds": 30, "Retry": stepRetry(),
+			"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.notifyError", "Next": stNotifyRunDirect}},
+			"Next":  "RunFailed",
+		},
+		stNotifyRunDirect: map[string]any{
 			"Type":     "Task",
 			"Resource": "arn:aws:states:::sns:publish",
 			"Parameters": map[string]any{
 				"TopicArn":  sub(subTopic),
-				"Message.$": "States.Format('Certificate rotation trigger failed: {}: {}', $.error.Error, $.error.Cause)",
+				"Message.$": "States.Format('Certificate rotation run failed: {} (the notification function failed too: see the workflow log)', $.error.Error)",
 			},
-			"ResultPath": nil, "TimeoutSeconds": 30, "Retry": sdkRetry("SNS"),
+			"ResultPath": nil, "TimeoutSeconds": 30, "Retry": lastResortRetry(),
 			"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.notifyError", "Next": "RunFailed"}},
 			"Next":  "RunFailed",
 		},

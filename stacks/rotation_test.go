@@ -35,7 +35,8 @@ var defaultRotation = sync.OnceValue(func() assertions.Template {
 
 var namedRotation = sync.OnceValue(func() assertions.Template {
 	tpls, _, err := synthApp(map[string]string{"rotation_name": "blue", "rotation_ca_mode": "general_purpose",
-		"rotation_validity_days": "30", "rotation_session_seconds": "3600", "SNSSubscriberEmail": "pat_candella@example.org"})
+		"rotation_validity_days": "30", "rotation_session_seconds": "3600", "SNSSubscriberEmail": "pat_candella@example.org",
+		"rotation_host_policies": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess", "rotation_host_roles": "arn:aws:iam::123456789012:role/app-reader"})
 	if err != nil {
 		panic(err)
 	}
@@ -47,29 +48,24 @@ func TestRotationCA(t *testing.T) {
 	if tpl == nil {
 		t.Fatal("no CertRotation stack in the platform app")
 	}
-	check(t, "root CA, short-lived, the sample's parameters, CRL to the bucket with owner ACL", func() {
+	check(t, "root CA, short-lived, the sample's parameters", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::ACMPCA::CertificateAuthority"), map[string]interface{}{
 			"Type": "ROOT", "UsageMode": "SHORT_LIVED_CERTIFICATE", "KeyAlgorithm": "RSA_2048", "SigningAlgorithm": "SHA256WITHRSA",
 			"Subject": map[string]interface{}{"Country": "US", "Organization": "Example Corp", "CommonName": "pca.example.com"},
-			"RevocationConfiguration": map[string]interface{}{"CrlConfiguration": assertions.Match_ObjectLike(&map[string]interface{}{
-				"Enabled": true, "S3ObjectAcl": "BUCKET_OWNER_FULL_CONTROL",
-			})},
 		})
 		tpl.HasResourceProperties(jsii.String("AWS::ACMPCA::Certificate"), map[string]interface{}{
 			"Validity": map[string]interface{}{"Type": "YEARS", "Value": 10},
 		})
 	})
-	check(t, "CRL bucket: only this account's CAs write, public access blocked", func() {
+	check(t, "CRL bucket: only our CA writes (aws:SourceArn is the CA, aws:SourceAccount this account), public access blocked", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), map[string]interface{}{
 			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
 				"Effect":    "Allow",
 				"Principal": map[string]interface{}{"Service": "acm-pca.amazonaws.com"},
-				"Condition": map[string]interface{}{
-					"StringEquals": map[string]interface{}{"aws:SourceAccount": map[string]interface{}{"Ref": "AWS::AccountId"}},
-					"ArnLike": map[string]interface{}{"aws:SourceArn": map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{
-						"arn:", map[string]interface{}{"Ref": "AWS::Partition"}, ":acm-pca:", map[string]interface{}{"Ref": "AWS::Region"}, ":",
-						map[string]interface{}{"Ref": "AWS::AccountId"}, ":certificate-authority/*"}}}},
-				},
+				"Condition": map[string]interface{}{"StringEquals": map[string]interface{}{
+					"aws:SourceAccount": map[string]interface{}{"Ref": "AWS::AccountId"},
+					"aws:SourceArn":     map[string]interface{}{"Fn::GetAtt": []interface{}{"PCA", "Arn"}},
+				}},
 			})})},
 		})
 		tpl.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]interface{}{
@@ -77,10 +73,98 @@ func TestRotationCA(t *testing.T) {
 			"NotificationConfiguration":      map[string]interface{}{"EventBridgeConfiguration": map[string]interface{}{"EventBridgeEnabled": true}},
 		})
 	})
+	// CRLs are turned on after the policy names the CA, by UpdateCertificateAuthority, to the bucket with owner ACL.
+	res := templateJSON(tpl)["Resources"].(map[string]interface{})
+	var crlConf map[string]interface{}
+	for id, r := range res {
+		if strings.HasPrefix(id, "CRLConfiguration") && r.(map[string]interface{})["Type"] == "Custom::AWS" {
+			crlConf = r.(map[string]interface{})
+		}
+	}
+	if crlConf == nil {
+		t.Fatal("no CRLConfiguration custom resource")
+	}
+	create := string(mustJSON(crlConf["Properties"].(map[string]interface{})["Create"]))
+	for _, want := range []string{`\"action\":\"UpdateCertificateAuthority\"`, `\"Enabled\":true`, `\"ExpirationInDays\":7`, `BUCKET_OWNER_FULL_CONTROL`, `"Ref":"CRLBucket`} {
+		if !strings.Contains(create, want) {
+			t.Errorf("CRLConfiguration's call lacks %s: %s", want, create)
+		}
+	}
+	deps := string(mustJSON(crlConf["DependsOn"]))
+	for _, want := range []string{"CRLBucketPolicy", "PCAActivation"} {
+		if !strings.Contains(deps, want) {
+			t.Errorf("CRLConfiguration does not wait for %s: DependsOn %s", want, deps)
+		}
+	}
+	if _, ok := res["PCA"].(map[string]interface{})["Properties"].(map[string]interface{})["RevocationConfiguration"]; ok {
+		t.Error("the CA turns CRLs on itself, before the bucket policy can name it")
+	}
+	// A CRL delivery's lock must outlive the delivery that holds it: the function's timeout is below the lock's term.
+	for id, r := range res {
+		rm := r.(map[string]interface{})
+		if strings.HasPrefix(id, "CRLProcessorLambda") && rm["Type"] == "AWS::Lambda::Function" {
+			if timeout, _ := rm["Properties"].(map[string]interface{})["Timeout"].(float64); timeout == 0 || timeout >= rotation.CRLLockSeconds {
+				t.Errorf("CRLProcessor timeout %v s, want below the lock's %d s", timeout, rotation.CRLLockSeconds)
+			}
+		}
+	}
+	check(t, "CRL processor: verifies against the CA, keeps its record in the CRL table, alarms on refusals", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]interface{}{
+			"KeySchema": []interface{}{map[string]interface{}{"AttributeName": "trustAnchorArn", "KeyType": "HASH"}},
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]interface{}{
+			"Environment": map[string]interface{}{"Variables": assertions.Match_ObjectLike(&map[string]interface{}{
+				"PCAarn": map[string]interface{}{"Fn::GetAtt": []interface{}{"PCA", "Arn"}}, "CRL_TABLE": map[string]interface{}{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^CRLStateTable"))},
+			})},
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), map[string]interface{}{
+			"FilterPattern":         `{ $.event = "CRLRefused" }`,
+			"MetricTransformations": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{"MetricName": "CRLRefusals", "MetricNamespace": "CertRotation"})},
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+			"MetricName": "CRLRefusals", "Threshold": 1,
+			"AlarmActions": []interface{}{map[string]interface{}{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^FailedCertRotationSNSTopic"))}},
+		})
+	})
 	// The CA and the table are stateful: their logical ids must not change.
 	for _, id := range []string{"PCA", "PCACert", "PCAActivation", "IAMRATA", "IAMRAProfile1"} {
 		if _, ok := templateJSON(tpl)["Resources"].(map[string]interface{})[id]; !ok {
 			t.Errorf("logical id %s missing", id)
+		}
+	}
+}
+
+// TestRotationServicePrincipalsScoped: every statement of the key's and the topic's policies that allows an AWS
+// service carries aws:SourceAccount or aws:SourceArn, and none names events.amazonaws.com (the expiry rule publishes
+// through a role): otherwise rules and alarms of any account could mail spoofed failures through the topic.
+func TestRotationServicePrincipalsScoped(t *testing.T) {
+	for _, tpl := range []assertions.Template{defaultRotation(), namedRotation()} {
+		var docs []interface{}
+		for _, r := range resourcesOfType(tpl, "AWS::KMS::Key") {
+			docs = append(docs, r["KeyPolicy"])
+		}
+		for _, r := range resourcesOfType(tpl, "AWS::SNS::TopicPolicy") {
+			docs = append(docs, r["PolicyDocument"])
+		}
+		if len(docs) < 2 {
+			t.Fatalf("%d key and topic policies, want at least 2", len(docs))
+		}
+		for _, d := range docs {
+			for _, st := range d.(map[string]interface{})["Statement"].([]interface{}) {
+				stm := st.(map[string]interface{})
+				principal, _ := stm["Principal"].(map[string]interface{})
+				if stm["Effect"] != "Allow" || principal["Service"] == nil {
+					continue
+				}
+				text := string(mustJSON(stm))
+				if strings.Contains(text, "events.amazonaws.com") {
+					t.Errorf("a policy allows events.amazonaws.com: %s", text)
+				}
+				cond := string(mustJSON(stm["Condition"]))
+				if !strings.Contains(cond, "aws:SourceAccount") && !strings.Contains(cond, "aws:SourceArn") {
+					t.Errorf("service statement without aws:SourceAccount or aws:SourceArn: %s", text)
+				}
+			}
 		}
 	}
 }
@@ -219,8 +303,25 @@ func TestRotationInventoryAndSchedule(t *testing.T) {
 			},
 		})
 	})
-	check(t, "five alarms, each notifying the topic", func() {
-		tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(5))
+	check(t, "hand-written host items reach the normalizer from the table's stream", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]interface{}{
+			"StreamSpecification": map[string]interface{}{"StreamViewType": "NEW_IMAGE"},
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]interface{}{
+			"EventSourceArn":             map[string]interface{}{"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("^DynamoDBCertificateTable")), "StreamArn"}},
+			"FilterCriteria":             map[string]interface{}{"Filters": []interface{}{map[string]interface{}{"Pattern": `{"eventName":["INSERT","MODIFY"]}`}}},
+			"DestinationConfig":          map[string]interface{}{"OnFailure": map[string]interface{}{"Destination": assertions.Match_AnyValue()}},
+			"BisectBatchOnFunctionError": true,
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), map[string]interface{}{
+			"FilterPattern": `{ $.msg = "host item refused" }`,
+		})
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+			"MetricName": "InvalidHostItems", "Namespace": MetricsNamespace, "Threshold": 1,
+		})
+	})
+	check(t, "seven alarms (five of the workflow, one of hand-written host items, one of refused CRLs), each notifying the topic", func() {
+		tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(7))
 		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
 			"MetricName": "StaleHosts", "Namespace": MetricsNamespace, "Threshold": 1, "Period": 43200,
 			"ComparisonOperator": "GreaterThanOrEqualToThreshold",
@@ -273,6 +374,23 @@ func TestRotationNamed(t *testing.T) {
 		tpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]interface{}{"RoleName": map[string]interface{}{
 			"Fn::Join": []interface{}{"", []interface{}{"IAMRA-Role-", map[string]interface{}{"Ref": "AWS::Region"}, "-blue"}}}})
 		tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]interface{}{"Protocol": "email", "Endpoint": "pat_candella@example.org"})
+	})
+	check(t, "the profile vends the test role, the host role of rotation_host_policies and the roles of rotation_host_roles", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::RolesAnywhere::Profile"), map[string]interface{}{"RoleArns": []interface{}{
+			map[string]interface{}{"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("^IAMRARole")), "Arn"}},
+			map[string]interface{}{"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("^IAMRAHostRole")), "Arn"}},
+			"arn:aws:iam::123456789012:role/app-reader",
+		}})
+		tpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]interface{}{
+			"ManagedPolicyArns": []interface{}{"arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"},
+			"AssumeRolePolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+				"Action": "sts:AssumeRole", "Principal": map[string]interface{}{"Service": "rolesanywhere.amazonaws.com"},
+				"Condition": map[string]interface{}{
+					"ArnEquals":  map[string]interface{}{"aws:SourceArn": map[string]interface{}{"Fn::GetAtt": []interface{}{"IAMRATA", "TrustAnchorArn"}}},
+					"StringLike": map[string]interface{}{"aws:PrincipalTag/x509Subject/CN": []interface{}{"i-????????", "i-?????????????????", "mi-?????????????????"}},
+				},
+			})})},
+		})
 	})
 	for _, o := range templateJSON(tpl)["Outputs"].(map[string]interface{}) {
 		if name := o.(map[string]interface{})["Export"].(map[string]interface{})["Name"].(string); !strings.HasSuffix(name, "-blue") {
@@ -358,9 +476,13 @@ func TestRotationWorkflow(t *testing.T) {
 	if c := m["MaxConcurrency"].(float64); c < 1 || c > 25 {
 		t.Errorf("MaxConcurrency %v is not under Private CA's IssueCertificate rate (25/s)", c)
 	}
+	// Issuance is a Go step: the SDK retries Private CA's throttling and carries the CSR as its own blob.
 	issue := m["ItemProcessor"].(map[string]interface{})["States"].(map[string]interface{})[stIssueCertificate].(map[string]interface{})
-	if issue["Resource"] != "arn:aws:states:::aws-sdk:acmpca:issueCertificate" || issue["Parameters"].(map[string]interface{})["TemplateArn"] != "template-arn" {
-		t.Errorf("IssueCertificate = %s", mustJSON(issue))
+	if issue["Resource"] != placeholders[subIssue] {
+		t.Errorf("IssueCertificate = %s, want the Issue function", mustJSON(issue))
+	}
+	if strings.Contains(string(def), "aws-sdk:acmpca") || strings.Contains(string(def), ":::dynamodb:") {
+		t.Error("the workflow calls Private CA or the table itself: those calls belong to the Go steps")
 	}
 
 	// The role names IAM actions as IAM spells them: acm-pca, never the SDK's acmpca.
@@ -368,7 +490,7 @@ func TestRotationWorkflow(t *testing.T) {
 	if strings.Contains(tplText, `"acmpca:`) {
 		t.Error("template grants an acmpca: action (IAM's prefix is acm-pca)")
 	}
-	check(t, "workflow role may issue with the client-auth template only", func() {
+	check(t, "the issue function may issue with the client-auth template only", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
 			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
 				"Action":    "acm-pca:IssueCertificate",
@@ -400,15 +522,14 @@ var placeholders = map[string]string{
 	subSendCSR:        "arn:aws:lambda:us-east-1:123456789012:function:rotationcsr",
 	subCommandResult:  "arn:aws:lambda:us-east-1:123456789012:function:rotationresult",
 	subCheckCSR:       "arn:aws:lambda:us-east-1:123456789012:function:rotationcheck",
+	subIssue:          "arn:aws:lambda:us-east-1:123456789012:function:rotationissue",
 	subGetCertificate: "arn:aws:lambda:us-east-1:123456789012:function:rotationcert",
 	subSendInstall:    "arn:aws:lambda:us-east-1:123456789012:function:rotationinstall",
 	subRecord:         "arn:aws:lambda:us-east-1:123456789012:function:rotationrecord",
 	subNotifyFailure:  "arn:aws:lambda:us-east-1:123456789012:function:rotationnotify",
-	subCA:             "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555",
+	subNotifyRun:      "arn:aws:lambda:us-east-1:123456789012:function:rotationnotifyrun",
 	subTopic:          "arn:aws:sns:us-east-1:123456789012:FailedCertRotationTopic",
-	subTable:          "certificates",
 	subManifestBucket: "manifest-bucket",
-	subTemplate:       "template-arn",
 	subRotation:       "default",
 }
 
@@ -468,6 +589,13 @@ func TestRotationContext(t *testing.T) {
 		{"rotation_session_seconds", "60", `context rotation_session_seconds must be a whole number from 900 to 43200, got "60"`},
 		{"rotation_host_key_algorithm", "RSA_1024", `must be RSA_2048 or EC_prime256v1, got "RSA_1024"`},
 		{"CACountry", "USA", `context CACountry must be a two-letter country code, got "USA"`},
+		// The sample's deploy: its CSRPath is refused with what replaced it, its /tmp directories with the way out.
+		{"CSRPath", "/tmp", `context CSRPath ("/tmp") is the sample's CSR directory and is not used`},
+		{"CertPath", "/tmp", `context CertPath "/tmp" is in /tmp, which every local user may write: use a directory only root can write, such as /etc/pki/iamra`},
+		{"KeyPath", "/tmp", `every local user may write`},
+		{"rotation_host_roles", "app-reader", `context rotation_host_roles: "app-reader" is not an IAM role ARN`},
+		{"rotation_host_policies", "arn:aws:iam::aws:policy/AdministratorAccess", `would give every host the account`},
+		{"rotation_host_policies", "AmazonS3ReadOnlyAccess", `is not a managed policy ARN`},
 	}
 	for _, c := range bad {
 		_, err := rotationPropsFromContext(ctxOf(map[string]string{c.key: c.value}))
@@ -501,7 +629,7 @@ func TestRotationContext(t *testing.T) {
 // envPlaceholders stand for the deployed values of the functions' environment (the template holds references);
 // each has the form its function checks at init.
 var envPlaceholders = map[string]string{
-	"PCAarn":              placeholders[subCA],
+	"PCAarn":              "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555",
 	"IAMRAProfileARN":     "arn:aws:rolesanywhere:us-east-1:123456789012:profile/11111111-2222-3333-4444-555555555555",
 	"IAMRATrustAnchorARN": "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/11111111-2222-3333-4444-666666666666",
 	"IAMRARoleARN":        "arn:aws:iam::123456789012:role/IAMRA-Role-us-east-1",
@@ -515,13 +643,14 @@ var envPlaceholders = map[string]string{
 func TestRotationFunctionsStart(t *testing.T) {
 	tpl := defaultRotation()
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./lambdas/rotationstep", "./lambdas/rotationselect", "./lambdas/rotationtrigger", "./lambdas/crlprocessor")
+	build := exec.Command("go", "build", "-o", bin+"/", "./lambdas/rotationstep", "./lambdas/rotationselect", "./lambdas/rotationtrigger", "./lambdas/crlprocessor", "./lambdas/rotationnormalize")
 	build.Dir = iotcert.ModuleRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the rotation functions: %v\n%s", err, out)
 	}
 	// The functions by construct id (the handler each runs is the stack's choice).
-	handlers := map[string]string{"SelectFunction": "rotationselect", "CertTriggerLambda": "rotationtrigger", "CRLProcessorLambda": "crlprocessor"}
+	handlers := map[string]string{"SelectFunction": "rotationselect", "CertTriggerLambda": "rotationtrigger", "CRLProcessorLambda": "crlprocessor",
+		"NormalizeFunction": "rotationnormalize"}
 	for _, st := range rotationSteps {
 		handlers[st.id] = "rotationstep"
 	}
@@ -560,7 +689,7 @@ func TestRotationFunctionsStart(t *testing.T) {
 			t.Errorf("%s (%s) does not start with its template environment %v:\n%s", id, handler, env[3:], out)
 		}
 	}
-	if n != 10 {
-		t.Errorf("started %d rotation functions, want 10 (7 steps, selection, trigger, CRL processor)", n)
+	if n != 13 {
+		t.Errorf("started %d rotation functions, want 13 (9 steps, selection, trigger, CRL processor, normalizer)", n)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
@@ -30,6 +32,8 @@ const (
 	ctxStackName        = "stack_name"
 	ctxFleetName        = "fleet_name"
 	ctxFleetStacks      = "fleet_stacks"
+	ctxCertGeneration   = "certificate_generation"
+	ctxCertGraceDays    = "certificate_grace_days"
 )
 
 // Fleet sizing. A device costs five resources (thing, secret, certificate, two attachments); a stack's shared part
@@ -57,6 +61,11 @@ type ThingStackProps struct {
 	// Fleet, when set, is the fleet's name: each device's secret is named <fleet>/<thing>/private-key, and the stack
 	// adds no per-device outputs.
 	Fleet string
+	// CertificateGeneration, when above zero, is the generation of every certificate of the stack: raising it issues
+	// new keys and certificates and keeps the replaced certificates ACTIVE for GraceDays (default 7), retired by a
+	// daily schedule.
+	CertificateGeneration int
+	GraceDays             int
 }
 
 // ThingStack defines AWS IoT things with their certificates and policy; each private key is kept in Secrets Manager,
@@ -140,6 +149,7 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 		}
 		dp := &iotcert.DeviceProps{
 			ThingName: name, Provider: provider, Key: s.Key, PolicyName: s.Policy.Ref(), KeyAlgorithm: p.KeyAlgorithm,
+			Generation: p.CertificateGeneration, GraceDays: p.GraceDays,
 		}
 		if p.Fleet != "" {
 			dp.SecretName = fleetSecretName(p.Fleet, name)
@@ -181,6 +191,9 @@ func NewThingStack(scope constructs.Construct, id string, props *ThingStackProps
 			"the fleet's secrets are named <fleet>/<thing>/private-key; one statement for the fleet's prefix keeps the role's policy within IAM's size limit",
 			"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"+p.Fleet+"/*")
 	}
+	if p.CertificateGeneration > 0 {
+		defineGenerationRetirement(stack, fn, s.Devices, p, thingArns, certArns)
+	}
 	if p.Fleet == "" {
 		d := s.Devices[0]
 		d.PinLogicalIDs("")
@@ -216,6 +229,8 @@ type thingOptions struct {
 	policy       map[string]interface{}
 	keyAlgorithm string
 	env          *awscdk.Environment
+	generation   int
+	graceDays    int
 }
 
 func readThingOptions(ctx selection.Lookup) (*thingOptions, error) {
@@ -233,6 +248,15 @@ func readThingOptions(ctx selection.Lookup) (*thingOptions, error) {
 	broad, err := optBool(ctx, ctxAllowBroadPolicy)
 	if err != nil {
 		return nil, err
+	}
+	if o.generation, err = optInt(ctx, ctxCertGeneration, 0, 1, 1000000); err != nil {
+		return nil, err
+	}
+	if o.graceDays, err = optInt(ctx, ctxCertGraceDays, 7, 1, 365); err != nil {
+		return nil, err
+	}
+	if _, given := ctx(ctxCertGraceDays); given && o.generation == 0 {
+		return nil, fmt.Errorf("context %s applies with %s only: give the generation too", ctxCertGraceDays, ctxCertGeneration)
 	}
 	if path := optString(ctx, ctxPolicyFile, ""); path != "" {
 		data, err := os.ReadFile(path)
@@ -286,6 +310,7 @@ func defineThings(app awscdk.App, sel selection.Selection, ctx selection.Lookup)
 		}
 		NewThingStack(app, name, &ThingStackProps{
 			StackProps: awscdk.StackProps{Env: o.env}, ThingNames: []string{sel.ThingName}, PolicyDocument: o.policy, KeyAlgorithm: o.keyAlgorithm,
+			CertificateGeneration: o.generation, GraceDays: o.graceDays,
 		})
 		return nil
 	}
@@ -329,6 +354,7 @@ func defineThings(app awscdk.App, sel selection.Selection, ctx selection.Lookup)
 	for i, shard := range shards {
 		NewThingStack(app, fmt.Sprintf("%s-%d", fleet, i+1), &ThingStackProps{
 			StackProps: awscdk.StackProps{Env: o.env}, ThingNames: shard, PolicyDocument: o.policy, KeyAlgorithm: o.keyAlgorithm, Fleet: fleet,
+			CertificateGeneration: o.generation, GraceDays: o.graceDays,
 		})
 	}
 	return nil
@@ -356,4 +382,33 @@ func suggestFleetStacks(things int) int {
 // fleetSecretName names a fleet device's secret: by fleet and thing, so it can be found without knowing the stack.
 func fleetSecretName(fleet, thing string) string {
 	return fleet + "/" + thing + "/private-key"
+}
+
+// defineGenerationRetirement lets the function keep a replaced certificate attached for its grace period and retire
+// it: a daily schedule sends {"RequestType":"Retire","SecretIds":[...]} for the stack's secrets.
+func defineGenerationRetirement(stack awscdk.Stack, fn *iotcert.GoFunction, devices []*iotcert.Device, p ThingStackProps, thingArns []*string, certArns *string) {
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("iot:AttachPolicy"), Resources: &[]*string{certArns},
+	}))
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("iot:AttachThingPrincipal"), Resources: &thingArns,
+	}))
+	var secrets []*string
+	for _, d := range devices {
+		if p.Fleet != "" {
+			secrets = append(secrets, jsii.String(fleetSecretName(p.Fleet, *d.Thing.ThingName())))
+		} else {
+			secrets = append(secrets, d.Secret.SecretArn())
+		}
+	}
+	rule := awsevents.NewRule(stack, jsii.String("RetireSupersededSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Daily: deletes the certificates replaced by a new certificate_generation once their grace period ends"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Days(jsii.Number(1))),
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(fn.Function, &awseventstargets.LambdaFunctionProps{
+		Event:         awsevents.RuleTargetInput_FromObject(map[string]interface{}{"RequestType": "Retire", "SecretIds": secrets}),
+		RetryAttempts: jsii.Number(2),
+	}))
+	iotcert.Acknowledge(rule, "Serverless-EventBusDLQ",
+		"the retirement runs daily and looks at every superseded certificate each time: a missed run delays retirement by a day")
 }

@@ -46,8 +46,9 @@ var defaultThing = sync.OnceValues(func() (assertions.Template, string) {
 
 func TestThingStackResources(t *testing.T) {
 	tpl, _ := defaultThing()
-	check(t, "thing named after the stack", func() {
-		tpl.HasResourceProperties(jsii.String("AWS::IoT::Thing"), map[string]interface{}{"ThingName": "device1234"})
+	check(t, "thing named after the stack, marked as made by B", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::IoT::Thing"), map[string]interface{}{"ThingName": "device1234",
+			"AttributePayload": map[string]interface{}{"Attributes": map[string]interface{}{"iotcert_capability": "B"}}})
 	})
 	check(t, "certificate custom resource", func() {
 		tpl.HasResourceProperties(jsii.String("Custom::ThingCertificate"), map[string]interface{}{

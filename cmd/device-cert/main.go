@@ -261,7 +261,13 @@ func runSign(o signOptions, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "device-cert: %s: %v\n", o.csr, err)
 		return 1
 	}
-	cn := csr.Subject.CommonName
+	// Exactly one attribute, CN: a second CN or an O/OU the certificate would carry is refused before anything is
+	// signed (x509 shows one CN of two; AWS IoT's provisioning may pick the other).
+	cn, err := pki.SubjectCommonName(csr.RawSubject)
+	if err != nil {
+		fmt.Fprintf(stderr, "device-cert: %s: %v: nothing was signed\n", o.csr, err)
+		return 1
+	}
 	if err := naming.ThingName(cn); err != nil {
 		fmt.Fprintf(stderr, "device-cert: %s: subject CN: %v\n", o.csr, err)
 		return 1
@@ -400,8 +406,13 @@ func checkIssued(chainPEM []byte, csr *x509.CertificateRequest) error {
 	if eq, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(csr.PublicKey) {
 		return errors.New("the issued certificate does not hold the CSR's key")
 	}
-	if leaf.Subject.CommonName != csr.Subject.CommonName {
-		return fmt.Errorf("the issued certificate is for CN %q, not %q", leaf.Subject.CommonName, csr.Subject.CommonName)
+	// The certificate's subject too must be the CN alone: JITR refuses anything else.
+	cn, err := pki.SubjectCommonName(leaf.RawSubject)
+	if err != nil {
+		return fmt.Errorf("the issued certificate's %w", err)
+	}
+	if cn != csr.Subject.CommonName {
+		return fmt.Errorf("the issued certificate is for CN %q, not %q", cn, csr.Subject.CommonName)
 	}
 	roots, inter := x509.NewCertPool(), x509.NewCertPool()
 	roots.AddCert(certs[len(certs)-1])

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -301,6 +306,13 @@ func TestSignRefuses(t *testing.T) {
 	weak := filepath.Join(dir, "weak.csr")
 	runOpenSSL(t, bin, "req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", filepath.Join(dir, "weak.key"),
 		"-subj", "/CN=weak", "-out", weak)
+	// Two CNs (x509 shows one, AWS IoT's provisioning may choose the other) and an attribute besides the CN.
+	twoCN := filepath.Join(dir, "twocn.csr")
+	runOpenSSL(t, bin, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", filepath.Join(dir, "twocn.key"), "-subj", "/CN=thing-a/CN=admin", "-out", twoCN)
+	withOrg := filepath.Join(dir, "org.csr")
+	runOpenSSL(t, bin, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", filepath.Join(dir, "org.key"), "-subj", "/O=Operators/CN=thing-o", "-out", withOrg)
 	tampered := filepath.Join(dir, "tampered.csr")
 	csrPEM, _ := os.ReadFile(csrPath)
 	b, _ := pem.Decode(csrPEM)
@@ -318,6 +330,9 @@ func TestSignRefuses(t *testing.T) {
 		{"other thing", []string{"-csr", csrPath, "-thing", "thing-b"}, `is for thing "thing-a", not "thing-b"`},
 		{"bad CN", []string{"-csr", badCN}, "subject CN"},
 		{"weak key", []string{"-csr", weak}, "too weak"},
+		{"two CNs", []string{"-csr", twoCN}, "has 2 CN attributes"},
+		{"two CNs, thing given", []string{"-csr", twoCN, "-thing", "thing-a"}, "has 2 CN attributes"},
+		{"other attribute", []string{"-csr", withOrg}, "attributes besides the CN"},
 		{"tampered", []string{"-csr", tampered}, "signature does not verify"},
 		{"missing", []string{"-csr", filepath.Join(dir, "nope.csr")}, "read CSR"},
 		{"unknown CA", []string{"-csr", csrPath, "-ca-arn", "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/nope"}, "ResourceNotFoundException"},
@@ -412,5 +427,33 @@ func TestSignWithCAFiles(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			t.Errorf("%s was written by a refused sign", f)
 		}
+	}
+}
+
+// The issued certificate is checked like the CSR: its subject must be the CN alone (JITR refuses anything else).
+func TestCheckIssuedSubject(t *testing.T) {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	devKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "thing-a"}}, devKey)
+	csr, _ := x509.ParseCertificateRequest(csrDER)
+	chain := func(subject pkix.Name) []byte {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: subject, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, devKey.Public(), caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
+	}
+	if err := checkIssued(chain(pkix.Name{CommonName: "thing-a"}), csr); err != nil {
+		t.Errorf("CN alone: %v", err)
+	}
+	if err := checkIssued(chain(pkix.Name{CommonName: "thing-a", Organization: []string{"Ops"}}), csr); err == nil ||
+		!strings.Contains(err.Error(), "attributes besides the CN") {
+		t.Errorf("CN and O: %v, want refused", err)
 	}
 }

@@ -1,12 +1,16 @@
 package iotcert
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotcert/iotcert/internal/capability"
 )
 
 // DeviceProps configures NewDevice.
@@ -23,6 +27,11 @@ type DeviceProps struct {
 	KeyAlgorithm string
 	// SecretName names the secret; empty lets CloudFormation name it.
 	SecretName string
+	// Generation of the certificate; a change issues a new key and certificate (device rotation for per-thing
+	// stacks). Zero leaves the property out (generation 1), so stacks that never rotate keep their template.
+	Generation int
+	// GraceDays the replaced certificate stays ACTIVE and attached after a new generation (with Generation only).
+	GraceDays int
 }
 
 // Device is one AWS IoT thing with its certificate and policy attachment. The private key is made by the thingcert
@@ -43,7 +52,10 @@ func NewDevice(scope constructs.Construct, id string, props *DeviceProps) *Devic
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	d := &Device{Construct: c}
-	d.Thing = awsiot.NewCfnThing(c, jsii.String("Thing"), &awsiot.CfnThingProps{ThingName: jsii.String(p.ThingName)})
+	d.Thing = awsiot.NewCfnThing(c, jsii.String("Thing"), &awsiot.CfnThingProps{ThingName: jsii.String(p.ThingName),
+		// read back by cert-report: certificates cannot be tagged, so the thing says which capability made them
+		AttributePayload: &awsiot.CfnThing_AttributePayloadProperty{Attributes: &map[string]*string{
+			capability.ThingAttribute: jsii.String(capability.ThingStack)}}})
 
 	sp := &awssecretsmanager.SecretProps{
 		Description:   jsii.String("Private key, CSR and certificate of AWS IoT thing " + p.ThingName),
@@ -58,14 +70,20 @@ func NewDevice(scope constructs.Construct, id string, props *DeviceProps) *Devic
 		"the secret holds a device private key bound to its certificate; it is renewed by issuing a new certificate "+
 			"(change key_algorithm or redeploy the thing), not by Secrets Manager rotation")
 
+	crProps := map[string]interface{}{
+		"ThingName":    p.ThingName,
+		"KeyAlgorithm": p.KeyAlgorithm,
+		"SecretId":     d.Secret.SecretArn(),
+	}
+	if p.Generation > 0 {
+		crProps["Generation"] = fmt.Sprint(p.Generation)
+		crProps["GraceDays"] = fmt.Sprint(p.GraceDays)
+		crProps["PolicyName"] = p.PolicyName
+	}
 	d.Certificate = awscdk.NewCustomResource(c, jsii.String("ThingCertificate"), &awscdk.CustomResourceProps{
 		ServiceToken: p.Provider.ServiceToken(),
 		ResourceType: jsii.String("Custom::ThingCertificate"),
-		Properties: &map[string]interface{}{
-			"ThingName":    p.ThingName,
-			"KeyAlgorithm": p.KeyAlgorithm,
-			"SecretId":     d.Secret.SecretArn(),
-		},
+		Properties:   &crProps,
 	})
 	arn := d.Certificate.GetAttString(jsii.String("CertificateArn"))
 	// Both attachments reference the certificate, so CloudFormation removes them before the certificate's Delete,

@@ -15,6 +15,10 @@
 // *ThingCrudException, "wrapError" for fmt.Errorf). The Cause is the Lambda error document
 // {"errorMessage": ..., "errorType": ...}.
 //
+// A distributed Map (ProcessorConfig Mode DISTRIBUTED), which the interpreter cannot run, is run by the driver from
+// its definition: ItemReader (through Options.Resources), ItemSelector, ItemProcessor as one child execution per item
+// (Result.Children), MaxConcurrency, ToleratedFailureCount/Percentage and ResultWriter (through Options.Resources).
+//
 // How: the package starts a loopback HTTP server, runs an embedded JS driver under Node with the definition and the
 // server's URL, and the driver installs a taskResourceLocalHandler for each Task state that POSTs the state's input
 // to the server and returns (or throws) what the Go function answered.
@@ -74,10 +78,17 @@ type Options struct {
 	RetryInterval *time.Duration
 	// Wait replaces the pause of every Wait state. Nil: the definition's own.
 	Wait *time.Duration
-	// Context is the Context Object the interpreter exposes as $$ (Execution.Input and StartTime are filled in).
+	// Context is the Context Object the interpreter exposes as $$ (Execution.Input and StartTime are filled in, and
+	// Execution.Id and Name unless given).
 	Context map[string]any
 	// Timeout bounds the whole run. Default: 2 minutes.
 	Timeout time.Duration
+	// Resources binds the resources a distributed Map calls itself, by ARN: its ItemReader's (e.g.
+	// "arn:aws:states:::s3:getObject", given the reader's evaluated Parameters and returning the object's text as a
+	// JSON string) and its ResultWriter's ("arn:aws:states:::s3:putObject", given {"Bucket", "Key", "Body"}).
+	Resources map[string]Task
+	// Name is the state machine's name in the execution ARNs of the Context Object. Default: asltest.
+	Name string
 }
 
 // Event is one entry of the interpreter's event log.
@@ -100,8 +111,14 @@ type Result struct {
 	States []string
 	// Events is the interpreter's event log.
 	Events []Event
-	// Calls counts the calls of each bound task, retries included.
+	// Calls counts the calls of each bound task, retries included (a distributed Map's child executions count
+	// their own).
 	Calls map[string]int
+	// Children are the child executions of the distributed Maps this execution ran, one per item, in the order
+	// they finished. Index is the item's index in the Map's items, Input the child's input (after ItemSelector).
+	Children []*Result
+	Index    int
+	Input    json.RawMessage
 }
 
 // Caught returns the names of the states whose error a Catch handled, in order.
@@ -264,7 +281,7 @@ func (r *Runner) RunBatch(ctx context.Context, definition []byte, inputs []any, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	srv, err := newTaskServer(ctx, opts.Tasks)
+	srv, err := newTaskServer(ctx, opts.Tasks, opts.Resources)
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +305,10 @@ func (r *Runner) RunBatch(ctx context.Context, definition []byte, inputs []any, 
 		"retryIntervalMs": millis(opts.RetryInterval),
 		"waitMs":          millis(opts.Wait),
 		"context":         opts.Context,
+		"name":            opts.Name,
+	}
+	if opts.Name == "" {
+		req["name"] = nil
 	}
 	reqJSON, err := json.Marshal(req)
 	if err != nil {
@@ -305,58 +326,15 @@ func (r *Runner) RunBatch(ctx context.Context, definition []byte, inputs []any, 
 		}
 		return nil, fmt.Errorf("asltest: interpreter: %v\n%s", err, strings.TrimSpace(stderr.String()))
 	}
-	var outs []struct {
-		Status string          `json:"status"`
-		Output json.RawMessage `json:"output"`
-		Error  string          `json:"error"`
-		Cause  string          `json:"cause"`
-		Events []struct {
-			Type  string `json:"type"`
-			State *struct {
-				Name string `json:"name"`
-			} `json:"state"`
-			Error string `json:"Error"`
-			Cause any    `json:"Cause"`
-		} `json:"events"`
-	}
+	var outs []execution
 	if err := json.Unmarshal(stdout.Bytes(), &outs); err != nil || len(outs) != len(inputs) {
 		return nil, fmt.Errorf("asltest: read interpreter answer (%d results for %d inputs): %v\n%s", len(outs), len(inputs), err, stderr.String())
 	}
 	results := make([]*Result, len(outs))
 	for i, out := range outs {
-		res := &Result{Status: out.Status, Error: out.Error, Cause: out.Cause, Calls: map[string]int{}}
-		if out.Status == "SUCCEEDED" {
-			res.Output = out.Output
-		}
-		for _, e := range out.Events {
-			ev := Event{Type: e.Type, Error: e.Error}
-			if e.State != nil {
-				ev.State = e.State.Name
-			}
-			switch c := e.Cause.(type) {
-			case string:
-				ev.Cause = c
-			case nil:
-			default:
-				b, _ := json.Marshal(c)
-				ev.Cause = string(b)
-			}
-			switch ev.Type {
-			case "StateEntered":
-				res.States = append(res.States, ev.State)
-			case "StateRetried":
-				res.Calls[ev.State]++ // the retry's call; the first is counted on entering
-			}
-			res.Events = append(res.Events, ev)
-		}
-		results[i] = res
-	}
-	// Count calls from the state log: entering a Task state calls it once, each retry once more.
-	for _, res := range results {
-		for _, st := range res.States {
-			if slices.Contains(tasks, st) {
-				res.Calls[st]++
-			}
+		results[i] = out.result(tasks)
+		for _, c := range out.Children {
+			results[i].Children = append(results[i].Children, c.result(tasks))
 		}
 	}
 	if got, want := sumCalls(results), srv.total(); got != want {
@@ -371,8 +349,60 @@ func sumCalls(rs []*Result) int {
 		for _, c := range r.Calls {
 			n += c
 		}
+		n += sumCalls(r.Children)
 	}
 	return n
+}
+
+// execution is one execution as the driver reports it.
+type execution struct {
+	Status string          `json:"status"`
+	Output json.RawMessage `json:"output"`
+	Error  string          `json:"error"`
+	Cause  string          `json:"cause"`
+	Events []struct {
+		Type  string `json:"type"`
+		State *struct {
+			Name string `json:"name"`
+		} `json:"state"`
+		Error string `json:"Error"`
+		Cause any    `json:"Cause"`
+	} `json:"events"`
+	Index    int             `json:"index"`
+	Input    json.RawMessage `json:"input"`
+	Children []execution     `json:"children"`
+}
+
+func (out execution) result(tasks []string) *Result {
+	res := &Result{Status: out.Status, Error: out.Error, Cause: out.Cause, Calls: map[string]int{}, Index: out.Index, Input: out.Input}
+	if out.Status == "SUCCEEDED" {
+		res.Output = out.Output
+	}
+	for _, e := range out.Events {
+		ev := Event{Type: e.Type, Error: e.Error}
+		if e.State != nil {
+			ev.State = e.State.Name
+		}
+		switch c := e.Cause.(type) {
+		case string:
+			ev.Cause = c
+		case nil:
+		default:
+			b, _ := json.Marshal(c)
+			ev.Cause = string(b)
+		}
+		switch ev.Type {
+		case "StateEntered":
+			res.States = append(res.States, ev.State)
+			if slices.Contains(tasks, ev.State) {
+				res.Calls[ev.State]++ // entering a Task state calls it once
+			}
+		case "StateRetried":
+			res.Calls[ev.State]++ // each retry once more
+		}
+		res.Events = append(res.Events, ev)
+	}
+	return res
 }
 
 func marshalInput(input any) (json.RawMessage, error) {
@@ -425,7 +455,7 @@ type taskServer struct {
 	calls map[string]int
 }
 
-func newTaskServer(ctx context.Context, tasks map[string]Task) (*taskServer, error) {
+func newTaskServer(ctx context.Context, tasks, resources map[string]Task) (*taskServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("asltest: listen: %w", err)
@@ -435,8 +465,18 @@ func newTaskServer(ctx context.Context, tasks map[string]Task) (*taskServer, err
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			name := r.URL.Query().Get("state")
 			fn := tasks[name]
-			if r.Method != http.MethodPost || r.URL.Path != "/task" || fn == nil {
+			if r.URL.Path == "/resource" {
+				name = r.URL.Query().Get("arn")
+				if fn = resources[name]; fn == nil {
+					writeAnswer(w, http.StatusBadRequest, map[string]any{"error": "asltest.Unbound", "cause": "no binding in Options.Resources for " + name})
+					return
+				}
+			} else if r.URL.Path != "/task" || fn == nil {
 				writeAnswer(w, http.StatusBadRequest, map[string]any{"error": "asltest.Unbound", "cause": "no task bound to state " + name})
+				return
+			}
+			if r.Method != http.MethodPost {
+				writeAnswer(w, http.StatusBadRequest, map[string]any{"error": "asltest.Transport", "cause": "want POST"})
 				return
 			}
 			body, err := io.ReadAll(r.Body)
@@ -444,9 +484,11 @@ func newTaskServer(ctx context.Context, tasks map[string]Task) (*taskServer, err
 				writeAnswer(w, http.StatusBadRequest, map[string]any{"error": "asltest.Transport", "cause": err.Error()})
 				return
 			}
-			s.mu.Lock()
-			s.calls[name]++
-			s.mu.Unlock()
+			if r.URL.Path == "/task" {
+				s.mu.Lock()
+				s.calls[name]++
+				s.mu.Unlock()
+			}
 			out, err := fn(ctx, body)
 			if err != nil {
 				typ := ErrorName(err)

@@ -269,3 +269,118 @@ func TestRunMap(t *testing.T) {
 		t.Errorf("Map with a failing item = %s (%v), want the item's WorkException caught", res[1].Output, err)
 	}
 }
+
+// A distributed Map runs from its definition: items from the ItemReader's resource, the ItemSelector's shape, one
+// child execution per item, tolerated failures and the ResultWriter's objects.
+const distributedJSON = `{
+  "StartAt": "Each",
+  "States": {
+    "Each": {"Type": "Map", "Label": "Each",
+      "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket.$": "$.where.bucket", "Key.$": "$.where.key"}},
+      "ItemSelector": {"id.$": "$$.Map.Item.Value.id", "run.$": "$$.Execution.Id", "at.$": "$$.Map.Item.Index"},
+      "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "Work",
+        "States": {"Work": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:work", "End": true}}},
+      "MaxConcurrency": 2,
+      "ToleratedFailureCount": 1,
+      "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "out", "Prefix": "results"}},
+      "ResultPath": "$.results",
+      "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+      "End": true},
+    "Caught": {"Type": "Fail", "Error": "MapFailed"}
+  }
+}`
+
+func TestRunDistributedMap(t *testing.T) {
+	r := New(t)
+	objects := map[string]string{"in/items.json": `[{"id":"a","x":1},{"id":"b"},{"id":"fail"}]`}
+	var written []string
+	resources := map[string]Task{
+		"arn:aws:states:::s3:getObject": func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
+			var p struct{ Bucket, Key string }
+			_ = json.Unmarshal(in, &p)
+			body, ok := objects[p.Key]
+			if p.Bucket != "bkt" || !ok {
+				return nil, &Error{Name: "S3.NoSuchKeyException", Cause: "no " + p.Key}
+			}
+			return json.Marshal(body)
+		},
+		"arn:aws:states:::s3:putObject": func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
+			var p struct{ Bucket, Key, Body string }
+			_ = json.Unmarshal(in, &p)
+			written = append(written, p.Bucket+"/"+p.Key)
+			return json.RawMessage(`{}`), nil
+		},
+	}
+	var inputs []string
+	work := func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
+		var p struct {
+			ID, Run string
+			At      int
+		}
+		_ = json.Unmarshal(in, &p)
+		if p.ID == "fail" {
+			return nil, &WorkException{"item failed"}
+		}
+		inputs = append(inputs, string(in))
+		if !strings.HasPrefix(p.Run, "arn:aws:states:") {
+			return nil, &WorkException{"no execution id in the ItemSelector: " + string(in)}
+		}
+		return json.RawMessage(`{"ok":true}`), nil
+	}
+	opts := Options{Tasks: map[string]Task{"Work": work}, Resources: resources}
+	res, err := r.Run(context.Background(), []byte(distributedJSON), json.RawMessage(`{"where":{"bucket":"bkt","key":"in/items.json"}}`), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "SUCCEEDED" || len(res.Children) != 3 {
+		t.Fatalf("Run() = %s %s %s with %d children, want SUCCEEDED with 3 (one failure tolerated)", res.Status, res.Error, res.Cause, len(res.Children))
+	}
+	var out struct {
+		Results struct {
+			MapRunArn           string
+			ResultWriterDetails struct{ Bucket, Key string }
+		}
+	}
+	_ = json.Unmarshal(res.Output, &out)
+	if out.Results.ResultWriterDetails.Bucket != "out" || !strings.HasPrefix(out.Results.ResultWriterDetails.Key, "results/") ||
+		!strings.HasSuffix(out.Results.ResultWriterDetails.Key, "/manifest.json") {
+		t.Errorf("Map output = %s, want the ResultWriter's manifest under results/", res.Output)
+	}
+	if len(written) != 3 { // SUCCEEDED_0.json, FAILED_0.json, manifest.json
+		t.Errorf("objects written = %v, want 3", written)
+	}
+	if len(inputs) != 2 || strings.Contains(strings.Join(inputs, ""), `"x"`) {
+		t.Errorf("child inputs = %v, want the ItemSelector's shape only", inputs)
+	}
+	failed := 0
+	for _, c := range res.Children {
+		if c.Status == "FAILED" {
+			failed++
+			if c.Error != "WorkException" || c.Calls["Work"] != 1 {
+				t.Errorf("failed child = %+v", c)
+			}
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d failed children, want 1", failed)
+	}
+
+	// Two failures exceed the tolerated count: the Map fails with States.ExceedToleratedFailureThreshold.
+	objects["in/items.json"] = `[{"id":"fail"},{"id":"fail"},{"id":"c"}]`
+	res, err = r.Run(context.Background(), []byte(distributedJSON), json.RawMessage(`{"where":{"bucket":"bkt","key":"in/items.json"}}`), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "FAILED" || !slices.Contains(res.Caught(), "Each") || !strings.Contains(res.Events[len(res.Events)-1].Cause+fmt.Sprint(res.Events), "States.ExceedToleratedFailureThreshold") {
+		t.Errorf("two failures: %s %s, caught %v", res.Status, res.Error, res.Caught())
+	}
+	// A wrong reader path fails the Map as the ItemReader's failure.
+	res, err = r.Run(context.Background(), []byte(distributedJSON), json.RawMessage(`{"where":{"bucket":"bkt","key":"nowhere.json"}}`), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "FAILED" || !strings.Contains(fmt.Sprint(res.Events), "States.ItemReaderFailed") || len(res.Children) != 0 {
+		t.Errorf("missing items: %s, children %d, events %v", res.Status, len(res.Children), res.Events)
+	}
+}

@@ -38,6 +38,7 @@ var sdkErrorCodes = map[string]string{
 	"iot/AttachPolicy":                 "InternalFailureException InvalidRequestException LimitExceededException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/DetachPolicy":                 "InternalFailureException InvalidRequestException LimitExceededException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/ListAttachedPolicies":         "InternalFailureException InvalidRequestException LimitExceededException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/ListCertificates":             "InternalFailureException InvalidRequestException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/UpdateEventConfigurations":    "InternalFailureException InvalidRequestException ThrottlingException",
 	"iot/DescribeEventConfigurations":  "InternalFailureException ThrottlingException",
 
@@ -54,6 +55,14 @@ var sdkErrorCodes = map[string]string{
 	"iot/RemoveThingFromThingGroup": "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
 	"iot/ListThingsInThingGroup":    "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
 	"iot/ListThingGroupsForThing":   "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
+
+	// jobs.go (CreateJob and CreateJobTemplate are left out: the generic input filler cannot satisfy their validation)
+	"iot/DescribeJob":          "InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException",
+	"iot/DescribeJobExecution": "InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException",
+	"iot/DescribeJobTemplate":  "InternalFailureException InvalidRequestException ResourceNotFoundException ThrottlingException",
+	"iot/CancelJobExecution":   "InvalidRequestException InvalidStateTransitionException ResourceNotFoundException ServiceUnavailableException ThrottlingException VersionConflictException",
+
+	// audit_findings.go
 
 	"sfn/StartExecution":    "ExecutionAlreadyExists ExecutionLimitExceeded InvalidArn InvalidExecutionInput InvalidName KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException StateMachineDeleting StateMachineDoesNotExist ValidationException",
 	"sfn/DescribeExecution": "ExecutionDoesNotExist InvalidArn KmsAccessDeniedException KmsInvalidStateException KmsThrottlingException",

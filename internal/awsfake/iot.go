@@ -74,13 +74,16 @@ type IoT struct {
 	thingTypes      map[string]*thingType
 	policies        map[string]*iotPolicy
 	targetPolicies  map[string][]string // target ARN → attached policy names, in attachment order
-	thingPrincipals map[string][]string // thing name → principals, in attachment order
+	thingPrincipals map[string][]string // thing name → principals, in attachment order; writers call principalsChanged
 	events          map[string]bool
 	eventsCreated   time.Time
 	eventsModified  time.Time
 	ext             iotCA // CA certificates, auto-registration, Publish: iot_ca.go
 
-	reg registryState // thing groups, memberships, hierarchy: iot_registry.go
+	reg  registryState // thing groups, memberships, hierarchy: iot_registry.go
+	jobs jobsState     // job templates, jobs, executions: jobs.go
+	list certListState // ListCertificates hooks: iot_certlist.go
+	dd   defenderState // Device Defender audit: configuration, tasks and their findings: defender.go
 
 	// detaching holds principals that DetachThingPrincipal removed but AWS IoT still reports: thing name →
 	// principal → how many more observing calls (DeleteThing, DeleteCertificate, ListThingPrincipals,
@@ -318,8 +321,11 @@ var iotRoutes = func() []iotRoute {
 		{"GET", "/thing-groups", "ListThingGroups"}, {"PUT", "/thing-groups/addThingToThingGroup", "AddThingToThingGroup"},
 		{"PUT", "/thing-groups/removeThingFromThingGroup", "RemoveThingFromThingGroup"},
 		{"GET", "/thing-groups/{}/things", "ListThingsInThingGroup"}, {"GET", "/things/{}/thing-groups", "ListThingGroupsForThing"},
+		{"GET", "/certificates", "ListCertificates"}, // iot_certlist.go
 	}
 	table = append(table, iotCARoutes...)
+	table = append(table, iotDefenderRoutes...)
+	table = append(table, jobRoutes...)
 	routes := make([]iotRoute, len(table))
 	for i, r := range table {
 		routes[i] = iotRoute{method: r.method, pattern: strings.Split(strings.Trim(r.path, "/"), "/"), op: r.op}
@@ -445,6 +451,8 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		out, e = f.detachPolicy(params[0], body)
 	case "ListAttachedPolicies":
 		out, e = f.listAttachedPolicies(params[0], q)
+	case "ListCertificates":
+		out, e = f.listCertificates(q)
 	case "UpdateEventConfigurations":
 		out, e = f.updateEventConfigurations(body)
 	case "DescribeEventConfigurations":
@@ -457,6 +465,14 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		"GetRegistrationCode", "Publish":
 		out, e = f.serveCA(op, params, q, r.Header, body)
 	default:
+		if isDefenderOp(op) {
+			out, e = f.serveDefender(op, params, q, body)
+			break
+		}
+		if isJobOp(op) {
+			out, e = f.serveJobs(op, params, q, body)
+			break
+		}
 		e = errorf(404, "UnknownOperationException", "awsfake: iot operation %s is not implemented", op)
 	}
 	f.mu.Unlock()
@@ -805,6 +821,7 @@ func (f *IoT) deleteThing(name, expectedVersion string) (any, *apiError) {
 	}
 	delete(f.things, name)
 	delete(f.thingPrincipals, name)
+	f.principalsChanged()
 	delete(f.detaching, name)
 	return nil, nil
 }
@@ -836,6 +853,7 @@ func (f *IoT) attachThingPrincipal(name, principal string) (any, *apiError) {
 	}
 	if !slices.Contains(f.thingPrincipals[t.Name], principal) {
 		f.thingPrincipals[t.Name] = append(f.thingPrincipals[t.Name], principal)
+		f.principalsChanged()
 	}
 	return nil, nil
 }
@@ -855,6 +873,7 @@ func (f *IoT) detachThingPrincipal(name, principal string) (any, *apiError) {
 		f.detaching[t.Name][principal] = f.detachDelay
 	}
 	f.thingPrincipals[t.Name] = slices.DeleteFunc(f.thingPrincipals[t.Name], func(p string) bool { return p == principal })
+	f.principalsChanged()
 	if len(f.thingPrincipals[t.Name]) == 0 {
 		delete(f.thingPrincipals, t.Name)
 	}
@@ -896,12 +915,7 @@ func (f *IoT) listPrincipalThings(principal string, q url.Values) (any, *apiErro
 	if e := f.principal(principal); e != nil {
 		return nil, e
 	}
-	var names []string
-	for name, ps := range f.thingPrincipals {
-		if slices.Contains(ps, principal) {
-			names = append(names, name)
-		}
-	}
+	names := f.thingsOfPrincipal(principal)
 	for name, ps := range f.detaching {
 		if _, ok := ps[principal]; ok {
 			names = append(names, name)
@@ -980,7 +994,7 @@ func (f *IoT) deprecateThingType(name string, body []byte) (any, *apiError) {
 		return nil, nil
 	}
 	if tt.deprecated == nil {
-		now := time.Now().UTC()
+		now := f.reg.clock()
 		tt.deprecated = &now
 	}
 	return nil, nil

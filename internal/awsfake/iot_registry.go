@@ -30,10 +30,34 @@ type thingGroup struct {
 	things  map[string]string // member thing name → its thingId when added (a deleted and re-created thing is not a member)
 }
 
-// registryState is the fake's thing-group state; its zero value is ready to use.
+// registryState is the fake's thing-group state and the clock of its time rules; its zero value is ready to use.
 type registryState struct {
 	groups map[string]*thingGroup
+	now    func() time.Time // nil: time.Now
 }
+
+// clock is the time the registry's rules see (deprecation dates, the delay before a thing type's delete).
+func (r *registryState) clock() time.Time {
+	if r.now != nil {
+		return r.now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// SetClock makes the registry's time rules (DeprecateThingType's date, DeleteThingType's five minutes) read now
+// instead of the wall clock, so that a test can let five minutes pass at once. Nil restores the wall clock.
+func (f *IoT) SetClock(now func() time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reg.now = now
+}
+
+// ThingTypeDeleteDelay is how long AWS IoT refuses DeleteThingType after DeprecateThingType: "Before you can delete a
+// thing type, wait for five minutes after you deprecate it"
+// (https://docs.aws.amazon.com/iot/latest/developerguide/delete-thing-types.html). The error AWS returns for an
+// early delete is not documented; the fake answers InvalidRequestException, the error the API reference lists for a
+// request that is not valid (https://docs.aws.amazon.com/iot/latest/apireference/API_DeleteThingType.html).
+const ThingTypeDeleteDelay = 5 * time.Minute
 
 var groupNameRE = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
 
@@ -263,8 +287,7 @@ func (f *IoT) listThings(q url.Values) (any, *apiError) {
 	return withNext(map[string]any{"things": things}, "nextToken", next), nil
 }
 
-// deleteThingType deletes a deprecated type that no thing uses (AWS IoT also waits 5 minutes after the deprecation;
-// the fake does not).
+// deleteThingType deletes a type that was deprecated at least ThingTypeDeleteDelay ago and that no thing uses.
 func (f *IoT) deleteThingType(name string) (any, *apiError) {
 	tt, ok := f.thingTypes[name]
 	if !ok {
@@ -272,6 +295,10 @@ func (f *IoT) deleteThingType(name string) (any, *apiError) {
 	}
 	if tt.deprecated == nil {
 		return nil, invalidRequest("Thing type %s must be deprecated before it can be deleted", name)
+	}
+	if since := f.reg.clock().Sub(*tt.deprecated); since < ThingTypeDeleteDelay {
+		return nil, invalidRequest("Thing type %s was deprecated %v ago: it can be deleted %v after its deprecation",
+			name, since.Round(time.Second), ThingTypeDeleteDelay)
 	}
 	for _, t := range f.things {
 		if t.TypeName == name {

@@ -7,10 +7,13 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	"github.com/aws/aws-sdk-go-v2/service/iot/types"
+
+	"github.com/iotcert/iotcert/internal/awsfake"
 )
 
 func TestUpdateThingAttributeMerge(t *testing.T) {
@@ -88,14 +91,22 @@ func TestUpdateThingAttributeMerge(t *testing.T) {
 		t.Errorf("DeleteThingType of a type in use = %v, want InvalidRequestException", err)
 	}
 	srv.IoT.PutThingType("other")
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	srv.IoT.SetClock(func() time.Time { return now })
 	if _, err := c.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String("other")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.UpdateThing(ctx, &iot.UpdateThingInput{ThingName: aws.String("t1"), ThingTypeName: aws.String("other")}); !errors.As(err, &refused) {
 		t.Errorf("UpdateThing to a deprecated type = %v, want InvalidRequestException", err)
 	}
+	// AWS IoT deletes a type only five minutes after its deprecation.
+	now = now.Add(awsfake.ThingTypeDeleteDelay - time.Second)
+	if _, err := c.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String("other")}); !errors.As(err, &refused) {
+		t.Errorf("DeleteThingType 4m59s after the deprecation = %v, want InvalidRequestException", err)
+	}
+	now = now.Add(time.Second)
 	if _, err := c.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String("other")}); err != nil {
-		t.Errorf("DeleteThingType of a deprecated, unused type = %v", err)
+		t.Errorf("DeleteThingType of a type deprecated five minutes ago, unused = %v", err)
 	}
 	if names := srv.IoT.ThingTypeNames(); !slices.Equal(names, []string{"sensor"}) {
 		t.Errorf("thing types = %v, want [sensor]", names)

@@ -27,7 +27,8 @@ type PCA struct {
 	// pending counts, per certificate ARN, the GetCertificate calls still to answer RequestInProgressException.
 	pending     map[string]int
 	pendingGets int
-	rot         pcaRotation // short-lived mode and templates (pca_rotation.go)
+	rot         pcaRotation       // short-lived mode and templates (pca_rotation.go)
+	revoked     map[string]string // serial → reason (pca_revoke.go)
 }
 
 type pcaToken struct {
@@ -122,6 +123,8 @@ func (p *PCA) handler(op string) jsonHandler {
 		return p.getCertificateAuthorityCertificate
 	case "DescribeCertificateAuthority":
 		return p.describeCertificateAuthority
+	case "RevokeCertificate":
+		return p.revokeCertificate
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ type RolesAnywhere struct {
 	anchors  map[string]*x509.Certificate // trust anchor ARN → CA certificate
 	profiles map[string][]string          // profile ARN → role ARNs
 	crls     []*raCRL
+	listLag  time.Duration // see SetListLag (rolesanywhere_crl.go)
 	sessions []RolesAnywhereSession
 	now      func() time.Time
 }
@@ -135,6 +136,8 @@ func (ra *RolesAnywhere) serve(w http.ResponseWriter, r *http.Request, body []by
 		out, err = ra.updateCRL(strings.TrimPrefix(r.URL.Path, "/crl/"), body)
 	case r.Method == http.MethodGet && r.URL.Path == "/crls":
 		out, err = ra.listCRLs(r)
+	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/crl/"):
+		out, err = ra.deleteCRL(strings.TrimPrefix(r.URL.Path, "/crl/"))
 	default:
 		err = raError(404, "UnknownOperationException", "awsfake: rolesanywhere %s %s is not implemented", r.Method, r.URL.Path)
 	}
@@ -250,13 +253,14 @@ func (ra *RolesAnywhere) listCRLs(r *http.Request) (any, *apiError) {
 	}
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
+	visible := ra.listedCRLs()
 	crls := []any{}
-	end := min(start+size, len(ra.crls))
-	for _, c := range ra.crls[min(start, len(ra.crls)):end] {
+	end := min(start+size, len(visible))
+	for _, c := range visible[min(start, len(visible)):end] {
 		crls = append(crls, ra.crlJSON(c))
 	}
 	out := map[string]any{"crls": crls}
-	if end < len(ra.crls) {
+	if end < len(visible) {
 		out["nextToken"] = strconv.Itoa(end)
 	}
 	return out, nil

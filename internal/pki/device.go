@@ -108,25 +108,8 @@ func CheckDeviceSubject(csr *x509.CertificateRequest, thingName string, allowSAN
 	if err := CheckDeviceName(thingName); err != nil {
 		return err
 	}
-	var rdns pkix.RDNSequence
-	rest, err := asn1.Unmarshal(csr.RawSubject, &rdns)
-	if err != nil || len(rest) > 0 {
-		return errors.New("csr subject is not a valid X.509 name")
-	}
-	ok := len(rdns) == 1 && len(rdns[0]) == 1 && rdns[0][0].Type.Equal(oidCommonName)
-	if ok {
-		v, isString := rdns[0][0].Value.(string)
-		ok = isString && v == thingName
-	}
-	if !ok {
-		got := rdns.String()
-		if got == "" {
-			got = "an empty subject"
-		}
-		if len(got) > 160 {
-			got = got[:160] + "..."
-		}
-		return fmt.Errorf("csr subject must be exactly CN=%s, got %s", thingName, got)
+	if cn, err := SubjectCommonName(csr.RawSubject); err != nil || cn != thingName {
+		return fmt.Errorf("csr subject must be exactly CN=%s, got %s", thingName, describeSubject(csr.RawSubject))
 	}
 	if allowSANs {
 		return nil
@@ -137,4 +120,56 @@ func CheckDeviceSubject(csr *x509.CertificateRequest, thingName string, allowSAN
 		}
 	}
 	return nil
+}
+
+// SubjectCommonName returns the common name of a device subject (a CSR's or certificate's RawSubject) that holds
+// exactly one attribute, CN, as a string. Anything else is refused: a second CN (x509 keeps only one of them, while
+// AWS IoT's just-in-time provisioning may choose the other, so two readers would bind the key to different things),
+// any further attribute (O, OU, serialNumber, ...: a relying party would believe it, and no path of this project
+// writes one), a multi-valued RDN, or a non-string value.
+func SubjectCommonName(rawSubject []byte) (string, error) {
+	var rdns pkix.RDNSequence
+	rest, err := asn1.Unmarshal(rawSubject, &rdns)
+	if err != nil || len(rest) > 0 {
+		return "", errors.New("subject is not a valid X.509 name")
+	}
+	cns, others := 0, 0
+	for _, rdn := range rdns {
+		for _, atv := range rdn {
+			if atv.Type.Equal(oidCommonName) {
+				cns++
+			} else {
+				others++
+			}
+		}
+	}
+	switch {
+	case cns == 0:
+		return "", fmt.Errorf("subject %s has no CN (the CN names the thing and must not be empty)", describeSubject(rawSubject))
+	case cns > 1:
+		return "", fmt.Errorf("subject %s has %d CN attributes: exactly one is accepted", describeSubject(rawSubject), cns)
+	case others > 0 || len(rdns) != 1:
+		return "", fmt.Errorf("subject %s has attributes besides the CN: only CN=<thing name> is accepted", describeSubject(rawSubject))
+	}
+	v, ok := rdns[0][0].Value.(string)
+	if !ok {
+		return "", errors.New("subject CN is not a string")
+	}
+	return v, nil
+}
+
+// describeSubject renders a subject for an error message, bounded.
+func describeSubject(rawSubject []byte) string {
+	var rdns pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(rawSubject, &rdns); err != nil || len(rest) > 0 {
+		return "(not a valid X.509 name)"
+	}
+	got := rdns.String()
+	if got == "" {
+		return "an empty subject"
+	}
+	if len(got) > 160 {
+		got = got[:160] + "..."
+	}
+	return got
 }

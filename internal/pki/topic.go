@@ -108,11 +108,66 @@ var escapedWildcards = strings.NewReplacer("%2B", "+", "%2b", "+", "%23", "#")
 // which delivers to one rule of the account without a broker round trip. Rule names are [a-zA-Z0-9_]+.
 var basicIngestRE = regexp.MustCompile(`^\$aws/rules/[a-zA-Z0-9_]+/.`)
 
+// ruleNameRE is an AWS IoT rule name (CreateTopicRule: ruleName, pattern ^[a-zA-Z0-9_]+$, 1 to 128 characters).
+var ruleNameRE = regexp.MustCompile(`^[a-zA-Z0-9_]{1,128}$`)
+
+// BasicIngestRule returns the rule a Basic Ingest topic ("$aws/rules/<rule>/<topic>") delivers to, and whether topic
+// is one.
+func BasicIngestRule(topic string) (string, bool) {
+	if !basicIngestRE.MatchString(topic) {
+		return "", false
+	}
+	rule, _, _ := strings.Cut(strings.TrimPrefix(topic, basicIngestPrefix), "/")
+	return rule, true
+}
+
+// ParseRuleNames reads a comma-separated list of AWS IoT rule names ("ingest_a, ingest_b"); blanks around names are
+// ignored, a name listed twice or not a rule name is an error that names it.
+func ParseRuleNames(list string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" && strings.TrimSpace(list) == "" {
+			continue
+		}
+		if !ruleNameRE.MatchString(n) {
+			return nil, fmt.Errorf("%q is not an AWS IoT rule name (1 to 128 of a-z, A-Z, 0-9 and _)", n)
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("rule %q is listed twice", n)
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// CheckBasicIngestRule refuses a Basic Ingest topic whose rule is not in allowed. Such a topic delivers straight to
+// that rule of the consumer's account, which acts with the rule's role on whatever the partner sends, so the partner
+// must not choose the rule: the operator lists the rules partners may reach. Any other topic passes.
+func CheckBasicIngestRule(topic string, allowed []string) error {
+	rule, ok := BasicIngestRule(topic)
+	if !ok {
+		return nil
+	}
+	for _, a := range allowed {
+		if a == rule {
+			return nil
+		}
+	}
+	if len(allowed) == 0 {
+		return fmt.Errorf("topic %q delivers by Basic Ingest to the rule %q, and no rule is allowed to partners", topic, rule)
+	}
+	return fmt.Errorf("topic %q delivers by Basic Ingest to the rule %q, which is not one of the rules allowed to partners (%s)", topic, rule, strings.Join(allowed, ", "))
+}
+
 // CheckTopicGrant checks a topic that becomes the resource of a partner's iot:Publish grant
 // (arn:...:topic/<topic>). On top of ValidateTopic it refuses what would let the partner choose its own permissions:
 //   - IAM wildcards "*" and "?" ("*" alone is every topic of the account), unless allowWildcard;
 //   - policy variables ("${"), which AWS IoT would expand at connection time;
-//   - reserved topics (every topic starting with "$": device shadows, jobs, events), except Basic Ingest.
+//   - reserved topics (every topic starting with "$": device shadows, jobs, events), except Basic Ingest, whose rule
+//     the caller checks against the operator's list with [CheckBasicIngestRule].
 //
 // Every error is one line that names the topic.
 func CheckTopicGrant(topic string, allowWildcard bool) error {

@@ -2,6 +2,8 @@ package replay
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,14 +53,27 @@ type Applier struct {
 	// registered under it (the ones JITR registered here); other certificates are detached from the thing, not deleted.
 	// Empty: no certificate is deleted.
 	CAID string
-	Log  *slog.Logger
+	// Origin returns the read client of an origin region's registry, for read-repair (see repair.go). Nil: no
+	// read-repair; an ambiguous or early event fails and is retried.
+	Origin func(region string) (OriginAPI, error)
+	// Admission decides which events are replayed at all (origin region, clock skew).
+	Admission Admission
+	Now       func() time.Time
+	Log       *slog.Logger
 }
+
+// ThingTypeDeleteDelay is how long after a thing type's deprecation the replay waits before deleting it. AWS IoT:
+// "Before you can delete a thing type, wait for five minutes after you deprecate it"
+// (https://docs.aws.amazon.com/iot/latest/developerguide/delete-thing-types.html); 15 s more for the difference
+// between AWS IoT's clock and ours.
+const ThingTypeDeleteDelay = 5*time.Minute + 15*time.Second
 
 // Outcome says what became of an event.
 type Outcome struct {
 	EventID string `json:"eventId"`
 	Entity  string `json:"entity"`
-	// Result is "applied", "stale" (a newer event of the entity was applied first) or "skipped" (with Reason).
+	// Result is "applied", "stale" (a newer event of the entity was applied first), "repaired" (the origin region was
+	// asked what is true, and that was applied instead; with Reason) or "skipped" (with Reason).
 	Result string `json:"result"`
 	Reason string `json:"reason,omitempty"`
 }
@@ -81,11 +96,29 @@ func (a *Applier) log() *slog.Logger {
 func (a *Applier) Apply(ctx context.Context, ev *Event) (Outcome, error) {
 	entity := ev.Entity()
 	out := Outcome{EventID: ev.ID, Entity: entity}
-	claim, err := a.Versions.Claim(ctx, entity, ev.Order(), ev.ID)
+	claim, err := a.Versions.Claim(ctx, entity, ev.Order(), ev.Inc, ev.ID)
 	if err != nil {
 		return out, err
 	}
 	switch claim {
+	case Ambiguous:
+		if !ev.repair {
+			reason, err := a.readRepair(ctx, ev)
+			if err != nil {
+				return out, err
+			}
+			out.Result, out.Reason = "repaired", reason
+			a.log().Info("event read-repaired", "eventId", ev.ID, "entity", entity, "reason", reason)
+			return out, nil
+		}
+		if ev.bumps < 3 {
+			// Another claim holds the repair's millisecond (a repair that failed, or one of the same state read at
+			// the same moment): the read is at least as new as it, so the repair takes the next millisecond.
+			ev.Timestamp++
+			ev.bumps++
+			return a.Apply(ctx, ev)
+		}
+		fallthrough
 	case Stale:
 		out.Result = "stale"
 		a.log().Info("event older than the applied one: skipped", "eventId", ev.ID, "entity", entity)
@@ -125,7 +158,8 @@ func (a *Applier) apply(ctx context.Context, ev *Event) (deleted bool, reason st
 		if ev.Operation == opDeleted {
 			return true, "", a.deleteThing(ctx, ev.ThingName)
 		}
-		return false, "", a.putThing(ctx, ev)
+		r, err := a.putThing(ctx, ev)
+		return false, r, err
 	case ThingTypeAssocEvent:
 		r, err := a.associate(ctx, ev)
 		return false, r, err
@@ -141,9 +175,11 @@ func (a *Applier) apply(ctx context.Context, ev *Event) (deleted bool, reason st
 		if ev.Operation == opDeleted {
 			return true, "", a.deleteGroup(ctx, ev.GroupName)
 		}
-		return false, "", a.putGroup(ctx, ev)
+		r, err := a.putGroup(ctx, ev)
+		return false, r, err
 	case GroupMembershipEvent:
-		return ev.Operation == opRemoved, "", a.membership(ctx, ev)
+		r, err := a.membership(ctx, ev)
+		return ev.Operation == opRemoved, r, err
 	case GroupHierarchyEvent:
 		r, err := a.hierarchy(ctx, ev)
 		return false, r, err
@@ -167,10 +203,42 @@ func (a *Applier) wantsType(ctx context.Context, ev *Event) (bool, error) {
 	return rec == nil || !rec.Applied || rec.TS <= ev.Timestamp, nil
 }
 
-func (a *Applier) putThing(ctx context.Context, ev *Event) error {
+// gone is the reason an event is skipped because something it needs no longer exists in the origin region: the
+// origin's later events (or the read-repair that found it gone) decide the entity's state.
+func gone(what string) string {
+	return what + " no longer exists in the origin region: a later event supersedes this one"
+}
+
+// withDependency runs op; when op fails with ResourceNotFoundException or InvalidRequestException (the API
+// references do not say which of the two a missing thing type, thing or group gets), ensure repairs the dependency
+// from the origin when it is missing here, and op runs once more. It returns the reason to skip the event when the
+// dependency is gone in the origin.
+func withDependency(what string, op func() error, ensure func() error) (string, error) {
+	err := op()
+	var inv *types.InvalidRequestException
+	if err == nil || (!notFound(err) && !errors.As(err, &inv)) {
+		return "", err
+	}
+	switch eerr := ensure(); {
+	case errors.Is(eerr, errGone):
+		return gone(what), nil
+	case eerr != nil:
+		return "", fmt.Errorf("%w (and %s: %w)", err, what, eerr)
+	}
+	return "", op()
+}
+
+func (a *Applier) putThing(ctx context.Context, ev *Event) (string, error) {
 	setType, err := a.wantsType(ctx, ev)
 	if err != nil {
-		return err
+		return "", err
+	}
+	typeDep := func(typ string, op func() error) (string, error) {
+		if typ == "" {
+			return "", op()
+		}
+		return withDependency("thing type "+typ, func() error { return a.withTypeUsable(ctx, typ, op) },
+			func() error { return a.ensureType(ctx, ev, typ) })
 	}
 	cur, err := a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
 	if notFound(err) {
@@ -179,21 +247,22 @@ func (a *Applier) putThing(ctx context.Context, ev *Event) error {
 		if setType && ev.ThingTypeName != "" {
 			in.ThingTypeName = aws.String(ev.ThingTypeName)
 		}
-		err = a.withTypeUsable(ctx, aws.ToString(in.ThingTypeName), func() error {
+		var reason string
+		reason, err = typeDep(aws.ToString(in.ThingTypeName), func() error {
 			_, err := a.IoT.CreateThing(ctx, in)
 			return err
 		})
 		var exists *types.ResourceAlreadyExistsException
 		if err == nil {
-			return nil
+			return reason, nil
 		}
 		if !errors.As(err, &exists) { // JITR created it meanwhile: update it below
-			return fmt.Errorf("create thing %s: %w", ev.ThingName, err)
+			return "", fmt.Errorf("create thing %s: %w", ev.ThingName, err)
 		}
 		cur, err = a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
 	}
 	if err != nil {
-		return fmt.Errorf("describe thing %s: %w", ev.ThingName, err)
+		return "", fmt.Errorf("describe thing %s: %w", ev.ThingName, err)
 	}
 	in := &iot.UpdateThingInput{ThingName: aws.String(ev.ThingName)}
 	change := false
@@ -212,15 +281,16 @@ func (a *Applier) putThing(ctx context.Context, ev *Event) error {
 		in.AttributePayload = &types.AttributePayload{Attributes: ev.Attributes, Merge: false}
 	}
 	if !change {
-		return nil
+		return "", nil
 	}
-	if err := a.withTypeUsable(ctx, aws.ToString(in.ThingTypeName), func() error {
+	reason, err := typeDep(aws.ToString(in.ThingTypeName), func() error {
 		_, err := a.IoT.UpdateThing(ctx, in)
 		return err
-	}); err != nil {
-		return fmt.Errorf("update thing %s: %w", ev.ThingName, err)
+	})
+	if err != nil {
+		return "", fmt.Errorf("update thing %s: %w", ev.ThingName, err)
 	}
-	return nil
+	return reason, nil
 }
 
 // withTypeUsable runs op, which gives a thing the type typ. AWS IoT refuses a deprecated type to new things, yet in the
@@ -233,21 +303,50 @@ func (a *Applier) withTypeUsable(ctx context.Context, typ string, op func() erro
 	if err == nil || typ == "" || !errors.As(err, &inv) {
 		return err
 	}
-	d, derr := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(typ)})
-	if derr != nil || d.ThingTypeMetadata == nil || !d.ThingTypeMetadata.Deprecated {
+	// Under the type's lock: the type's own events (and read-repairs) must not change its deprecation in between,
+	// or putting the deprecation back would undo theirs.
+	return a.withTypeLock(ctx, typ, func() error {
+		d, derr := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(typ)})
+		if derr != nil {
+			return err
+		}
+		if d.ThingTypeMetadata == nil || !d.ThingTypeMetadata.Deprecated {
+			return op() // undeprecated meanwhile
+		}
+		if _, uerr := a.IoT.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ), UndoDeprecate: true}); uerr != nil {
+			return fmt.Errorf("lift the deprecation of %s for a moment: %w (after %w)", typ, uerr, err)
+		}
+		err := op()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, derr := a.IoT.DeprecateThingType(rctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ)}); derr != nil {
+			return fmt.Errorf("deprecate %s again: %w", typ, derr)
+		}
+		a.log().Info("deprecation lifted for one call", "thingType", typ)
+		return err
+	})
+}
+
+// withTypeLock runs fn holding the lock of the thing type's deprecation; a BusyError (retried) when another holds it.
+func (a *Applier) withTypeLock(ctx context.Context, typ string, fn func() error) error {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	owner, key := hex.EncodeToString(b[:]), "thingtype/"+typ
+	ok, err := a.Versions.Lock(ctx, key, owner)
+	if err != nil {
 		return err
 	}
-	if _, uerr := a.IoT.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ), UndoDeprecate: true}); uerr != nil {
-		return fmt.Errorf("lift the deprecation of %s for a moment: %w (after %w)", typ, uerr, err)
+	if !ok {
+		return &BusyError{Entity: key}
 	}
-	err = op()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, derr := a.IoT.DeprecateThingType(rctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(typ)}); derr != nil {
-		return fmt.Errorf("deprecate %s again: %w", typ, derr)
-	}
-	a.log().Info("deprecation lifted for one call", "thingType", typ)
-	return err
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.Versions.Unlock(uctx, key, owner); err != nil {
+			a.log().Warn("unlock", "entity", key, "error", err.Error())
+		}
+	}()
+	return fn()
 }
 
 // deleteThing first detaches what this region attached to the thing: certificates registered under this region's CA
@@ -360,11 +459,29 @@ func (a *Applier) associate(ctx context.Context, ev *Event) (string, error) {
 	if rec != nil && rec.Applied && rec.TS > ev.Timestamp {
 		return "a newer event of the thing set its type", nil
 	}
+	// A type given to another incarnation of the thing than the one here would go with that one's delete.
+	if reason, err := a.sameIncarnation(ctx, ev); reason != "" || err != nil {
+		return reason, err
+	}
 	cur, err := a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
-	if err != nil {
-		if notFound(err) && ev.Operation == opRemoved {
-			return "", nil
+	if notFound(err) && ev.Operation == opRemoved {
+		return "", nil
+	}
+	if notFound(err) {
+		// The association came before the thing's own event: the thing is repaired from the origin, its type with it,
+		// which is newer than this event.
+		switch err := a.ensureThing(ctx, ev, ev.ThingName, ev.ThingID); {
+		case errors.Is(err, errGone):
+			return gone("thing " + ev.ThingName), nil
+		case err != nil:
+			return "", err
 		}
+		if a.Origin != nil && ev.Origin != "" {
+			return "the thing was read-repaired from " + ev.Origin + ", its current type with it", nil
+		}
+		cur, err = a.IoT.DescribeThing(ctx, &iot.DescribeThingInput{ThingName: aws.String(ev.ThingName)})
+	}
+	if err != nil {
 		return "", fmt.Errorf("describe thing %s: %w", ev.ThingName, err)
 	}
 	curType := aws.ToString(cur.ThingTypeName)
@@ -377,16 +494,29 @@ func (a *Applier) associate(ctx context.Context, ev *Event) (string, error) {
 	default:
 		return "", nil
 	}
-	if err := a.withTypeUsable(ctx, aws.ToString(in.ThingTypeName), func() error {
+	op := func() error {
 		_, err := a.IoT.UpdateThing(ctx, in)
 		return err
-	}); err != nil {
+	}
+	if in.ThingTypeName == nil {
+		if err := op(); err != nil {
+			return "", fmt.Errorf("remove the type of thing %s: %w", ev.ThingName, err)
+		}
+		return "", nil
+	}
+	reason, err := withDependency("thing type "+ev.ThingTypeName, func() error { return a.withTypeUsable(ctx, ev.ThingTypeName, op) },
+		func() error { return a.ensureType(ctx, ev, ev.ThingTypeName) })
+	if err != nil {
 		return "", fmt.Errorf("set the type of thing %s: %w", ev.ThingName, err)
 	}
-	return "", nil
+	return reason, nil
 }
 
 func (a *Applier) putThingType(ctx context.Context, ev *Event) error {
+	return a.withTypeLock(ctx, ev.ThingTypeName, func() error { return a.putThingTypeLocked(ctx, ev) })
+}
+
+func (a *Applier) putThingTypeLocked(ctx context.Context, ev *Event) error {
 	cur, err := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(ev.ThingTypeName)})
 	deprecated := false
 	switch {
@@ -416,9 +546,16 @@ func (a *Applier) putThingType(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-// deleteThingType deprecates the type first if it is not (AWS IoT deletes only deprecated types, 5 minutes after the
-// deprecation: until then the delete fails and the state machine retries).
+// deleteThingType deprecates the type first if it is not: AWS IoT deletes only deprecated types, and only five minutes
+// after the deprecation. Until ThingTypeDeleteDelay has passed since the deprecation (as DescribeThingType dates it),
+// the delete is not even tried: a NotReadyError says when to come back. The design does not depend on the error AWS
+// IoT returns for an early delete, which no page documents: any InvalidRequestException of the delete (AWS's clock
+// behind ours, or a thing whose own event has not removed the type yet) is a NotReadyError too.
 func (a *Applier) deleteThingType(ctx context.Context, name string) error {
+	return a.withTypeLock(ctx, name, func() error { return a.deleteThingTypeLocked(ctx, name) })
+}
+
+func (a *Applier) deleteThingTypeLocked(ctx context.Context, name string) error {
 	cur, err := a.IoT.DescribeThingType(ctx, &iot.DescribeThingTypeInput{ThingTypeName: aws.String(name)})
 	if notFound(err) {
 		return nil
@@ -426,18 +563,30 @@ func (a *Applier) deleteThingType(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("describe thing type %s: %w", name, err)
 	}
-	if cur.ThingTypeMetadata == nil || !cur.ThingTypeMetadata.Deprecated {
+	since := a.now()
+	if m := cur.ThingTypeMetadata; m == nil || !m.Deprecated {
 		if _, err := a.IoT.DeprecateThingType(ctx, &iot.DeprecateThingTypeInput{ThingTypeName: aws.String(name)}); err != nil {
 			return fmt.Errorf("deprecate thing type %s before deleting it: %w", name, err)
 		}
+	} else if m.DeprecationDate != nil {
+		since = *m.DeprecationDate
 	}
-	if _, err := a.IoT.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String(name)}); err != nil && !notFound(err) {
-		return fmt.Errorf("delete thing type %s: %w", name, err)
+	if wait := ThingTypeDeleteDelay - a.now().Sub(since); wait > 0 {
+		return &NotReadyError{Reason: "thing type " + name + " was deprecated at " + since.UTC().Format(time.RFC3339) +
+			": AWS IoT deletes a thing type five minutes after its deprecation", RetryAfter: wait}
 	}
-	return nil
+	_, err = a.IoT.DeleteThingType(ctx, &iot.DeleteThingTypeInput{ThingTypeName: aws.String(name)})
+	var inv *types.InvalidRequestException
+	switch {
+	case err == nil || notFound(err):
+		return nil
+	case errors.As(err, &inv):
+		return &NotReadyError{Reason: "delete thing type " + name + ": " + err.Error(), RetryAfter: time.Minute}
+	}
+	return fmt.Errorf("delete thing type %s: %w", name, err)
 }
 
-func (a *Applier) putGroup(ctx context.Context, ev *Event) error {
+func (a *Applier) putGroup(ctx context.Context, ev *Event) (string, error) {
 	props := &types.ThingGroupProperties{AttributePayload: &types.AttributePayload{Attributes: ev.Attributes}}
 	if ev.Description != "" {
 		props.ThingGroupDescription = aws.String(ev.Description)
@@ -447,15 +596,22 @@ func (a *Applier) putGroup(ctx context.Context, ev *Event) error {
 		in := &iot.CreateThingGroupInput{ThingGroupName: aws.String(ev.GroupName), ThingGroupProperties: props}
 		if ev.ParentName != "" {
 			in.ParentGroupName = aws.String(ev.ParentName)
+			// The parent's event may not have come yet: repaired from the origin (CreateThingGroup's error for a
+			// missing parent is not documented, so it is looked up first).
+			switch err := a.ensureGroup(ctx, ev, ev.ParentName); {
+			case errors.Is(err, errGone):
+				return gone("parent group " + ev.ParentName), nil
+			case err != nil:
+				return "", err
+			}
 		}
 		if _, err := a.IoT.CreateThingGroup(ctx, in); err != nil {
-			// A missing parent is an InvalidRequestException: retried, the parent's event may come later.
-			return fmt.Errorf("create thing group %s under %q: %w", ev.GroupName, ev.ParentName, err)
+			return "", fmt.Errorf("create thing group %s under %q: %w", ev.GroupName, ev.ParentName, err)
 		}
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return fmt.Errorf("describe thing group %s: %w", ev.GroupName, err)
+		return "", fmt.Errorf("describe thing group %s: %w", ev.GroupName, err)
 	}
 	parent := ""
 	if cur.ThingGroupMetadata != nil {
@@ -464,7 +620,7 @@ func (a *Applier) putGroup(ctx context.Context, ev *Event) error {
 	if parent != ev.ParentName {
 		// AWS IoT cannot move a group: the primary's group was deleted and created again under another parent, and
 		// its delete has not been replayed yet.
-		return fmt.Errorf("thing group %s has parent %q here and %q in the event", ev.GroupName, parent, ev.ParentName)
+		return "", fmt.Errorf("thing group %s has parent %q here and %q in the event", ev.GroupName, parent, ev.ParentName)
 	}
 	var curAttrs map[string]string
 	curDesc := ""
@@ -475,13 +631,13 @@ func (a *Applier) putGroup(ctx context.Context, ev *Event) error {
 		}
 	}
 	if curDesc == ev.Description && sameAttributes(curAttrs, ev.Attributes) {
-		return nil
+		return "", nil
 	}
 	if _, err := a.IoT.UpdateThingGroup(ctx, &iot.UpdateThingGroupInput{ThingGroupName: aws.String(ev.GroupName),
 		ThingGroupProperties: props}); err != nil {
-		return fmt.Errorf("update thing group %s: %w", ev.GroupName, err)
+		return "", fmt.Errorf("update thing group %s: %w", ev.GroupName, err)
 	}
-	return nil
+	return "", nil
 }
 
 func (a *Applier) deleteGroup(ctx context.Context, name string) error {
@@ -491,19 +647,61 @@ func (a *Applier) deleteGroup(ctx context.Context, name string) error {
 	return nil
 }
 
-func (a *Applier) membership(ctx context.Context, ev *Event) error {
+// membership adds or removes a thing. An ADDED that comes before its group's or thing's own event repairs them from the
+// origin; when the origin has neither any more (or only a later incarnation of the thing), the membership is moot.
+func (a *Applier) membership(ctx context.Context, ev *Event) (string, error) {
 	if ev.Operation == opAdded {
-		if _, err := a.IoT.AddThingToThingGroup(ctx, &iot.AddThingToThingGroupInput{
-			ThingGroupName: aws.String(ev.GroupName), ThingName: aws.String(ev.ThingName)}); err != nil {
-			return fmt.Errorf("add thing %s to group %s: %w", ev.ThingName, ev.GroupName, err)
+		// The thing here may be another incarnation than the one that joined (a thing deleted and created again,
+		// whose delete is not replayed yet): AWS IoT drops a thing's memberships with it, so joining the old one
+		// would be undone by its delete. The origin says whether the event's thing is the current one.
+		if reason, err := a.sameIncarnation(ctx, ev); reason != "" || err != nil {
+			return reason, err
 		}
-		return nil
+		add := func() error {
+			_, err := a.IoT.AddThingToThingGroup(ctx, &iot.AddThingToThingGroupInput{
+				ThingGroupName: aws.String(ev.GroupName), ThingName: aws.String(ev.ThingName)})
+			return err
+		}
+		reason, err := withDependency("thing group "+ev.GroupName+" or thing "+ev.ThingName, add, func() error {
+			if err := a.ensureGroup(ctx, ev, ev.GroupName); err != nil {
+				return err
+			}
+			return a.ensureThing(ctx, ev, ev.ThingName, ev.ThingID)
+		})
+		if err != nil {
+			return "", fmt.Errorf("add thing %s to group %s: %w", ev.ThingName, ev.GroupName, err)
+		}
+		return reason, nil
 	}
 	if _, err := a.IoT.RemoveThingFromThingGroup(ctx, &iot.RemoveThingFromThingGroupInput{
 		ThingGroupName: aws.String(ev.GroupName), ThingName: aws.String(ev.ThingName)}); err != nil && !notFound(err) {
-		return fmt.Errorf("remove thing %s from group %s: %w", ev.ThingName, ev.GroupName, err)
+		return "", fmt.Errorf("remove thing %s from group %s: %w", ev.ThingName, ev.GroupName, err)
 	}
-	return nil
+	return "", nil
+}
+
+// sameIncarnation makes the thing here the origin's current one when the last event applied to it was about another
+// thingId than ev's; it returns a reason to skip ev when ev's thing is not the origin's current one.
+func (a *Applier) sameIncarnation(ctx context.Context, ev *Event) (string, error) {
+	if ev.ThingID == "" {
+		return "", nil
+	}
+	rec, err := a.Versions.Get(ctx, "thing/"+ev.ThingName)
+	if err != nil || rec == nil || rec.Inc == "" || rec.Inc == ev.ThingID {
+		return "", err
+	}
+	o, ok, err := a.origin(ev)
+	if err != nil || !ok {
+		return "", err
+	}
+	rev, err := a.originThing(ctx, o, ev, ev.ThingName)
+	if err != nil {
+		return "", err
+	}
+	if rev.Operation == opDeleted || rev.Inc != ev.ThingID {
+		return gone("the thing " + ev.ThingName + " this event is about"), nil
+	}
+	return "", a.applyRepair(ctx, rev)
 }
 
 // hierarchy checks a parent-child link. A group's parent is set when the group is created (by its THING_GROUP_EVENT)
@@ -513,6 +711,19 @@ func (a *Applier) hierarchy(ctx context.Context, ev *Event) (string, error) {
 		return "the link goes with the child group's delete", nil
 	}
 	cur, err := a.IoT.DescribeThingGroup(ctx, &iot.DescribeThingGroupInput{ThingGroupName: aws.String(ev.ChildName)})
+	if notFound(err) {
+		// The link came before the child's own event: the child (with its parent) is repaired from the origin.
+		switch err := a.ensureGroup(ctx, ev, ev.ChildName); {
+		case errors.Is(err, errGone):
+			return gone("thing group " + ev.ChildName), nil
+		case err != nil:
+			return "", err
+		}
+		if a.Origin != nil && ev.Origin != "" {
+			return "the child group was read-repaired from " + ev.Origin + " under its current parent", nil
+		}
+		cur, err = a.IoT.DescribeThingGroup(ctx, &iot.DescribeThingGroupInput{ThingGroupName: aws.String(ev.ChildName)})
+	}
 	if err != nil {
 		return "", fmt.Errorf("describe thing group %s: %w", ev.ChildName, err)
 	}

@@ -36,7 +36,7 @@ func BenchmarkReplay(b *testing.B) {
 	for i := range b.N {
 		name := fmt.Sprintf("bench-%03d", i%things)
 		recs[i] = replaytest.Record(map[string]any{"eventType": replay.ThingEvent, "eventId": fmt.Sprintf("b-%d", i),
-			"timestamp": int64(1_800_000_000_000 + i), "operation": "UPDATED", "thingName": name,
+			"timestamp": int64(1_767_100_000_000 + i), "operation": "UPDATED", "thingName": name,
 			"versionNumber": int64(2 + i/things), "attributes": map[string]any{"n": fmt.Sprint(i)}}, replaytest.PrimaryRegion)
 	}
 	b.ResetTimer()

@@ -53,6 +53,12 @@ type Event struct {
 	Operation string
 	Timestamp int64 // milliseconds since the epoch
 	Origin    string
+	// Inc is the incarnation the event is about: thingId (THING_EVENT), thingTypeId (THING_TYPE_EVENT), thingGroupId
+	// (THING_GROUP_EVENT); "" for the other types and for events that do not name it. It orders events of one
+	// timestamp (see Versions.Claim).
+	Inc string
+	// ThingID is the thingId of a membership or type association: the incarnation of the thing it was about.
+	ThingID string
 
 	ThingName     string            // THING_EVENT, THING_TYPE_ASSOCIATION_EVENT, THING_GROUP_MEMBERSHIP_EVENT
 	ThingTypeName string            // THING_EVENT (may be empty), THING_TYPE_EVENT, THING_TYPE_ASSOCIATION_EVENT
@@ -67,6 +73,10 @@ type Event struct {
 	ParentName string // THING_GROUP_EVENT
 	Dynamic    bool   // THING_GROUP_EVENT of a dynamic group
 	ChildName  string // THING_GROUP_HIERARCHY_EVENT
+
+	repair bool // made by read-repair from the origin's state: never repaired again
+	depth  int  // nesting of read-repairs that led to this event
+	bumps  int  // milliseconds a repair moved past claims of its own millisecond
 }
 
 // InvalidEventError is an event that can never apply (malformed, or naming something AWS IoT refuses). It is not
@@ -94,7 +104,9 @@ var (
 	eventIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 	regionRE  = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[1-9]$`)
 	controlRE = regexp.MustCompile(`\p{Cc}`)
-	iotARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:(thing|thinggroup)/([a-zA-Z0-9:_-]{1,128})$`)
+	// AWS IoT's thingId, thingTypeId and thingGroupId are UUIDs; anything of this shape is accepted.
+	idRE     = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+	iotARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:(thing|thinggroup)/([a-zA-Z0-9:_-]{1,128})$`)
 )
 
 // ValidEventID reports whether id can name a Step Functions execution.
@@ -275,6 +287,16 @@ func ParseImage(m image) (*Event, error) {
 	if e.Origin != "" && !regionRE.MatchString(e.Origin) {
 		return nil, invalid("%s %q is not a region", originAttr, e.Origin)
 	}
+	id := func(key string) (string, error) {
+		s, err := m.str(key)
+		if err != nil || s == "" {
+			return "", err
+		}
+		if !idRE.MatchString(s) {
+			return "", invalid("%s %q is not an AWS IoT id", key, s)
+		}
+		return s, nil
+	}
 	ops := func(allowed ...string) error {
 		if !slices.Contains(allowed, e.Operation) {
 			return invalid("operation %q is not one of %s for %s", e.Operation, strings.Join(allowed, ", "), e.Type)
@@ -287,6 +309,9 @@ func ParseImage(m image) (*Event, error) {
 			return nil, err
 		}
 		if e.ThingName, err = m.name("thingName", "thing", true); err != nil {
+			return nil, err
+		}
+		if e.Inc, err = id("thingId"); err != nil {
 			return nil, err
 		}
 		if e.ThingTypeName, err = m.name("thingTypeName", "thing type", false); err != nil {
@@ -306,6 +331,9 @@ func ParseImage(m image) (*Event, error) {
 			return nil, err
 		}
 		if e.ThingTypeName, err = m.name("thingTypeName", "thing type", true); err != nil {
+			return nil, err
+		}
+		if e.Inc, err = id("thingTypeId"); err != nil {
 			return nil, err
 		}
 		if e.Deprecated, err = m.boolean("isDeprecated"); err != nil {
@@ -338,6 +366,9 @@ func ParseImage(m image) (*Event, error) {
 		if e.ThingName, err = m.name("thingName", "thing", true); err != nil {
 			return nil, err
 		}
+		if e.ThingID, err = id("thingId"); err != nil {
+			return nil, err
+		}
 		if e.ThingTypeName, err = m.name("thingTypeName", "thing type", true); err != nil {
 			return nil, err
 		}
@@ -346,6 +377,9 @@ func ParseImage(m image) (*Event, error) {
 			return nil, err
 		}
 		if e.GroupName, err = m.name("thingGroupName", "thing group", true); err != nil {
+			return nil, err
+		}
+		if e.Inc, err = id("thingGroupId"); err != nil {
 			return nil, err
 		}
 		if e.ParentName, err = m.name("parentGroupName", "thing group", false); err != nil {
@@ -387,6 +421,9 @@ func ParseImage(m image) (*Event, error) {
 			return nil, err
 		}
 		if e.ThingName, err = arnName(t, "thing"); err != nil {
+			return nil, err
+		}
+		if e.ThingID, err = id("thingId"); err != nil {
 			return nil, err
 		}
 	case GroupHierarchyEvent:
@@ -435,16 +472,32 @@ func (e *Event) Entity() string {
 }
 
 // Order is the event's position among its entity's events.
-func (e *Event) Order() Order { return Order{TS: e.Timestamp, Ver: e.Version} }
-
-// Order compares events of one entity: by timestamp, then versionNumber.
-type Order struct {
-	TS  int64
-	Ver int64
+func (e *Event) Order() Order {
+	o := Order{TS: e.Timestamp, Ver: e.Version}
+	if e.Operation == opDeleted {
+		o.Rank = 1
+	}
+	return o
 }
 
-// After reports whether o is newer than p.
-func (o Order) After(p Order) bool { return o.TS > p.TS || (o.TS == p.TS && o.Ver > p.Ver) }
+// Order compares events of one entity: by timestamp; within one timestamp and one incarnation of the entity (see
+// Versions.Claim), a delete (rank 1) after anything else, then by versionNumber.
+type Order struct {
+	TS   int64
+	Rank int64
+	Ver  int64
+}
+
+// After reports whether o is newer than p, for events of one incarnation.
+func (o Order) After(p Order) bool {
+	if o.TS != p.TS {
+		return o.TS > p.TS
+	}
+	if o.Rank != p.Rank {
+		return o.Rank > p.Rank
+	}
+	return o.Ver > p.Ver
+}
 
 func sameAttributes(a, b map[string]string) bool {
 	return maps.Equal(a, b) || (len(a) == 0 && len(b) == 0)

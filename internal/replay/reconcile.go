@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -52,7 +53,10 @@ type Report struct {
 	Local int `json:"local"`
 	// Superseded counts repairs skipped because an event newer than the run was applied meanwhile.
 	Superseded int `json:"superseded"`
-	Failed     int `json:"failed"`
+	// Pending counts repairs that can happen only later (a thing type deprecated by this run is deleted by a later
+	// one: AWS IoT deletes a type five minutes after its deprecation).
+	Pending int `json:"pending"`
+	Failed  int `json:"failed"`
 	// Incomplete is set when the run stopped at its deadline: the next run continues (a first backfill of a large
 	// fleet takes several runs at the rate limit).
 	Incomplete bool `json:"incomplete,omitempty"`
@@ -129,9 +133,13 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		}
 		ev.ID, ev.Timestamp = id, ts
 		out, err := r.Applier.Apply(ctx, ev)
+		var nr *NotReadyError
 		switch {
 		case err != nil && ctx.Err() != nil:
 			rep.Incomplete = true
+		case errors.As(err, &nr):
+			rep.Pending++
+			r.log().Info("repair pending", "entity", ev.Entity(), "reason", err.Error())
 		case err != nil:
 			rep.Failed++
 			if len(rep.Errors) < 20 {
@@ -248,7 +256,7 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 	}
 	rep.Seconds = now().Sub(began).Seconds()
 	r.log().Info("reconciled", "drift", rep.Drift, "created", rep.Created, "updated", rep.Updated, "deleted", rep.Deleted,
-		"local", rep.Local, "superseded", rep.Superseded, "failed", rep.Failed, "dryRun", r.DryRun)
+		"local", rep.Local, "superseded", rep.Superseded, "pending", rep.Pending, "failed", rep.Failed, "dryRun", r.DryRun)
 	return rep, nil
 }
 
@@ -413,17 +421,22 @@ func (l *Limiter) Middleware(stack *middleware.Stack) error {
 // DriftEMF is the CloudWatch embedded-metric-format line that publishes a run's drift count as the metric
 // <namespace>/RegistryDrift with the dimension Region.
 func DriftEMF(namespace, region string, drift int, at time.Time) []byte {
+	return emf(namespace, region, "RegistryDrift", drift, at)
+}
+
+// emf is one count metric with the dimension Region, in CloudWatch's embedded metric format.
+func emf(namespace, region, metric string, n int, at time.Time) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"_aws": map[string]any{
 			"Timestamp": at.UnixMilli(),
 			"CloudWatchMetrics": []any{map[string]any{
 				"Namespace":  namespace,
 				"Dimensions": [][]string{{"Region"}},
-				"Metrics":    []any{map[string]string{"Name": "RegistryDrift", "Unit": "Count"}},
+				"Metrics":    []any{map[string]string{"Name": metric, "Unit": "Count"}},
 			}},
 		},
-		"Region":        region,
-		"RegistryDrift": drift,
+		"Region": region,
+		metric:   n,
 	})
 	return b
 }

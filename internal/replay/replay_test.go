@@ -27,44 +27,10 @@ import (
 	"github.com/iotcert/iotcert/internal/replay/replaytest"
 )
 
-// route picks the CRUD function as the state machine's ChoiceEventType does.
-func route(r replay.Record) replay.Function {
-	typ := ""
-	if v, ok := r.NewImage["eventType"]; ok && v.DataType() == events.DataTypeString {
-		typ = v.String()
-	}
-	switch typ {
-	case replay.ThingTypeEvent, replay.ThingTypeAssocEvent:
-		return replay.ThingTypeCrud
-	case replay.ThingGroupEvent, replay.GroupMembershipEvent, replay.GroupHierarchyEvent:
-		return replay.ThingGroupCrud
-	}
-	return replay.ThingCrud
-}
-
-// drive applies records as concurrent executions of the state machine would: every record is tried, a retryable
-// failure is tried again in the next round (at most 4 attempts, the sample's first try and 3 retries), and what
-// still fails, or can never apply, is returned as the dead-letter queue's content.
-func drive(t *testing.T, a *replay.Applier, records []replay.Record) (dlq []replay.Record) {
+// drive applies records as executions of the state machine would, with its retries, on the replica's clock.
+func drive(t *testing.T, env *replaytest.Env, records []replay.Record) (dlq []replay.Record) {
 	t.Helper()
-	ctx := context.Background()
-	pending := records
-	for round := 0; round < 4 && len(pending) > 0; round++ {
-		var next []replay.Record
-		for _, r := range pending {
-			_, err := route(r).Handle(ctx, a, r)
-			var inv *replay.InvalidEventException
-			switch {
-			case err == nil:
-			case errors.As(err, &inv):
-				dlq = append(dlq, r)
-			default:
-				next = append(next, r)
-			}
-		}
-		pending = next
-	}
-	return append(dlq, pending...)
+	return replaytest.Drive(t, env.Applier, env.Clock, records).DLQ
 }
 
 func records(p *replaytest.Primary) []replay.Record {
@@ -105,7 +71,7 @@ func TestReplayConverges(t *testing.T) {
 			env := replaytest.New(t)
 			p := replaytest.NewPrimary(t)
 			replaytest.Scenario(t, p)
-			dlq := drive(t, env.Applier, o.reorder(records(p)))
+			dlq := drive(t, env, o.reorder(records(p)))
 			if len(dlq) != 0 {
 				t.Errorf("%d records went to the dead-letter queue, want none", len(dlq))
 			}
@@ -134,7 +100,7 @@ func TestReplayPoisonEventGoesToDeadLetters(t *testing.T) {
 		at := (i + 1) * len(recs) / (len(poisons) + 1)
 		recs = slices.Insert(recs, at, replaytest.Record(ev, replaytest.PrimaryRegion))
 	}
-	dlq := drive(t, env.Applier, recs)
+	dlq := drive(t, env, recs)
 	var ids []string
 	for _, r := range dlq {
 		ids = append(ids, r.NewImage["eventId"].String())
@@ -265,7 +231,7 @@ func TestReplayAndJITR(t *testing.T) {
 			if jitrFirst {
 				jitr()
 			}
-			if dlq := drive(t, env.Applier, recs); len(dlq) != 0 {
+			if dlq := drive(t, env, recs); len(dlq) != 0 {
 				t.Fatalf("replayed CREATED went to the dead-letter queue")
 			}
 			if !jitrFirst {
@@ -277,7 +243,7 @@ func TestReplayAndJITR(t *testing.T) {
 			}
 
 			p.DeleteThing(t, "dev-1")
-			if dlq := drive(t, env.Applier, records(p)[len(recs):]); len(dlq) != 0 {
+			if dlq := drive(t, env, records(p)[len(recs):]); len(dlq) != 0 {
 				t.Fatalf("replayed DELETED went to the dead-letter queue")
 			}
 			if _, ok := env.Replica.IoT.Thing("dev-1"); ok {
@@ -368,7 +334,10 @@ func TestReplayConcurrentConverges(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := range queue {
-				_, err := route(j.r).Handle(ctx, env.Applier, j.r)
+				_, err := replaytest.Route(j.r).Handle(ctx, env.Applier, j.r)
+				if nr := (*replay.ReplayNotReadyException)(nil); errors.As(err, &nr) {
+					env.Clock.Advance(80 * time.Second) // the state machine's wait before retrying it
+				}
 				mu.Lock()
 				switch {
 				case err == nil:

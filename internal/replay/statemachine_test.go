@@ -1,17 +1,13 @@
 package replay_test
 
 import (
-	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/iotcert/iotcert/internal/asltest"
 	"github.com/iotcert/iotcert/internal/awsfake"
 	"github.com/iotcert/iotcert/internal/replay"
 	"github.com/iotcert/iotcert/internal/replay/replaytest"
@@ -21,50 +17,10 @@ import (
 // run in the ASL interpreter with its Task states bound to the CRUD functions' code against the replica fake and the
 // Versions table, and the dead-letter task to an in-memory queue.
 func TestStateMachineReplays(t *testing.T) {
-	def, err := os.ReadFile(filepath.Join("..", "..", "testdata", "multiregion", "replication-statemachine.asl.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := asltest.New(t)
 	env := replaytest.New(t)
+	m := replaytest.NewMachine(t, env)
 	p := replaytest.NewPrimary(t)
 	replaytest.Scenario(t, p)
-
-	var mu sync.Mutex
-	var dlq []map[string]json.RawMessage
-	bind := func(f replay.Function) asltest.Task {
-		return func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
-			var rec replay.Record
-			if err := json.Unmarshal(in, &rec); err != nil {
-				return nil, err
-			}
-			out, err := f.Handle(ctx, env.Applier, rec)
-			if err != nil {
-				return nil, err
-			}
-			return json.Marshal(out)
-		}
-	}
-	tasks := map[string]asltest.Task{
-		"ThingCrud": bind(replay.ThingCrud), "ThingTypeCrud": bind(replay.ThingTypeCrud), "ThingGroupCrud": bind(replay.ThingGroupCrud),
-		"SendToDeadLetterQueue": func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
-			var msg struct {
-				QueueURL    string          `json:"QueueUrl"`
-				MessageBody json.RawMessage `json:"MessageBody"`
-			}
-			if err := json.Unmarshal(in, &msg); err != nil || !strings.HasPrefix(msg.QueueURL, "https://sqs.") {
-				return nil, &asltest.Error{Name: "SQS.InvalidParameterValue", Cause: string(in)}
-			}
-			var body map[string]json.RawMessage
-			if err := json.Unmarshal(msg.MessageBody, &body); err != nil {
-				return nil, err
-			}
-			mu.Lock()
-			dlq = append(dlq, body)
-			mu.Unlock()
-			return json.RawMessage(`{"MessageId":"m"}`), nil
-		},
-	}
 
 	// The primary's events in order, one poison event, one event type nothing replays, and a fault that passes on the
 	// state machine's retry.
@@ -80,35 +36,35 @@ func TestStateMachineReplays(t *testing.T) {
 	inputs = slices.Insert(inputs, 7, any(unknown))
 	env.Replica.Inject(awsfake.ServiceIoT, "CreateThingGroup", awsfake.Fault{Status: 400, Code: "InvalidRequestException", Times: 1})
 
-	fast := time.Millisecond
-	results, err := r.RunBatch(context.Background(), def, inputs, asltest.Options{Tasks: tasks, RetryInterval: &fast})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var failed []string
-	retried := 0
+	results := m.Run(t, inputs)
+	retried := map[string]int{}
 	for _, res := range results {
-		if res.Status != "SUCCEEDED" {
-			failed = append(failed, res.Error)
+		for _, e := range res.Events {
+			if e.Type == "StateRetried" {
+				retried[e.State]++
+			}
 		}
-		retried += len(res.Retried())
 	}
-	slices.Sort(failed)
-	if want := []string{"DefaultStateError", "InvalidEventException"}; !slices.Equal(failed, want) {
-		t.Errorf("failed executions = %v, want %v", failed, want)
+	if failed := replaytest.Failures(results); !slices.Equal(failed, []string{"DefaultStateError", "InvalidEventException"}) {
+		t.Errorf("failed executions = %v, want [DefaultStateError InvalidEventException]", failed)
 	}
-	if retried != 1 {
-		t.Errorf("%d retries, want 1 (the injected fault)", retried)
+	// The injected fault once; the thing type's delete three times (80, 120 and 180 s: 380 s after its deprecation,
+	// the first retry past AWS IoT's five minutes).
+	if want := map[string]int{"ThingGroupCrud": 1, "ThingTypeCrud": 3}; !maps.Equal(retried, want) {
+		t.Errorf("retries = %v, want %v", retried, want)
+	}
+	if m.Longest != 380*time.Second {
+		t.Errorf("the longest execution waited %v, want 6m20s", m.Longest)
 	}
 	if d := replaytest.Diff(p.Srv, env.Replica); len(d) != 0 {
 		t.Errorf("replica differs from the primary:\n%s", strings.Join(d, "\n"))
 	}
 
 	// The dead-letter queue holds each failed record's content with its error: enough to replay it by hand.
-	if len(dlq) != 2 {
-		t.Fatalf("dead-letter queue has %d messages, want 2", len(dlq))
+	if len(m.DLQ) != 2 {
+		t.Fatalf("dead-letter queue has %d messages, want 2", len(m.DLQ))
 	}
-	for _, msg := range dlq {
+	for _, msg := range m.DLQ {
 		var body struct {
 			NewImage struct {
 				EventID struct{ S string } `json:"eventId"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,15 +48,21 @@ const (
 	Stale
 	// Busy: an older event of the entity is being applied: try again after its lease.
 	Busy
+	// Ambiguous: an event with the same timestamp was claimed, and the two events do not say which came first (another
+	// incarnation of the entity, e.g. a thing deleted and created again within one millisecond, or two events of one
+	// incarnation that no version or operation orders). Neither is applied: the origin region is asked what is true.
+	Ambiguous
 )
 
 func (c Claim) String() string {
-	return [...]string{"apply", "stale", "busy"}[c]
+	return [...]string{"apply", "stale", "busy", "ambiguous"}[c]
 }
 
 // VersionRecord is an entity's record.
 type VersionRecord struct {
 	Order
+	// Inc is the incarnation (thingId, thingGroupId, thingTypeId) the claimed event was about; "" when unknown.
+	Inc     string
 	EventID string
 	Applied bool
 	Deleted bool
@@ -87,24 +94,36 @@ func num(n int64) types.AttributeValue {
 }
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
-// Claim records that eventID (at order o) is about to be applied to entity, if it is the newest event of that entity
-// and no older one holds the lease.
-func (v *Versions) Claim(ctx context.Context, entity string, o Order, eventID string) (Claim, error) {
+// Claim records that eventID (at order o, about incarnation inc, "" when the event names none) is about to be applied
+// to entity, if it is the newest event of that entity and no older one holds the lease.
+//
+// Within one timestamp, events are ordered only when they are about the same incarnation: then a delete comes after
+// everything else (nothing happens to a thing after its delete), and otherwise the higher versionNumber is later. Two
+// events of one timestamp about different incarnations, or that neither rank nor version separate, are Ambiguous.
+func (v *Versions) Claim(ctx context.Context, entity string, o Order, inc, eventID string) (Claim, error) {
 	now := v.now()
+	names := map[string]string{"#ts": "ts"}
+	values := map[string]types.AttributeValue{":id": str(eventID), ":ts": num(o.TS), ":applied": str("applied"),
+		":applying": str("applying"), ":now": num(now.UnixMilli())}
+	newer := "#ts < :ts"
+	if inc != "" {
+		newer = "(#ts < :ts OR (#ts = :ts AND inc = :inc AND (#rank < :rank OR (#rank = :rank AND #ver < :ver))))"
+		names["#rank"], names["#ver"] = "rank", "ver"
+		values[":inc"], values[":rank"], values[":ver"] = str(inc), num(o.Rank), num(o.Ver)
+	}
 	_, err := v.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(v.Table),
 		Item: map[string]types.AttributeValue{
-			"pk": str(entity), "ts": num(o.TS), "ver": num(o.Ver), "eventId": str(eventID), "st": str("applying"),
+			"pk": str(entity), "ts": num(o.TS), "rank": num(o.Rank), "ver": num(o.Ver), "inc": str(inc),
+			"eventId": str(eventID), "st": str("applying"),
 			"leaseUntil": num(now.Add(v.lease()).UnixMilli()), "expiresAt": num(now.Add(v.keep()).Unix()),
 		},
 		// The same event may claim again while its claim is not applied (a retry); once applied, a copy is stale.
+		// Records written before rank and inc existed hold neither: they compare as rank 0 and an unknown incarnation.
 		ConditionExpression: aws.String("attribute_not_exists(pk) OR (eventId = :id AND st = :applying) OR " +
-			"((#ts < :ts OR (#ts = :ts AND #ver < :ver)) AND (st = :applied OR leaseUntil < :now))"),
-		ExpressionAttributeNames: map[string]string{"#ts": "ts", "#ver": "ver"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":id": str(eventID), ":ts": num(o.TS), ":ver": num(o.Ver), ":applied": str("applied"), ":applying": str("applying"),
-			":now": num(now.UnixMilli()),
-		},
+			"(" + newer + " AND (st = :applied OR leaseUntil < :now))"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
 	if err == nil {
 		return Apply, nil
@@ -118,9 +137,20 @@ func (v *Versions) Claim(ctx context.Context, entity string, o Order, eventID st
 		return 0, err
 	}
 	if rec == nil { // removed by TTL in between: claim again
-		return v.Claim(ctx, entity, o, eventID)
+		return v.Claim(ctx, entity, o, inc, eventID)
 	}
-	if !o.After(rec.Order) {
+	switch {
+	case rec.EventID == eventID:
+		return Stale, nil // this event, applied already
+	case !rec.Applied && strings.HasPrefix(rec.EventID, repairPrefix):
+		// A read-repair that has not applied (it failed, or is under way): nothing newer than this event is in place,
+		// and no execution of its own retries the repair; the event's retry reads the origin again.
+		return Ambiguous, nil
+	case o.TS < rec.TS:
+		return Stale, nil
+	case o.TS == rec.TS && (inc == "" || rec.Inc != inc || (o.Rank == rec.Rank && o.Ver == rec.Ver)):
+		return Ambiguous, nil
+	case o.TS == rec.TS && !o.After(rec.Order):
 		return Stale, nil
 	}
 	return Busy, nil
@@ -181,6 +211,12 @@ func (v *Versions) Get(ctx context.Context, entity string) (*VersionRecord, erro
 	if n, ok := out.Item["ver"].(*types.AttributeValueMemberN); ok {
 		rec.Ver, _ = strconv.ParseInt(n.Value, 10, 64)
 	}
+	if n, ok := out.Item["rank"].(*types.AttributeValueMemberN); ok {
+		rec.Rank, _ = strconv.ParseInt(n.Value, 10, 64)
+	}
+	if s, ok := out.Item["inc"].(*types.AttributeValueMemberS); ok {
+		rec.Inc = s.Value
+	}
 	if s, ok := out.Item["eventId"].(*types.AttributeValueMemberS); ok {
 		rec.EventID = s.Value
 	}
@@ -191,4 +227,44 @@ func (v *Versions) Get(ctx context.Context, entity string) (*VersionRecord, erro
 		rec.Deleted = b.Value
 	}
 	return rec, nil
+}
+
+// Lock takes a short exclusive lock, named key, for owner: false when another owner holds it and its lease has not
+// run out. It serialises changes to one thing type's deprecation between the type's own events and the moment a
+// thing event lifts it (see Applier.withTypeUsable), which claim different entities.
+func (v *Versions) Lock(ctx context.Context, key, owner string) (bool, error) {
+	now := v.now()
+	_, err := v.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(v.Table),
+		Item: map[string]types.AttributeValue{"pk": str("lock/" + key), "owner": str(owner),
+			"leaseUntil": num(now.Add(v.lease()).UnixMilli()), "expiresAt": num(now.Add(v.keep()).Unix())},
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner"),
+		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli()), ":owner": str(owner)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &ccf):
+		return false, nil
+	}
+	return false, fmt.Errorf("lock %s: %w", key, err)
+}
+
+// Unlock ends owner's lock on key.
+func (v *Versions) Unlock(ctx context.Context, key, owner string) error {
+	_, err := v.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(v.Table),
+		Key:                       map[string]types.AttributeValue{"pk": str("lock/" + key)},
+		UpdateExpression:          aws.String("SET leaseUntil = :zero"),
+		ConditionExpression:       aws.String("#owner = :owner"),
+		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0), ":owner": str(owner)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("unlock %s: %w", key, err)
+	}
+	return nil
 }

@@ -50,6 +50,16 @@ type (
 		ListCrls(context.Context, *rolesanywhere.ListCrlsInput, ...func(*rolesanywhere.Options)) (*rolesanywhere.ListCrlsOutput, error)
 		ImportCrl(context.Context, *rolesanywhere.ImportCrlInput, ...func(*rolesanywhere.Options)) (*rolesanywhere.ImportCrlOutput, error)
 		UpdateCrl(context.Context, *rolesanywhere.UpdateCrlInput, ...func(*rolesanywhere.Options)) (*rolesanywhere.UpdateCrlOutput, error)
+		DeleteCrl(context.Context, *rolesanywhere.DeleteCrlInput, ...func(*rolesanywhere.Options)) (*rolesanywhere.DeleteCrlOutput, error)
+	}
+	// CACertAPI reads the CA's own certificate, which every CRL must be signed with.
+	CACertAPI interface {
+		GetCertificateAuthorityCertificate(context.Context, *acmpca.GetCertificateAuthorityCertificateInput, ...func(*acmpca.Options)) (*acmpca.GetCertificateAuthorityCertificateOutput, error)
+	}
+	// CRLStateAPI keeps each trust anchor's CRL record and lock.
+	CRLStateAPI interface {
+		GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+		UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	}
 )
 

@@ -208,7 +208,7 @@ func BenchmarkRotateHost(b *testing.B) {
 		b.StopTimer()
 		f.addHost(b, id, nil, false)
 		b.StartTimer()
-		st := rotation.State{HostID: id}
+		st := rotation.State{HostID: id, Run: "arn:aws:states:us-east-1:123456789012:execution:CertRotation-Workflow:bench"} // with the host's lease
 		var err error
 		for _, step := range []func(context.Context, rotation.State) (rotation.State, error){
 			f.steps.SendCSR, f.steps.CommandResult, f.steps.CheckCSR, f.steps.Issue, f.steps.GetCertificate,

@@ -32,6 +32,8 @@ type Config struct {
 	ManifestBucket string
 	// CRLBucket is the only bucket whose CRLs are forwarded, CRLName the name of the CRL in IAM Roles Anywhere.
 	CRLBucket, CRLName string
+	// CRLTable holds one record per trust anchor: the CRL's id, its number and the lock of a delivery.
+	CRLTable string
 }
 
 // Environment variable names (the sample's where it had one).
@@ -60,6 +62,7 @@ const (
 	EnvManifestBucket   = "MANIFEST_BUCKET"
 	EnvCRLBucket        = "CRL_BUCKET"
 	EnvCRLName          = "CRL_NAME"
+	EnvCRLTable         = "CRL_TABLE"
 )
 
 // Defaults of the optional settings.

@@ -70,7 +70,20 @@ var (
 	csrScript string
 	//go:embed scripts/install.sh
 	installScript string
+	//go:embed scripts/safety.sh
+	safetyScript string
 )
+
+// safetyMarker is the line of each script that the path-safety functions (scripts/safety.sh) replace.
+const safetyMarker = "# @path-safety@ (scripts/safety.sh is inserted here)\n"
+
+// withSafety returns a script with the path-safety functions in place of its marker line.
+func withSafety(script string) string {
+	if !strings.Contains(script, safetyMarker) {
+		panic("rotation: a host script lacks the path-safety marker") // the embedded scripts all have it
+	}
+	return strings.Replace(script, safetyMarker, safetyScript, 1)
+}
 
 // DefaultDir is the default directory of keys, certificates and the CA chain on a host: root-only (made 0700 when
 // missing), unlike the sample's /tmp, which every local user can read and where files vanish on reboot.
@@ -166,7 +179,7 @@ func CSRDocument(d DocumentDefaults) Document {
 			ParamKeyDir:       param("Directory of the private key.", PathPattern, d.KeyDir),
 			ParamKeyAlgorithm: param("Key type: RSA_2048 or EC_prime256v1.", KeyAlgorithmPattern, d.KeyAlgorithm),
 		},
-		MainSteps: []Step{step("makeKeyAndCSR", csrScript)},
+		MainSteps: []Step{step("makeKeyAndCSR", withSafety(csrScript))},
 	}
 }
 
@@ -191,7 +204,7 @@ func InstallDocument(d DocumentDefaults) Document {
 			ParamRoleARN:          param("IAM role to test against.", RoleARNPattern, ""),
 			ParamTrustAnchorARN:   param("IAM Roles Anywhere trust anchor to test against.", TrustAnchorARNPattern, ""),
 		},
-		MainSteps: []Step{step("testAndInstall", installScript)},
+		MainSteps: []Step{step("testAndInstall", withSafety(installScript))},
 	}
 }
 

@@ -102,9 +102,20 @@ func TestPatternsRefuseInjection(t *testing.T) {
 			t.Errorf("ValidHostID(%q) = true, want false", bad)
 		}
 	}
-	for _, ok := range []string{"/etc/pki/iamra", "/root", "/var/lib/a.b_c-d"} {
+	for _, ok := range []string{"/etc/pki/iamra", "/root", "/var/lib/a.b_c-d", "/tmpfiles", "/var/tmpx"} {
 		if err := rotation.CheckPath("keyPath", ok); err != nil {
 			t.Errorf("CheckPath(%q) = %v, want nil", ok, err)
+		}
+	}
+}
+
+// TestCheckPathRefusesSharedDirectories: the sample's /tmp, and every directory all local users may write, is refused
+// for every directory (as the inventory, the context and the functions' environment give them), with the way out.
+func TestCheckPathRefusesSharedDirectories(t *testing.T) {
+	for _, bad := range []string{"/tmp", "/tmp/certs", "/var/tmp", "/var/tmp/a/b", "/dev/shm", "/dev/shm/k"} {
+		err := rotation.CheckPath("CertPath", bad)
+		if err == nil || !strings.Contains(err.Error(), "every local user may write") || !strings.Contains(err.Error(), rotation.DefaultDir) {
+			t.Errorf("CheckPath(%q) = %v, want it refused as shared, naming %s", bad, err, rotation.DefaultDir)
 		}
 	}
 }

@@ -192,6 +192,11 @@ func TestHostInstallStopAnywhere(t *testing.T) {
 				if live != old && live != serial {
 					t.Fatalf("stopped after %d commands: live serial %q, want %s or %s", limit, live, old, serial)
 				}
+				// Once current names the new generation, the configured paths hold the new pair (also on a first
+				// install, which has no old pair to fall back on).
+				if cur, _ := os.Readlink(filepath.Join(e.defaults.KeyDir, host+".d", "current")); cur == "gen-"+serial && live != serial {
+					t.Fatalf("stopped after %d commands, after the rename: live serial %q, want %s at the configured paths", limit, live, serial)
+				}
 				if res.ExitCode == 0 {
 					if live != serial {
 						t.Fatalf("install completed but live serial = %s, want %s", live, serial)

@@ -78,6 +78,28 @@ func requireOpenSSL(t testing.TB) {
 	}
 }
 
+// hostRoot is a fresh directory standing for a host's file system. The host scripts refuse a directory with any
+// ancestor other users can write (so the system temporary directory, which is world-writable and sticky, cannot hold
+// it), nor may a segment of its path start with '.' (so the user's cache directory cannot either): it lives in
+// iotcert-test-hosts in the user's home directory instead, and is removed after the test.
+func hostRoot(t testing.TB) string {
+	t.Helper()
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(home, "iotcert-test-hosts")
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.MkdirTemp(base, "host-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	return root
+}
+
 // env is a host: the fake (Private CA and Roles Anywhere), the real helper behind a wrapper that points it at the
 // fake, and a temporary directory standing for the host's file system.
 type env struct {
@@ -101,7 +123,7 @@ func newEnv(t testing.TB) *env {
 	srv := awsfake.New(t)
 	srv.SetEnv(t)
 	srv.PCA.SetPendingGets(0)
-	root := t.TempDir()
+	root := hostRoot(t)
 	helperDir := filepath.Join(root, "opt", "iamra")
 	if err := os.MkdirAll(helperDir, 0o700); err != nil {
 		t.Fatal(err)

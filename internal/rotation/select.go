@@ -101,7 +101,7 @@ func (s *Selector) Select(ctx context.Context, in SelectInput) (SelectOutput, er
 		return SelectOutput{}, fmt.Errorf("encode manifest: %w", err)
 	}
 	out.Bucket = s.Config.ManifestBucket
-	out.Key = "manifests/" + now.Format("20060102T150405Z") + "-" + randomHex() + ".json"
+	out.Key = ManifestPrefix + now.Format("20060102T150405Z") + "-" + randomHex() + ".json"
 	_, err := s.Objects.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(out.Bucket), Key: aws.String(out.Key),
 		Body: bytes.NewReader(buf.Bytes()), ContentType: aws.String("application/json"),

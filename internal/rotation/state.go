@@ -17,6 +17,8 @@ import (
 type State struct {
 	// HostID is the Map item: the only field the selection gives.
 	HostID string `json:"hostID"`
+	// Run is the rotation run's execution id (the Map's ItemSelector adds it): the owner of the host's lease.
+	Run string `json:"run,omitempty"`
 	// CommandID of the last SendCommand (phase 1, then phase 2).
 	CommandID string `json:"commandId,omitempty"`
 	// Output is the standard output of the last finished command (phase 1's CSR).
@@ -27,6 +29,9 @@ type State struct {
 	IdempotencyToken string `json:"idempotencyToken,omitempty"`
 	// CertificateARN of the issued certificate.
 	CertificateARN string `json:"certificateArn,omitempty"`
+	// Issued is the CA's issuance count after this host's certificate (0 when the certificate was reused or the
+	// count could not be kept): the workflow publishes it for the quota alarm.
+	Issued int64 `json:"issued"`
 	// Certificate and Chain, PEM, once issued.
 	Certificate string `json:"certificate,omitempty"`
 	Chain       string `json:"chain,omitempty"`
@@ -61,6 +66,8 @@ const (
 	ErrIssuanceFailed = "IssuanceFailed"
 	// ErrThrottled: an AWS API still throttled after the SDK's own retries. Retry with back-off.
 	ErrThrottled = "Throttled"
+	// ErrHostBusy: another run holds the host's lease (it is rotating the host). The host's execution ends quietly.
+	ErrHostBusy = "HostBusy"
 )
 
 func stepErr(name, format string, args ...any) *Error {
@@ -140,14 +147,26 @@ const (
 	AttrPendingCSRHash  = "pendingCsrHash"
 	AttrPendingCertARN  = "pendingCertificateArn"
 	AttrPendingIssuedAt = "pendingIssuedAt"
+	AttrLeaseOwner      = "leaseOwner"
+	AttrLeaseUntil      = "leaseUntil"
 	ExpiryLayout        = "2006-01-02 15:04:05" // the sample's expiry format
 	RenewAtLayout       = time.RFC3339          // sortable: "2026-12-01T03:15:00Z", always UTC
 	StatusRotated       = "ROTATED"
 	StatusFailed        = "FAILED"
 	StatusPending       = "PENDING"
 	RenewIndexName      = "renewAt-index"
-	DefaultRenewShards  = 16
-	MaxRenewShards      = 256
+	// IssuanceCounterKey is the hostID of the item that counts the certificates this CA issued (it does not match
+	// the host-id pattern, so no host can collide with it, and it has no renewAt, so it is never selected).
+	IssuanceCounterKey = "#pca-issued"
+	// ManifestPrefix holds the selections the distributed Map reads, ResultsPrefix what it writes; the stack's
+	// grants name the same prefixes.
+	ManifestPrefix = "manifests/"
+	ResultsPrefix  = "results/"
+	// LeaseDuration bounds a host's lease: longer than one host's rotation can take (two commands of at most
+	// 5 minutes of polls each, issuance and its retries), so only a run that died leaves a lease to expire.
+	LeaseDuration      = 2 * time.Hour
+	DefaultRenewShards = 16
+	MaxRenewShards     = 256
 )
 
 // RenewShard spreads hosts over the shards of the renewAt index (partition key renewShard, a number in

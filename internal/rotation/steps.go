@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,12 +45,18 @@ func (s *Steps) now() time.Time {
 	return time.Now().UTC()
 }
 
-// SendCSR sends phase 1 (make key and CSR) to the host. Input: State with hostID. Output: the State with commandId.
-// Every value is checked against the document's patterns before SendCommand.
+// SendCSR sends phase 1 (make key and CSR) to the host. Input: State with hostID and run. Output: the State with
+// commandId. It first takes the host's lease for the run (ErrHostBusy when another run holds it); every value is
+// checked against the document's patterns before SendCommand.
 func (s *Steps) SendCSR(ctx context.Context, st State) (State, error) {
 	h, err := s.loadHost(ctx, st.HostID)
 	if err != nil {
 		return st, err
+	}
+	if st.Run != "" {
+		if err := s.takeLease(ctx, h.ID, st.Run); err != nil {
+			return st, err
+		}
 	}
 	params := map[string]string{
 		ParamHostID:       h.ID,
@@ -60,7 +67,7 @@ func (s *Steps) SendCSR(ctx context.Context, st State) (State, error) {
 	if err != nil {
 		return st, err
 	}
-	return State{HostID: h.ID, CommandID: id}, nil
+	return State{HostID: h.ID, Run: st.Run, CommandID: id}, nil
 }
 
 // SendInstall sends phase 2 (test the certificate with aws_signing_helper, then make it live) to the host. Input:
@@ -174,7 +181,7 @@ func (s *Steps) CheckCSR(ctx context.Context, st State) (State, error) {
 	if err := CheckCSRFor(csr, st.HostID); err != nil {
 		return st, stepErr(ErrCSRRejected, "host %s: %v", st.HostID, err)
 	}
-	return State{HostID: st.HostID, CSR: csrPEM, IdempotencyToken: IdempotencyToken(csr.Raw)}, nil
+	return State{HostID: st.HostID, Run: st.Run, CSR: csrPEM, IdempotencyToken: IdempotencyToken(csr.Raw)}, nil
 }
 
 // ParseHostCSR finds the one PEM CSR in a command's output.
@@ -242,11 +249,19 @@ func CheckKey(pub any) error {
 // Issue asks Private CA for the certificate. A retry first looks at the host item: if the certificate for this same
 // CSR was already issued (its token recorded), that certificate is used and nothing is issued again. Otherwise
 // IssueCertificate carries the CSR's idempotency token, which Private CA honours for 5 minutes, and the certificate
-// ARN is recorded with the token before the step returns. Output: the State with certificateArn.
+// ARN is recorded with the token before the step returns, and the issuance counted (best effort). A run that no
+// longer holds the host's lease issues nothing (ErrHostBusy). Output: the State with certificateArn and issued.
+//
+// The SDK call, not the state machine's AWS SDK integration: the SDK retries Private CA's throttling (which the
+// service model does not list, so Step Functions could only report it as the base AcmPca.AcmPcaException) and
+// sends the CSR as its own blob encoding.
 func (s *Steps) Issue(ctx context.Context, st State) (State, error) {
 	h, err := s.loadHost(ctx, st.HostID)
 	if err != nil {
 		return st, err
+	}
+	if st.Run != "" && h.LeaseOwner != st.Run {
+		return st, stepErr(ErrHostBusy, "host %s: run %s no longer holds its lease", h.ID, st.Run)
 	}
 	csrPEM, csr, err := ParseHostCSR(st.CSR)
 	if err != nil {
@@ -258,7 +273,7 @@ func (s *Steps) Issue(ctx context.Context, st State) (State, error) {
 	token := IdempotencyToken(csr.Raw)
 	if h.PendingCSRHash == token && h.PendingCertificateARN != "" {
 		slog.InfoContext(ctx, "certificate already issued for this CSR", "host", h.ID, "certificateArn", h.PendingCertificateARN)
-		return State{HostID: h.ID, CSR: csrPEM, IdempotencyToken: token, CertificateARN: h.PendingCertificateARN, Reused: true}, nil
+		return State{HostID: h.ID, Run: st.Run, CSR: csrPEM, IdempotencyToken: token, CertificateARN: h.PendingCertificateARN, Reused: true}, nil
 	}
 	out, err := s.PCA.IssueCertificate(ctx, &acmpca.IssueCertificateInput{
 		CertificateAuthorityArn: aws.String(s.Config.PCAARN),
@@ -297,7 +312,29 @@ func (s *Steps) Issue(ctx context.Context, st State) (State, error) {
 		return st, classify(fmt.Errorf("record certificate %s for %s: %w", arn, h.ID, err))
 	}
 	slog.InfoContext(ctx, "certificate issued", "host", h.ID, "certificateArn", arn)
-	return State{HostID: h.ID, CSR: csrPEM, IdempotencyToken: token, CertificateARN: arn}, nil
+	return State{HostID: h.ID, Run: st.Run, CSR: csrPEM, IdempotencyToken: token, CertificateARN: arn, Issued: s.countIssuance(ctx)}, nil
+}
+
+// countIssuance adds one to the CA's issuance count and returns the new count; 0 when it could not (the count feeds
+// an alarm and never stops a rotation).
+func (s *Steps) countIssuance(ctx context.Context) int64 {
+	out, err := s.Table.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.Config.TableName),
+		Key:                       map[string]types.AttributeValue{AttrHostID: &types.AttributeValueMemberS{Value: IssuanceCounterKey}},
+		UpdateExpression:          aws.String("ADD issued :one"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		slog.WarnContext(ctx, "count issuance", "error", err.Error())
+		return 0
+	}
+	n, ok := out.Attributes["issued"].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0
+	}
+	v, _ := strconv.ParseInt(n.Value, 10, 64)
+	return v
 }
 
 // GetCertificate reads the issued certificate. Private CA answers RequestInProgressException until it has signed:
@@ -399,12 +436,12 @@ func (s *Steps) Record(ctx context.Context, st State) (RecordOutput, error) {
 		TableName: aws.String(s.Config.TableName),
 		Key:       map[string]types.AttributeValue{AttrHostID: &types.AttributeValueMemberS{Value: st.HostID}},
 		UpdateExpression: aws.String("SET #serial = :serial, #expiry = :expiry, #renewAt = :renewAt, " +
-			"#shard = :shard, #status = :status, #last = :last REMOVE #err, #ph, #pa, #pt"),
+			"#shard = :shard, #status = :status, #last = :last REMOVE #err, #ph, #pa, #pt, #lo, #lu"),
 		ConditionExpression: aws.String("attribute_exists(#id)"),
 		ExpressionAttributeNames: map[string]string{
 			"#serial": AttrSerial, "#expiry": AttrExpiry, "#renewAt": AttrRenewAt, "#shard": AttrRenewShard,
 			"#status": AttrStatus, "#last": AttrLastRotation, "#err": AttrLastError, "#ph": AttrPendingCSRHash,
-			"#pa": AttrPendingCertARN, "#pt": AttrPendingIssuedAt, "#id": AttrHostID,
+			"#pa": AttrPendingCertARN, "#pt": AttrPendingIssuedAt, "#id": AttrHostID, "#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":serial":  &types.AttributeValueMemberS{Value: out.Serial},
@@ -427,9 +464,10 @@ func (s *Steps) Record(ctx context.Context, st State) (RecordOutput, error) {
 	return out, nil
 }
 
-// Failure is the input of NotifyFailure: the host and the error a Catch clause put at $.error.
+// Failure is the input of NotifyFailure: the host, the run and the error a Catch clause put at $.error.
 type Failure struct {
 	HostID string    `json:"hostID"`
+	Run    string    `json:"run,omitempty"`
 	Error  TaskError `json:"error"`
 }
 
@@ -454,6 +492,61 @@ func (e TaskError) Message() string {
 	return e.Error
 }
 
+// Text is the error for a person: "<name>: <message>", the message alone when it already names the error, at most
+// maxErrorText bytes, never the Lambda error document itself.
+func (e TaskError) Text() string {
+	text := e.Error + ": " + e.Message()
+	if m := e.Message(); e.Error == "" || m == e.Error || strings.HasPrefix(m, e.Error+": ") {
+		text = m
+	}
+	if len(text) > maxErrorText {
+		text = text[:maxErrorText]
+	}
+	return text
+}
+
+// RunFailure is the input of NotifyRunFailure: the run's input (the hosts asked for, or none for a scheduled run)
+// and the error a Catch clause put at $.error.
+type RunFailure struct {
+	Input json.RawMessage `json:"input"`
+	Error TaskError       `json:"error"`
+}
+
+// maxNamedHosts bounds the host ids a run-failure message lists.
+const maxNamedHosts = 10
+
+// NotifyRunFailure publishes the failure of a whole run (its selection, or the Map's reading or writing failed):
+// "Certificate rotation run failed for <hosts>: <error>: <message>", or "... for the due hosts: ..." for a
+// scheduled run; a host id that is not valid is quoted.
+func (s *Steps) NotifyRunFailure(ctx context.Context, f RunFailure) (FailureOutput, error) {
+	var in SelectInput
+	_ = json.Unmarshal(f.Input, &in) // an input that is not a SelectInput names no hosts
+	hosts := in.HostIDs
+	if in.HostID != "" {
+		hosts = append([]string{in.HostID}, hosts...)
+	}
+	who := "the due hosts"
+	if len(hosts) > 0 {
+		names := make([]string, 0, min(len(hosts), maxNamedHosts))
+		for _, h := range hosts[:min(len(hosts), maxNamedHosts)] {
+			if !ValidHostID(h) {
+				h = quoteShort(h)
+			}
+			names = append(names, h)
+		}
+		who = strings.Join(names, ", ")
+		if len(hosts) > maxNamedHosts {
+			who += fmt.Sprintf(" and %d more", len(hosts)-maxNamedHosts)
+		}
+	}
+	msg := fmt.Sprintf("Certificate rotation run failed for %s: %s", who, f.Error.Text())
+	if err := Notify(ctx, s.Topic, s.Config.TopicARN, msg); err != nil {
+		return FailureOutput{}, err
+	}
+	slog.WarnContext(ctx, "rotation run failed", "hosts", who, "error", f.Error.Text())
+	return FailureOutput{Status: StatusFailed, Message: msg}, nil
+}
+
 // FailureOutput is what NotifyFailure returns.
 type FailureOutput struct {
 	HostID  string `json:"hostID"`
@@ -465,13 +558,7 @@ type FailureOutput struct {
 // due and the next run retries it) and publishes the sample's message "Certificate rotation failed for <host>: …".
 // A host id that is not valid is reported without touching the table.
 func (s *Steps) NotifyFailure(ctx context.Context, f Failure) (FailureOutput, error) {
-	text := f.Error.Error + ": " + f.Error.Message()
-	if m := f.Error.Message(); f.Error.Error == "" || m == f.Error.Error || strings.HasPrefix(m, f.Error.Error+": ") {
-		text = m
-	}
-	if len(text) > maxErrorText {
-		text = text[:maxErrorText]
-	}
+	text := f.Error.Text()
 	host := f.HostID
 	if !ValidHostID(host) {
 		host = fmt.Sprintf("%q", host)
@@ -491,6 +578,9 @@ func (s *Steps) NotifyFailure(ctx context.Context, f Failure) (FailureOutput, er
 		if err != nil && !errors.As(err, &ccf) {
 			// Still notify: the failure matters more than its record.
 			slog.ErrorContext(ctx, "record failure", "host", host, "error", err.Error())
+		}
+		if f.Run != "" {
+			s.releaseLease(ctx, host, f.Run)
 		}
 	}
 	// The sample's message prefix, which operators' mail filters match.

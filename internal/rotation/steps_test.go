@@ -11,14 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/rolesanywhere"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -500,70 +498,6 @@ func TestTrigger(t *testing.T) {
 	}
 }
 
-func TestCRLProcessor(t *testing.T) {
-	srv := awsfake.New(t)
-	srv.SetEnv(t)
-	cfg := fastConfig(t)
-	ca, caKey := testCA(t)
-	anchor := srv.RolesAnywhere.AddTrustAnchor(ca.pem)
-	const bucket = "certrotation-crl"
-	srv.S3.CreateBucket(bucket)
-	p := &rotation.CRLProcessor{
-		Objects: s3.NewFromConfig(cfg), CRLs: rolesanywhere.NewFromConfig(cfg), Topic: sns.NewFromConfig(cfg),
-		Config: rotation.Config{CRLBucket: bucket, CRLName: "IAMRA-CRL", TrustAnchorARN: anchor, TopicARN: topicARN},
-	}
-	ctx := context.Background()
-	event := func(bucket, key string, size int) events.EventBridgeEvent { return s3Event(bucket, key, size) }
-
-	first := crlDER(t, ca, caKey, 1)
-	srv.S3.Put(bucket, "crl/abc.crl", first)
-	res, err := p.Handle(ctx, event(bucket, "crl/abc.crl", len(first)))
-	if err != nil || res.Action != "imported" {
-		t.Fatalf("first CRL: %+v, %v; want imported", res, err)
-	}
-	second := crlDER(t, ca, caKey, 2)
-	srv.S3.Put(bucket, "crl/abc.crl", second)
-	res2, err := p.Handle(ctx, event(bucket, "crl/abc.crl", len(second)))
-	if err != nil || res2.Action != "updated" || res2.CRLID != res.CRLID {
-		t.Fatalf("second CRL: %+v, %v; want the same CRL %s updated", res2, err, res.CRLID)
-	}
-	crls := srv.RolesAnywhere.CRLs()
-	if len(crls) != 1 || crls[0].Updates != 1 || !strings.HasPrefix(string(crls[0].Data), "-----BEGIN X509 CRL-----") {
-		t.Fatalf("Roles Anywhere CRLs = %d (updates %v), want one PEM CRL updated once", len(crls), crls)
-	}
-	if res, err := p.Handle(ctx, event(bucket, "crl/readme.txt", 10)); err != nil || res.Action != "skipped" {
-		t.Errorf("non-CRL object: %+v, %v; want skipped", res, err)
-	}
-	if len(srv.SNS.Messages()) != 0 {
-		t.Fatalf("SNS messages = %v before any failure", srv.SNS.Messages())
-	}
-	srv.S3.Put(bucket, "crl/bad.crl", []byte("not a CRL"))
-	srv.S3.Put(bucket, "crl/huge.crl", make([]byte, 300000))
-	for name, ev := range map[string]events.EventBridgeEvent{
-		"other bucket":               event("someone-elses", "crl/abc.crl", 100),
-		"garbage":                    event(bucket, "crl/bad.crl", 9),
-		"too large":                  event(bucket, "crl/abc.crl", 400000),
-		"missing":                    event(bucket, "crl/none.crl", 100),
-		"larger than the event says": event(bucket, "crl/huge.crl", 100),
-	} {
-		if _, err := p.Handle(ctx, ev); err == nil {
-			t.Errorf("%s: Handle() = nil error", name)
-		}
-	}
-	msgs := srv.SNS.Messages()
-	if len(msgs) != 5 {
-		t.Fatalf("SNS messages = %d, want 5", len(msgs))
-	}
-	for _, m := range msgs {
-		if !strings.Contains(m.Message, "Failed to import CRL: ") {
-			t.Errorf("SNS message %q lacks the sample's prefix", m.Message)
-		}
-	}
-	if n := len(srv.RolesAnywhere.CRLs()); n != 1 {
-		t.Errorf("CRLs = %d after the failures, want still 1", n)
-	}
-}
-
 func TestFailureText(t *testing.T) {
 	srv := awsfake.New(t)
 	srv.SetEnv(t)
@@ -617,6 +551,9 @@ func TestSelect(t *testing.T) {
 	if err != nil || out.Count != 10 || out.Overdue != 10 || out.Stale != 3 || out.Truncated || out.ItemsRead != 11 {
 		t.Fatalf("Select() = %+v, %v; want 10 due hosts (3 stale) from 11 index items (one refused)", out, err)
 	}
+	if ids, due, read, err := f.sel.Due(ctx, f.now); err != nil || len(ids) != 10 || due != 10 || read != 11 {
+		t.Errorf("Due() = %d ids, %d due, %d read, %v; want 10, 10, 11", len(ids), due, read, err)
+	}
 	raw, _ := f.srv.S3.Object(out.Bucket, out.Key)
 	if strings.Contains(string(raw), "reboot") {
 		t.Fatalf("manifest holds the refused id: %s", raw)
@@ -650,4 +587,104 @@ func TestCommandNotVisibleYet(t *testing.T) {
 	if err != nil || !strings.Contains(st.Output, "BEGIN CERTIFICATE REQUEST") {
 		t.Fatalf("CommandResult() = %v, output %q", err, st.Output)
 	}
+}
+
+// The host's lease: one run at a time; the same run takes it again (a retried step); an expired lease is taken over;
+// a run that lost the lease issues nothing; the failure and the record release it.
+func TestHostLease(t *testing.T) {
+	f := newFleet(t)
+	id := hostN(50)
+	f.addHost(t, id, nil, false)
+	ctx := context.Background()
+	const runA, runB = "arn:aws:states:us-east-1:123456789012:execution:CertRotation-Workflow:a", "arn:aws:states:us-east-1:123456789012:execution:CertRotation-Workflow:b"
+	st := mustState(t)(f.steps.SendCSR(ctx, rotation.State{HostID: id, Run: runA}))
+	if _, err := f.steps.SendCSR(ctx, rotation.State{HostID: id, Run: runB}); errName(err) != rotation.ErrHostBusy {
+		t.Fatalf("SendCSR() by a second run = %v, want HostBusy", err)
+	}
+	if _, err := f.steps.SendCSR(ctx, rotation.State{HostID: id, Run: runA}); err != nil {
+		t.Fatalf("SendCSR() retried by the lease's run = %v", err)
+	}
+	if it := f.item(t, id); it[rotation.AttrLeaseOwner] != runA || it[rotation.AttrLeaseUntil] == "" {
+		t.Fatalf("item %v, want the lease of run a", it)
+	}
+	st, err := retried(f.steps.CommandResult, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = mustState(t)(f.steps.CheckCSR(ctx, st))
+	if st.Run != runA {
+		t.Fatalf("CheckCSR() dropped the run: %+v", st)
+	}
+	// Run a's lease expires (a run that died); run b takes the host over, and run a may no longer issue.
+	later := *f.steps
+	later.Now = func() time.Time { return time.Now().Add(rotation.LeaseDuration + time.Minute) }
+	if _, err := later.SendCSR(ctx, rotation.State{HostID: id, Run: runB}); err != nil {
+		t.Fatalf("SendCSR() after the lease expired = %v", err)
+	}
+	if _, err := f.steps.Issue(ctx, st); errName(err) != rotation.ErrHostBusy || f.srv.PCA.Issued() != 0 {
+		t.Fatalf("Issue() by the run that lost the lease = %v (issued %d), want HostBusy and nothing issued", err, f.srv.PCA.Issued())
+	}
+	// Run b fails: its failure record releases the lease; run a's stale failure does not touch run b's.
+	if _, err := f.steps.NotifyFailure(ctx, rotation.Failure{HostID: id, Run: runA, Error: rotation.TaskError{Error: "States.Timeout"}}); err != nil {
+		t.Fatal(err)
+	}
+	if it := f.item(t, id); it[rotation.AttrLeaseOwner] != runB {
+		t.Fatalf("item %v, want run b's lease kept", it)
+	}
+	if _, err := f.steps.NotifyFailure(ctx, rotation.Failure{HostID: id, Run: runB, Error: rotation.TaskError{Error: "States.Timeout"}}); err != nil {
+		t.Fatal(err)
+	}
+	if it := f.item(t, id); it[rotation.AttrLeaseOwner] != "" || it[rotation.AttrLeaseUntil] != "" {
+		t.Fatalf("item %v, want the lease released", it)
+	}
+	// A lease written by hand with a number for leaseUntil does not hold the host forever.
+	_, err = f.ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(f.table), Key: map[string]types.AttributeValue{rotation.AttrHostID: &types.AttributeValueMemberS{Value: id}},
+		UpdateExpression: aws.String("SET leaseOwner = :o, leaseUntil = :u"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":o": &types.AttributeValueMemberS{Value: "someone"}, ":u": &types.AttributeValueMemberN{Value: "99999999999"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.steps.SendCSR(ctx, rotation.State{HostID: id, Run: runA}); err != nil {
+		t.Errorf("SendCSR() over a hand-written lease = %v", err)
+	}
+}
+
+func TestRunFailureText(t *testing.T) {
+	srv := awsfake.New(t)
+	srv.SetEnv(t)
+	s := &rotation.Steps{Topic: sns.NewFromConfig(fastConfig(t)), Config: rotation.Config{TopicARN: topicARN}}
+	many := make([]string, 12)
+	for i := range many {
+		many[i] = hostN(i)
+	}
+	for _, tc := range []struct {
+		input string
+		err   rotation.TaskError
+		want  string
+	}{
+		{`{}`, rotation.TaskError{Error: "States.ExceedToleratedFailureThreshold", Cause: "3 of 3 items failed"},
+			"Certificate rotation run failed for the due hosts: States.ExceedToleratedFailureThreshold: 3 of 3 items failed"},
+		{`{"hostID":"mi-0123456789abcdef0"}`, rotation.TaskError{Error: "Lambda.ServiceException", Cause: `{"errorMessage":"Lambda is unavailable","errorType":"ServiceException"}`},
+			"Certificate rotation run failed for mi-0123456789abcdef0: Lambda.ServiceException: Lambda is unavailable"},
+		{`{"hostIDs":` + mustJSONText(many) + `}`, rotation.TaskError{Error: "States.Timeout"},
+			"Certificate rotation run failed for " + strings.Join(many[:10], ", ") + " and 2 more: States.Timeout"},
+		{`"not an object"`, rotation.TaskError{Error: "States.Runtime", Cause: "bad"}, "Certificate rotation run failed for the due hosts: States.Runtime: bad"},
+	} {
+		out, err := s.NotifyRunFailure(context.Background(), rotation.RunFailure{Input: json.RawMessage(tc.input), Error: tc.err})
+		if err != nil || out.Message != tc.want {
+			t.Errorf("NotifyRunFailure(%s, %+v) = %q, %v; want %q", tc.input, tc.err, out.Message, err, tc.want)
+		}
+	}
+	if n := len(srv.SNS.Messages()); n != 4 {
+		t.Errorf("%d notifications, want 4", n)
+	}
+}
+
+func mustJSONText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

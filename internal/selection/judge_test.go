@@ -24,6 +24,8 @@ func TestJudge(t *testing.T) {
 		return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrNotExist}
 	}
 	type ctx = map[string]interface{}
+	platformDefault := []string{"CertVending-dev", "IotMultiRegion-Primary", "IotMultiRegion-Replica-us-east-1", "CertRotation", "IotDeviceRotation",
+		"IotCertOps", "IotCertOps-us-east-1", "IotCertOps-us-west-2"}
 	for _, tc := range []struct {
 		name      string
 		context   ctx
@@ -36,11 +38,11 @@ func TestJudge(t *testing.T) {
 		{name: "a mistyped key in cdk.json", context: ctx{"thing-name": "d1"}, standing: map[string]string{"thing-name": "cdk.json"},
 			want: `cdk.json context: "thing-name" is not a context key of this app (did you mean "thing_name"?)`},
 		{name: "a foreign key in ~/.cdk.json belongs to another app", context: ctx{"other_app_key": "x"},
-			standing: map[string]string{"other_app_key": "~/.cdk.json"}, stacks: []string{"CertVending-dev", "IotMultiRegion-Primary", "IotMultiRegion-Replica-us-east-1", "CertRotation"}},
+			standing: map[string]string{"other_app_key": "~/.cdk.json"}, stacks: platformDefault},
 		{name: "a multi-region key with the rotation stack", context: ctx{"provisioning": "jitp"}, requested: []string{"CertRotation"},
 			want: "context provisioning applies to the multi-region stacks (IotMultiRegion-*), and none of them is asked for here (CertRotation): remove it"},
 		{name: "a multi-region key with a multi-region stack", context: ctx{"provisioning": "jitp"}, requested: []string{"IotMultiRegion-*"},
-			stacks: []string{"CertVending-dev", "IotMultiRegion-Primary", "IotMultiRegion-Replica-us-east-1", "CertRotation"}},
+			stacks: platformDefault},
 		{name: "validity_days in cdk.json with a thing", context: ctx{"thing_name": "d1", "validity_days": 30.0},
 			standing: map[string]string{"validity_days": "cdk.json"},
 			want:     "cdk.json context validity_days applies to the cross-account stack (CSR_FILE, DESIRED_TOPIC, DESTROY), not to the per-thing stack selected here by thing_name: remove it from cdk.json, or give it with -c when you deploy the cross-account stack"},
@@ -72,12 +74,18 @@ func TestJudge(t *testing.T) {
 			requested: []string{"CertVending-dev"},
 			want:      `no stack matches "CertVending-dev": thing_name in cdk.json selects pool1; CertVending-dev is a platform stack: remove thing_name from cdk.json to reach the platform stacks`},
 		{name: "a mistyped stack name", requested: []string{"CertVendng-dev"},
-			want: `no stack matches "CertVendng-dev": no selecting key (CSR_FILE, DESIRED_TOPIC, DESTROY, thing_name, thing_names, thing_names_file) selects CertVending-dev, IotMultiRegion-Primary, IotMultiRegion-Replica-us-east-1, CertRotation (did you mean "CertVending-dev"?)`},
+			want: `no stack matches "CertVendng-dev": no selecting key (CSR_FILE, DESIRED_TOPIC, DESTROY, thing_name, thing_names, thing_names_file) selects CertVending-dev, IotMultiRegion-Primary, IotMultiRegion-Replica-us-east-1, CertRotation, IotDeviceRotation, IotCertOps, IotCertOps-us-east-1, IotCertOps-us-west-2 (did you mean "CertVending-dev"?)`},
 		{name: "region with the platform says what to do instead", context: ctx{"region": "eu-west-1"},
 			want: "not to the platform stacks selected here (no CSR_FILE, DESIRED_TOPIC, DESTROY or thing_name given): remove it; instead, the platform stacks take their region from the deploying environment (AWS_REGION, or the profile's region), and the multi-region stacks from primary_region and replica_regions: run with AWS_REGION=<region>, or give -c primary_region=<region>"},
 		{name: "named vending environments and a named rotation stack", context: ctx{"environments": ctx{"prod": ctx{}, "old": nil}, "rotation_name": "blue",
 			"replica_regions": []interface{}{"eu-west-1", "ap-south-1"}}, standing: map[string]string{"environments": "cdk.json"},
-			stacks: []string{"CertVending-prod", "IotMultiRegion-Primary", "IotMultiRegion-Replica-eu-west-1", "IotMultiRegion-Replica-ap-south-1", "CertRotation-blue"}},
+			stacks: []string{"CertVending-prod", "IotMultiRegion-Primary", "IotMultiRegion-Replica-eu-west-1", "IotMultiRegion-Replica-ap-south-1", "CertRotation-blue",
+				"IotDeviceRotation", "IotCertOps", "IotCertOps-ap-south-1", "IotCertOps-eu-west-1", "IotCertOps-us-west-2"}},
+		{name: "operations stacks for two capabilities", context: ctx{"ops_capabilities": "C,D"},
+			stacks: []string{"CertVending-dev", "IotMultiRegion-Primary", "IotMultiRegion-Replica-us-east-1", "CertRotation", "IotDeviceRotation",
+				"IotCertOps", "IotCertOps-us-east-1", "IotCertOps-us-west-2"}},
+		{name: "operations stacks for the host rotation alone", context: ctx{"ops_capabilities": "E"},
+			stacks: []string{"CertVending-dev", "IotMultiRegion-Primary", "IotMultiRegion-Replica-us-east-1", "CertRotation", "IotDeviceRotation", "IotCertOps"}},
 		{name: "fleet stacks", context: ctx{"thing_names": "a,b,c", "fleet_stacks": "2", "fleet_name": "f"}, stacks: []string{"f-1", "f-2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

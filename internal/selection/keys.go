@@ -89,6 +89,20 @@ var Keys = []Key{
 	{"rotation_max_concurrency", ForPlatform, "hosts rotated at once (default 20)"},
 	{"rotation_renew_shards", ForPlatform, "partitions of the renewAt index (default 16)"},
 	{"pca_certificate_quota", ForPlatform, "the rotation CA's lifetime certificate quota, for the 80 % alarm (default 1000000)"},
+	{"rotation_host_roles", ForPlatform, "IAM role ARNs (comma-separated) the rotation profile vends besides its test role"},
+	{"rotation_host_policies", ForPlatform, "managed policy ARNs (comma-separated) of a host role the rotation profile vends"},
+	{"CSRPath", ForPlatform, "the rotation sample's CSR directory: refused with what replaced it (hosts never write their CSR)"},
+	{"basic_ingest_rules", ForCrossAccount, "comma-separated rules a partner's Basic Ingest topic ($aws/rules/<rule>/...) may name (default: none)"},
+	{"ops_capabilities", ForPlatform, "the capabilities the operations stacks watch, e.g. C,E (default: every platform capability)"},
+	{"ops_alarm_email", ForPlatform, "an e-mail address subscribed to the operations alarm topic"},
+	// F: device-certificate rotation.
+	{"device_rotation_rollout_per_minute", ForPlatform, "rotation job executions started per minute (default 100, AWS IoT allows 1 to 1000)"},
+	{"device_rotation_abort_percent", ForPlatform, "share of failed rotations in percent that cancels the job (default 10)"},
+	{"device_rotation_abort_min_executed", ForPlatform, "rotations executed before the abort share applies (default 20)"},
+	{"device_rotation_timeout_minutes", ForPlatform, "minutes a rotation may stay in progress (default 60, AWS IoT allows 1 to 10080)"},
+	{"device_rotation_grace_days", ForPlatform, "days the old device certificate stays INACTIVE before it is revoked (default 7)"},
+	{"certificate_generation", ForThings, "the certificates' generation: raising it issues new keys and certificates (device rotation)"},
+	{"certificate_grace_days", ForThings, "days a certificate replaced by a new generation stays ACTIVE (default 7)"},
 }
 
 // LookupKey returns the registered key of that name.

@@ -69,6 +69,69 @@ var PlatformStacks = []PlatformStack{
 		"CACommonName", "CACertValidity", "SNSSubscriberEmail", "CertPath", "CACertPath", "KeyPath", "AWSSigningHelperPath",
 		"rotation_ca_mode", "rotation_validity_days", "rotation_renew_percent", "rotation_host_key_algorithm", "rotation_session_seconds",
 		"rotation_max_concurrency", "rotation_renew_shards", "pca_certificate_quota"}, rotationStacks},
+	{"F. device rotation", "IotDeviceRotation", []string{"device_rotation_rollout_per_minute", "device_rotation_abort_percent",
+		"device_rotation_abort_min_executed", "device_rotation_timeout_minutes", "device_rotation_grace_days"}, deviceRotationStacks},
+	// Last: the operations stacks watch the stacks above, one per region they run in.
+	{"Operations", "IotCertOps[-<region>]", []string{"ops_capabilities", "ops_alarm_email"}, opsStacks},
+}
+
+// DeviceRotationStackName is capability F's stack (stacks.DeviceRotationStackName); it runs in the primary region and
+// signs with the primary's Private CA.
+const DeviceRotationStackName = "IotDeviceRotation"
+
+func deviceRotationStacks(ctx Lookup) []Stack {
+	return []Stack{{Name: DeviceRotationStackName, Monthly: PriceKMSKey, Needs: []string{"IotMultiRegion-Primary"},
+		Cost:   fmt.Sprintf("one KMS key (rotation table) USD %.0f; it signs with the primary's Private CA", PriceKMSKey),
+		Leaves: fmt.Sprintf("the rotation table and its KMS key (USD %.0f a month until you schedule its deletion)", PriceKMSKey)}}
+}
+
+// opsStacks mirrors stacks.NewOpsStacks: one operations stack per region group of the platform stacks, IotCertOps for
+// the environment-agnostic ones (C, E) and IotCertOps-<region> for the primary region (D, F) and each replica (D);
+// ops_capabilities leaves out the groups that run none of the capabilities it names.
+func opsStacks(ctx Lookup) []Stack {
+	primary := DefaultPrimaryRegion
+	if v, ok := ctx("primary_region"); ok && strings.TrimSpace(v) != "" {
+		primary = strings.TrimSpace(v)
+	}
+	groups := map[string][]string{"": {"C", "E"}, primary: {"D", "F"}}
+	for _, r := range ReplicaRegions(ctx) {
+		groups[r] = []string{"D"}
+	}
+	regions := make([]string, 0, len(groups))
+	for r := range groups {
+		regions = append(regions, r)
+	}
+	sort.Strings(regions)
+	wanted := map[string]bool{}
+	if v, ok := ctx("ops_capabilities"); ok {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				wanted[c] = true
+			}
+		}
+	}
+	var out []Stack
+	plainTaken := false
+	for _, r := range regions {
+		watched := len(wanted) == 0
+		platform := false
+		for _, c := range groups[r] {
+			watched = watched || wanted[c]
+			platform = platform || c != "D"
+		}
+		if !watched && (r != "" || !(wanted["A"] || wanted["B"])) {
+			continue
+		}
+		name := "IotCertOps"
+		if !platform || plainTaken {
+			name += "-" + r
+		}
+		plainTaken = plainTaken || name == "IotCertOps"
+		out = append(out, Stack{Name: name, Monthly: PriceKMSKey,
+			Cost: fmt.Sprintf("one KMS key USD %.0f; its dashboard, alarms and the Device Defender audit at CloudWatch's and "+
+				"Device Defender's prices", PriceKMSKey)})
+	}
+	return out
 }
 
 // VendingEnvNames lists the vending environments of the environments context as the app reads it: absent means dev,

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/pki"
 )
 
@@ -223,6 +224,7 @@ func (h *Handler) sign(ctx context.Context, log *slog.Logger, req Request) (Resp
 	if err := h.remember(ctx, req, props, resp.Data["pem"]); err != nil {
 		return Response{}, err
 	}
+	metrics.Inc(metrics.CapA, metrics.CertificatesIssued)
 	return resp, nil
 }
 
@@ -265,10 +267,12 @@ func (h *Handler) existing(ctx context.Context, id string) (Response, bool, erro
 func (h *Handler) issue(ctx context.Context, props signerProps) (Response, error) {
 	csr, err := pki.ParseCSR([]byte(props.csr))
 	if err != nil {
+		metrics.Refuse(metrics.CapA, metrics.ReasonInvalidCSR)
 		return Response{}, fmt.Errorf("property CSR: %w", err)
 	}
 	topic, err := pki.TopicFromCSR(csr)
 	if err != nil {
+		metrics.Refuse(metrics.CapA, metrics.ReasonInvalidCSR)
 		return Response{}, fmt.Errorf("property CSR: %w", err)
 	}
 	allowed := pki.DecodeTopic(props.allowedTopic)

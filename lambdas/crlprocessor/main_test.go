@@ -16,12 +16,12 @@ func TestNewHandlerEnvironment(t *testing.T) {
 		env  map[string]string
 		want string // "" = builds
 	}{
-		{"nothing set", map[string]string{}, "CRL_BUCKET, IAMRATrustAnchorARN, SNS_TOPIC_ARN"},
-		{"complete", map[string]string{"CRL_BUCKET": "b", "IAMRATrustAnchorARN": "a", "SNS_TOPIC_ARN": "t"}, ""},
+		{"nothing set", map[string]string{}, "CRL_BUCKET, IAMRATrustAnchorARN, SNS_TOPIC_ARN, PCAarn, CRL_TABLE"},
+		{"complete", map[string]string{"CRL_BUCKET": "b", "IAMRATrustAnchorARN": "a", "SNS_TOPIC_ARN": "t", "PCAarn": "p", "CRL_TABLE": "c"}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"CRL_BUCKET", "IAMRATrustAnchorARN", "SNS_TOPIC_ARN", "CRL_NAME"} {
+			for _, k := range []string{"CRL_BUCKET", "IAMRATrustAnchorARN", "SNS_TOPIC_ARN", "PCAarn", "CRL_TABLE", "CRL_NAME"} {
 				t.Setenv(k, tc.env[k])
 			}
 			h, err := newHandler(context.Background())

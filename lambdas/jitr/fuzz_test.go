@@ -17,7 +17,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte{})
 	h := &Handler{Config: Config{MinRSABits: 2048}, Now: time.Now}
 	f.Fuzz(func(t *testing.T, certPEM []byte) {
-		thing, reason := h.verify(certPEM, ca.cert)
+		thing, _, reason := h.verify(certPEM, ca.cert)
 		if reason != "" {
 			if thing != "" {
 				t.Fatalf("verify() = %q with refusal %q", thing, reason)

@@ -21,7 +21,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
+	"github.com/iotcert/iotcert/internal/capability"
+	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/naming"
+	"github.com/iotcert/iotcert/internal/pki"
 )
 
 // DefaultPolicyName is the seed's policy name, attached to every registered certificate.
@@ -110,12 +113,35 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("certificate %s refused and revoked: %s", e.CertificateID, e.Reason)
 }
 
+// MaxClockSkew is how far a certificate's NotBefore may be ahead of this function's clock and still be taken for a
+// certificate that becomes valid in a moment (the issuing CA's clock runs slightly ahead, or the device connected in
+// the very second of its issuance) rather than refused: such a certificate is left PENDING_ACTIVATION and the
+// invocation fails with NotYetValidError, so Lambda retries the asynchronous event (by default twice, one and then two
+// minutes later: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html) and AWS IoT
+// publishes the registration event again on the device's next connect while the certificate is pending
+// (https://docs.aws.amazon.com/iot/latest/developerguide/auto-register-device-cert.html). Two minutes: the first
+// retry, a minute later, finds it valid; a certificate further ahead is refused and revoked as before.
+const MaxClockSkew = 2 * time.Minute
+
+// NotYetValidError reports a certificate whose validity starts within MaxClockSkew of now: it was left pending, and the
+// retried invocation registers it.
+type NotYetValidError struct {
+	CertificateID string
+	NotBefore     time.Time
+}
+
+func (e *NotYetValidError) Error() string {
+	return fmt.Sprintf("certificate %s is valid from %s, slightly ahead of this function's clock: left pending, retry",
+		e.CertificateID, e.NotBefore.UTC().Format(time.RFC3339))
+}
+
 // Handler registers the device certificates that the stack's CA signed: the Just-in-Time Registration function.
 //
 // For an event of its CA it reads the certificate (DescribeCertificate) and the CA certificate, and verifies that
 // the CA signed the device certificate, that it is valid now, that its key is strong enough, that it is not a CA
 // certificate and, where it names extended key usages, that client authentication is one of them. The thing name
-// is the subject CN, checked against AWS IoT's name rules and the optional pattern. A certificate that fails any
+// is the subject CN, the subject's only attribute, checked against AWS IoT's name rules and the optional pattern. A
+// certificate that passes everything but starts to be valid within MaxClockSkew is left pending (NotYetValidError). A certificate that fails any
 // check is REVOKED, logged, and the invocation fails with a RefusedError so the event reaches the dead-letter queue;
 // it is never activated. A certificate that passes gets its thing (created when missing), the thing attachment and
 // the policy, and is activated last: a failure on the way leaves it pending, and AWS's next event (or the async
@@ -180,7 +206,12 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
 		return Result{Status: "ignored", CertificateID: ev.CertificateID}, nil
 	}
 
-	thing, reason := h.verify([]byte(aws.ToString(d.CertificatePem)), ca)
+	thing, notBefore, reason := h.verify([]byte(aws.ToString(d.CertificatePem)), ca)
+	if reason == "" && !notBefore.IsZero() {
+		log.Warn("certificate not valid yet, within the clock skew: left pending, the invocation is retried",
+			"notBefore", notBefore.UTC().Format(time.RFC3339), "maxClockSkew", MaxClockSkew.String())
+		return Result{}, &NotYetValidError{CertificateID: ev.CertificateID, NotBefore: notBefore}
+	}
 	if reason != "" {
 		log.Error("certificate refused", "reason", reason, "status", string(d.Status))
 		if _, err := h.IoT.UpdateCertificate(ctx, &iot.UpdateCertificateInput{
@@ -188,6 +219,7 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
 		}); err != nil {
 			return Result{}, fmt.Errorf("revoke refused certificate %s (%s): %w", ev.CertificateID, reason, err)
 		}
+		metrics.Refuse(metrics.CapD, refusalReason(reason))
 		return Result{}, &RefusedError{CertificateID: ev.CertificateID, Reason: reason}
 	}
 	log = log.With("thingName", thing)
@@ -211,6 +243,7 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
 		}); err != nil {
 			return Result{}, fmt.Errorf("activate certificate %s: %w", ev.CertificateID, err)
 		}
+		h.activated(ev)
 	}
 	log.Info("certificate registered", "policyName", h.Config.PolicyName)
 	return Result{Status: "activated", CertificateID: ev.CertificateID, ThingName: thing}, nil
@@ -250,7 +283,9 @@ func (h *Handler) ensureThing(ctx context.Context, name string) error {
 	if !errors.As(err, &nf) {
 		return fmt.Errorf("describe thing %s: %w", name, err)
 	}
-	_, err = h.IoT.CreateThing(ctx, &iot.CreateThingInput{ThingName: aws.String(name)})
+	_, err = h.IoT.CreateThing(ctx, &iot.CreateThingInput{ThingName: aws.String(name),
+		// read back by cert-report
+		AttributePayload: &iottypes.AttributePayload{Attributes: map[string]string{capability.ThingAttribute: capability.MultiRegion}}})
 	var exists *iottypes.ResourceAlreadyExistsException
 	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("create thing %s: %w", name, err)
@@ -259,8 +294,14 @@ func (h *Handler) ensureThing(ctx context.Context, name string) error {
 }
 
 // verify checks the device certificate against the CA and the naming rules. It returns the thing name, or the
-// reason of a refusal.
-func (h *Handler) verify(certPEM []byte, ca *x509.Certificate) (thing, reason string) {
+// reason of a refusal. A certificate that passes every check but starts to be valid within MaxClockSkew from now
+// returns its NotBefore as early (not a refusal).
+func (h *Handler) verify(certPEM []byte, ca *x509.Certificate) (thing string, early time.Time, reason string) {
+	thing, reason = h.check(certPEM, ca, &early)
+	return thing, early, reason
+}
+
+func (h *Handler) check(certPEM []byte, ca *x509.Certificate, early *time.Time) (string, string) {
 	cert, err := parseCertificate(certPEM)
 	if err != nil {
 		return "", err.Error()
@@ -272,7 +313,9 @@ func (h *Handler) verify(certPEM []byte, ca *x509.Certificate) (thing, reason st
 		return "", fmt.Sprintf("not signed by the CA's key: %v", err)
 	}
 	now := h.now()
-	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+	if now.Before(cert.NotBefore) && cert.NotBefore.Sub(now) <= MaxClockSkew && !now.After(cert.NotAfter) {
+		*early = cert.NotBefore // every other check must still pass: a forgery is revoked whatever its dates
+	} else if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
 		return "", fmt.Sprintf("not valid now (%s): valid from %s to %s", now.UTC().Format(time.RFC3339),
 			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 	}
@@ -297,7 +340,11 @@ func (h *Handler) verify(certPEM []byte, ca *x509.Certificate) (thing, reason st
 			return "", "its extended key usage does not allow client authentication"
 		}
 	}
-	cn := cert.Subject.CommonName
+	// Exactly one attribute, CN: with two CNs x509 shows one and AWS IoT's provisioning may bind the other.
+	cn, err := pki.SubjectCommonName(cert.RawSubject)
+	if err != nil {
+		return "", err.Error()
+	}
 	if err := naming.ThingName(cn); err != nil {
 		return "", "subject CN: " + err.Error()
 	}

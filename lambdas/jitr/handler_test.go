@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -31,6 +32,7 @@ import (
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/iotcert/iotcert/internal/awsfake"
+	"github.com/iotcert/iotcert/internal/capability"
 )
 
 // caSubject is the seed's CA subject.
@@ -351,6 +353,22 @@ func TestRefused(t *testing.T) {
 			tm.NotBefore = time.Now().Add(24 * time.Hour)
 			return f.ca.issue(t, tm, nil)
 		}, "not valid now", nil},
+		{"two CNs", func(f *fixture) []byte {
+			tm := deviceTemplate("")
+			tm.Subject = pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{
+				{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "thing-mr04"}, {Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "admin"}}}
+			return f.ca.issue(t, tm, nil)
+		}, "2 CN attributes", nil},
+		{"organization", func(f *fixture) []byte {
+			tm := deviceTemplate("thing-mr04")
+			tm.Subject.Organization = []string{"Operators"}
+			return f.ca.issue(t, tm, nil)
+		}, "attributes besides the CN", nil},
+		{"beyond the clock skew", func(f *fixture) []byte {
+			tm := deviceTemplate("thing-soon")
+			tm.NotBefore = time.Now().Add(MaxClockSkew + time.Minute)
+			return f.ca.issue(t, tm, nil)
+		}, "not valid now", nil},
 		{"weak RSA", func(f *fixture) []byte { return f.ca.issue(t, deviceTemplate("weak"), weakKey.Public()) },
 			"1024 bits", nil},
 		{"P-224", func(f *fixture) []byte { return f.ca.issue(t, deviceTemplate("p224"), p224.Public()) },
@@ -423,6 +441,10 @@ func TestDuplicateEvents(t *testing.T) {
 	f.assertRegistered(ev.CertificateID, "thing-dup")
 	if n := f.srv.Calls(awsfake.ServiceIoT, "CreateThing"); n != 1 {
 		t.Errorf("CreateThing calls = %d, want 1", n)
+	}
+	if th, _ := f.srv.IoT.Thing("thing-dup"); th.Attributes[capability.ThingAttribute] != capability.MultiRegion {
+		t.Errorf("thing attributes = %v, want %s=%s (cert-report attributes the certificate by it)", th.Attributes,
+			capability.ThingAttribute, capability.MultiRegion)
 	}
 	if n := f.srv.Calls(awsfake.ServiceIoT, "DescribeCACertificate"); n != 1 {
 		t.Errorf("DescribeCACertificate calls = %d, want 1 (the CA certificate is read once)", n)
@@ -664,4 +686,39 @@ func TestNoStateBetweenInvocations(t *testing.T) {
 		t.Fatalf("Handle(good) after a refusal = %+v, %v; want activated, nil", res, err)
 	}
 	f.assertRegistered(good.CertificateID, "thing-good")
+}
+
+// A certificate valid from two seconds ahead of the function's clock is left pending and the invocation fails with a
+// retryable error; the retry (Lambda's, a minute later) registers it. A forgery within the skew is still revoked.
+func TestNotYetValidWithinSkew(t *testing.T) {
+	f := setup(t)
+	// AWS IoT's clock found the certificate valid when the device connected; the function's runs 3 s behind.
+	now := time.Now().Add(-3 * time.Second)
+	f.h.Now = func() time.Time { return now }
+	tm := deviceTemplate("thing-early")
+	tm.NotBefore = now.Add(2 * time.Second)
+	ev := f.connect(f.ca.issue(t, tm, nil))
+	_, err := f.h.Handle(context.Background(), ev)
+	var early *NotYetValidError
+	if !errors.As(err, &early) || !early.NotBefore.Equal(tm.NotBefore.Truncate(time.Second)) {
+		t.Fatalf("Handle() error = %v, want a NotYetValidError", err)
+	}
+	f.assertUntouched(ev.CertificateID, "PENDING_ACTIVATION")
+	now = now.Add(time.Minute) // Lambda's first retry of the asynchronous event
+	if res, err := f.h.Handle(context.Background(), ev); err != nil || res.Status != "activated" {
+		t.Fatalf("retried Handle() = %+v, %v; want activated", res, err)
+	}
+	f.assertRegistered(ev.CertificateID, "thing-early")
+
+	g := setup(t)
+	g.h.Now = func() time.Time { return now }
+	forger := newTestCA(t, caSubject)
+	tm = deviceTemplate("thing-forged")
+	tm.NotBefore = now.Add(2 * time.Second)
+	fev := g.forced(forger.issue(t, tm, nil))
+	var refused *RefusedError
+	if _, err := g.h.Handle(context.Background(), fev); !errors.As(err, &refused) {
+		t.Fatalf("Handle(forgery within the skew) = %v, want a RefusedError", err)
+	}
+	g.assertUntouched(fev.CertificateID, "REVOKED")
 }

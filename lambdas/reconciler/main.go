@@ -4,6 +4,7 @@
 // and on demand (aws lambda invoke --function-name <ReconcilerFunctionName> --payload '{"dryRun":true}' out.json).
 //
 // Environment: PRIMARY_REGION (required), VERSIONS_TABLE (required: the replay's table of applied versions),
+// ORIGIN_REGIONS (required, as for ThingCrud),
 // JITR_POLICY_NAME (default jitr-mr-policy), CA_CERTIFICATE_ID (optional, as for ThingCrud), RATE_PER_SECOND (AWS IoT
 // calls per second in each region, default 8, under the control-plane quotas), METRIC_NAMESPACE (default
 // IotMultiRegion), AWS_REGION (set by Lambda).

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,12 +30,28 @@ type Handler struct {
 	StateMachineArn string
 	// Region is this function's region: its own events are not replayed back.
 	Region string
+	// Admission refuses events of unknown origin or stamped too far ahead: no execution is started for them, and
+	// their count is published as the RefusedEvents metric (the replication's RefusedAlarm watches it).
+	Admission replay.Admission
+	// Namespace of the RefusedEvents metric; Metrics receives its embedded-metric-format line (standard output).
+	Namespace string
+	Metrics   io.Writer
 }
 
 // Handle starts an execution for every INSERT record of another region. It never drops a record silently: a record it
 // cannot start is reported as a batch item failure, and the batch is retried from there.
 func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	var resp events.DynamoDBEventResponse
+	refused := 0
+	defer func() {
+		if refused > 0 && h.Metrics != nil {
+			now := time.Now
+			if h.Admission.Now != nil {
+				now = h.Admission.Now
+			}
+			_, _ = fmt.Fprintf(h.Metrics, "%s\n", replay.RefusedEMF(h.Namespace, h.Region, refused, now()))
+		}
+	}()
 	for _, rec := range ev.Records {
 		seq := rec.Change.SequenceNumber
 		if rec.EventName != string(events.DynamoDBOperationTypeInsert) {
@@ -44,6 +62,15 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		if origin == h.Region && origin != "" {
 			slog.Info("event of this region: not replayed back", "sequenceNumber", seq)
 			continue
+		}
+		// A well-formed event that names no configured origin, or a time too far ahead, is refused here; a malformed
+		// one is started as usual, and the state machine sends it to the dead-letter queue with its reason.
+		if parsed, err := replay.ParseRecord(replay.Record{Keys: rec.Change.Keys, NewImage: rec.Change.NewImage}); err == nil {
+			if err := h.Admission.Check(parsed); err != nil {
+				refused++
+				slog.Warn("registry event refused: not replayed", "sequenceNumber", seq, "eventId", parsed.ID, "reason", err.Error())
+				continue
+			}
 		}
 		name := executionName(rec.Change)
 		input, err := json.Marshal(rec.Change)

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"slices"
 	"strings"
@@ -29,6 +29,7 @@ const stateMachine = "arn:aws:states:us-east-1:123456789012:stateMachine:Provisi
 func newTestHandler(t *testing.T) *Handler {
 	t.Helper()
 	t.Setenv("STATE_MACHINE_ARN", stateMachine)
+	t.Setenv("ORIGIN_REGIONS", replaytest.PrimaryRegion)
 	h, err := newHandler(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -100,13 +101,69 @@ func TestNewHandlerNeedsStateMachine(t *testing.T) {
 	}
 }
 
-// The whole replica path: items as the primary's rule writes them go into a DynamoDB Local table with a stream; the
-// real DynamoDB Streams client reads the stream; the trigger starts executions; their inputs, shuffled and some
-// duplicated, are applied by the CRUD functions' code. The replica converges to the primary.
+// Items the trigger refuses: a region outside the configured set, none at all, or a timestamp beyond the clock-skew
+// bound (a forged far-future DELETE would otherwise pin a tombstone for 30 days). No execution starts for them; they
+// are counted in the RefusedEvents metric, which the replication's alarm watches. A malformed item still starts an
+// execution, which sends it to the dead-letter queue with its reason.
+func TestTriggerRefuses(t *testing.T) {
+	srv := awsfake.New(t)
+	srv.SetEnv(t)
+	h := newTestHandler(t)
+	var metrics strings.Builder
+	h.Metrics = &metrics
+	now := time.Now()
+	event := func(seq, id, origin string, ts time.Time) events.DynamoDBEventRecord {
+		r := insert(seq, id, origin)
+		for k, v := range map[string]events.DynamoDBAttributeValue{
+			"timestamp": events.NewNumberAttribute(fmt.Sprint(ts.UnixMilli())), "operation": events.NewStringAttribute("DELETED"),
+			"thingName": events.NewStringAttribute("victim"), "versionNumber": events.NewNumberAttribute("1"),
+		} {
+			r.Change.NewImage[k] = v
+		}
+		return r
+	}
+	resp, err := h.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+		event("1", "e-foreign", "eu-west-1", now),
+		event("2", "e-none", "", now),
+		event("3", "e-future", replaytest.PrimaryRegion, now.Add(time.Hour)),
+		event("4", "e-skew", replaytest.PrimaryRegion, now.Add(time.Minute)), // within the bound
+		insert("5", "e-malformed", "eu-west-1"),                              // no timestamp: the dead-letter queue says why
+	}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Handle = %+v, %v, want no failure", resp, err)
+	}
+	var names []string
+	for _, x := range srv.SFN.Executions() {
+		names = append(names, x.Name)
+	}
+	if slices.Sort(names); !slices.Equal(names, []string{"e-malformed", "e-skew"}) {
+		t.Errorf("executions = %v, want only e-malformed and e-skew", names)
+	}
+	var emf struct {
+		Region        string
+		RefusedEvents int
+		AWS           struct {
+			CloudWatchMetrics []struct{ Namespace string }
+		} `json:"_aws"`
+	}
+	if err := json.Unmarshal([]byte(metrics.String()), &emf); err != nil || emf.RefusedEvents != 3 ||
+		len(emf.AWS.CloudWatchMetrics) != 1 || emf.AWS.CloudWatchMetrics[0].Namespace != "IotMultiRegion" {
+		t.Errorf("metric line = %q (%v), want RefusedEvents 3 in IotMultiRegion", metrics.String(), err)
+	}
+}
+
+// The whole replica path, with nothing imitated: items as the primary's rule writes them (AWS IoT's documented
+// registry event shapes) go into a DynamoDB Local table with a stream; the real DynamoDB Streams client reads the
+// stream; the trigger starts executions in the Step Functions fake; their inputs run, in order and then shuffled with
+// copies, through the state machine definition synthesized from the stack, in the ASL interpreter, whose Task
+// states call the CRUD functions' code against the replica fake, with read-repair from the primary. The reconciler
+// never runs. The replica converges to the primary: every event but the poison one applies, no execution goes to the
+// dead-letter queue, and the simulated time the retries take is the thing type's five minutes.
 func TestStreamReplayConverges(t *testing.T) {
 	env := replaytest.New(t)
 	p := replaytest.NewPrimary(t)
 	replaytest.Scenario(t, p)
+	replaytest.ScenarioSameMillisecond(t, p)
 	ctx := context.Background()
 	table := fmt.Sprintf("IoTMRProvisioning-%d", time.Now().UnixNano())
 	if _, err := env.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{
@@ -137,16 +194,19 @@ func TestStreamReplayConverges(t *testing.T) {
 	// An event of the replica's own region, replicated into its table: never replayed back.
 	put(replaytest.Item(map[string]any{"eventType": replay.ThingEvent, "eventId": "own-1", "timestamp": int64(1), "operation": "CREATED",
 		"thingName": "own-thing", "versionNumber": int64(1), "attributes": map[string]any{}}, awsfake.Region))
-
 	// A poison event: a thing name AWS IoT refuses, which a table writer could try to slip in.
 	put(replaytest.Item(map[string]any{"eventType": replay.ThingEvent, "eventId": "poison-1", "timestamp": int64(2), "operation": "CREATED",
 		"thingName": "../../x", "versionNumber": int64(1), "attributes": map[string]any{}}, replaytest.PrimaryRegion))
+	// A forged delete of a real thing from a region that is not an origin: refused by the trigger.
+	put(replaytest.Item(map[string]any{"eventType": replay.ThingEvent, "eventId": "forged-1", "timestamp": time.Now().UnixMilli(),
+		"operation": "DELETED", "thingName": "sensor-1", "versionNumber": int64(99), "attributes": map[string]any{}}, "eu-west-1"))
 
 	recs := readStream(t, ctx, table)
-	if inserts := countInserts(recs); inserts != len(p.Events)+2 {
-		t.Fatalf("stream has %d INSERT records, want %d", inserts, len(p.Events)+2)
+	if inserts := countInserts(recs); inserts != len(p.Events)+3 {
+		t.Fatalf("stream has %d INSERT records, want %d", inserts, len(p.Events)+3)
 	}
 	h := newTestHandler(t)
+	h.Metrics = io.Discard
 	for batch := range slices.Chunk(recs, 10) {
 		resp, err := h.Handle(ctx, events.DynamoDBEvent{Records: batch})
 		if err != nil || len(resp.BatchItemFailures) != 0 {
@@ -157,35 +217,50 @@ func TestStreamReplayConverges(t *testing.T) {
 	if len(execs) != len(p.Events)+1 {
 		t.Fatalf("%d executions started, want one per primary event and the poison one (%d)", len(execs), len(p.Events)+1)
 	}
-	var inputs []replay.Record
+	var inputs []any
 	for _, x := range execs {
-		var r replay.Record
-		if err := json.Unmarshal([]byte(x.Input), &r); err != nil {
-			t.Fatalf("execution input: %v", err)
+		if !json.Valid([]byte(x.Input)) {
+			t.Fatalf("execution input is not JSON: %s", x.Input)
 		}
-		if r.NewImage["originRegion"].String() == awsfake.Region {
-			t.Fatalf("an event of this region was replayed back: %s", x.Name)
-		}
-		inputs = append(inputs, r)
+		inputs = append(inputs, json.RawMessage(x.Input))
 	}
+
+	run := func(name string, env *replaytest.Env, inputs []any) {
+		t.Run(name, func(t *testing.T) {
+			env.WithOrigin(p)
+			m := replaytest.NewMachine(t, env)
+			results := m.Run(t, inputs)
+			if failed := replaytest.Failures(results); !slices.Equal(slices.Compact(failed), []string{"InvalidEventException"}) {
+				t.Errorf("failed executions = %v, want only the poison event's", failed)
+			}
+			for _, msg := range m.DLQ {
+				if !strings.Contains(string(msg["NewImage"]), "poison-1") {
+					t.Errorf("dead letter %s, want only the poison event", msg["NewImage"])
+				}
+			}
+			if d := replaytest.Diff(p.Srv, env.Replica); len(d) != 0 {
+				t.Errorf("replica differs from the primary:\n%s", strings.Join(d, "\n"))
+			}
+			// The thing type's delete waits AWS IoT's five minutes after its deprecation in the replica, and nothing
+			// else waits: no event needs the CRUD exceptions' retries.
+			if m.Longest < 5*time.Minute || m.Longest > 7*time.Minute {
+				t.Errorf("longest wait of one execution = %v, want the thing type's five minutes and a retry", m.Longest)
+			}
+			t.Logf("%d executions; simulated waiting: longest execution %v, all executions one after the other %v",
+				len(results), m.Longest, m.Waited)
+		})
+	}
+	run("in order", env, inputs)
+
+	shuffled := slices.Clone(inputs)
 	rng := mrand.New(mrand.NewPCG(7, 11))
-	for _, r := range slices.Clone(inputs) {
-		if rng.IntN(4) == 0 {
-			inputs = append(inputs, r) // executions retried after a timeout apply again
+	for _, in := range inputs {
+		if rng.IntN(3) == 0 {
+			shuffled = append(shuffled, in) // executions retried after a timeout apply again
 		}
 	}
-	rng.Shuffle(len(inputs), func(i, j int) { inputs[i], inputs[j] = inputs[j], inputs[i] })
-	dlq := applyAll(t, env.Applier, inputs)
-	var ids []string
-	for _, r := range dlq {
-		ids = append(ids, r.NewImage["eventId"].String())
-	}
-	if len(ids) == 0 || slices.ContainsFunc(ids, func(id string) bool { return id != "poison-1" }) {
-		t.Errorf("dead-letter queue = %v, want only the poison event (once per copy)", ids)
-	}
-	if d := replaytest.Diff(p.Srv, env.Replica); len(d) != 0 {
-		t.Errorf("replica differs from the primary:\n%s", strings.Join(d, "\n"))
-	}
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	run("shuffled with duplicates", replaytest.New(t), shuffled)
 }
 
 func readStream(t *testing.T, ctx context.Context, table string) []events.DynamoDBEventRecord {
@@ -294,35 +369,4 @@ func lambdaValue(v streamtypes.AttributeValue) events.DynamoDBAttributeValue {
 		return events.NewListAttribute(l)
 	}
 	panic(fmt.Sprintf("unsupported stream attribute %T", v))
-}
-
-// applyAll runs each execution input through the CRUD function the state machine routes it to, with the state
-// machine's attempts (1 + 3 retries; an invalid event is not retried), executions running side by side; it returns
-// what would reach the dead-letter queue.
-func applyAll(t *testing.T, a *replay.Applier, recs []replay.Record) (dlq []replay.Record) {
-	t.Helper()
-	ctx := context.Background()
-	pending := recs
-	for round := 0; round < 4 && len(pending) > 0; round++ {
-		var next []replay.Record
-		for _, r := range pending {
-			fn := replay.ThingCrud
-			switch r.NewImage["eventType"].String() {
-			case replay.ThingTypeEvent, replay.ThingTypeAssocEvent:
-				fn = replay.ThingTypeCrud
-			case replay.ThingGroupEvent, replay.GroupMembershipEvent, replay.GroupHierarchyEvent:
-				fn = replay.ThingGroupCrud
-			}
-			if _, err := fn.Handle(ctx, a, r); err != nil {
-				var inv *replay.InvalidEventException
-				if errors.As(err, &inv) {
-					dlq = append(dlq, r)
-					continue
-				}
-				next = append(next, r)
-			}
-		}
-		pending = next
-	}
-	return append(dlq, pending...)
 }

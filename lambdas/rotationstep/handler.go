@@ -18,11 +18,12 @@ const (
 	StepSendInstall    = "SendInstall"
 	StepRecord         = "Record"
 	StepNotifyFailure  = "NotifyFailure"
+	StepNotifyRun      = "NotifyRunFailure"
 )
 
 // Steps lists every step.
 var Steps = []string{StepSendCSR, StepCommandResult, StepCheckCSR, StepIssue, StepGetCertificate, StepSendInstall,
-	StepRecord, StepNotifyFailure}
+	StepRecord, StepNotifyFailure, StepNotifyRun}
 
 // Handler runs one step of the rotation workflow (rotation.Steps).
 type Handler struct {
@@ -33,12 +34,21 @@ type Handler struct {
 // Handle decodes the event for the step, runs it and returns its result; a step error reaches the state machine
 // with its name as errorType.
 func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (any, error) {
+	if h.Step == StepNotifyRun {
+		var f rotation.RunFailure
+		if err := json.Unmarshal(event, &f); err != nil {
+			return nil, fmt.Errorf("decode run failure event: %w", err)
+		}
+		out, err := h.Steps.NotifyRunFailure(ctx, f)
+		return out, rotation.LambdaError(err)
+	}
 	if h.Step == StepNotifyFailure {
 		var f rotation.Failure
 		if err := json.Unmarshal(event, &f); err != nil {
 			return nil, fmt.Errorf("decode failure event: %w", err)
 		}
 		out, err := h.Steps.NotifyFailure(ctx, f)
+		publish(h.Step, err)
 		return out, rotation.LambdaError(err)
 	}
 	var st rotation.State
@@ -67,6 +77,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (any, error
 	default:
 		return nil, fmt.Errorf("unknown step %q", h.Step)
 	}
+	publish(h.Step, err)
 	if err != nil {
 		return nil, rotation.LambdaError(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/naming"
 	"github.com/iotcert/iotcert/internal/pki"
 )
@@ -41,6 +42,9 @@ type IoTAPI interface {
 	DetachPolicy(context.Context, *iot.DetachPolicyInput, ...func(*iot.Options)) (*iot.DetachPolicyOutput, error)
 	ListPrincipalThings(context.Context, *iot.ListPrincipalThingsInput, ...func(*iot.Options)) (*iot.ListPrincipalThingsOutput, error)
 	DetachThingPrincipal(context.Context, *iot.DetachThingPrincipalInput, ...func(*iot.Options)) (*iot.DetachThingPrincipalOutput, error)
+	// Generations (generation.go): a replaced certificate kept for its grace period is attached again.
+	AttachPolicy(context.Context, *iot.AttachPolicyInput, ...func(*iot.Options)) (*iot.AttachPolicyOutput, error)
+	AttachThingPrincipal(context.Context, *iot.AttachThingPrincipalInput, ...func(*iot.Options)) (*iot.AttachThingPrincipalOutput, error)
 }
 
 // SecretsAPI is the part of the Secrets Manager client the handler uses.
@@ -80,6 +84,8 @@ type Handler struct {
 	// ConflictRetryDelay is the first pause between DeleteCertificate attempts while detachments propagate
 	// (AWS IoT detaches things asynchronously). Default: 1s, doubled on each attempt.
 	ConflictRetryDelay time.Duration
+	// Now is the clock of the grace period (generation.go). Default: time.Now.
+	Now func() time.Time
 }
 
 // Event is the request the Provider framework passes to onEvent.
@@ -92,6 +98,8 @@ type Event struct {
 	PhysicalResourceID    string      `json:"PhysicalResourceId,omitempty"`
 	ResourceProperties    Properties  `json:"ResourceProperties"`
 	OldResourceProperties *Properties `json:"OldResourceProperties,omitempty"`
+	// SecretIDs are the secrets of a scheduled Retire request (generation.go).
+	SecretIDs []string `json:"SecretIds,omitempty"`
 }
 
 // Properties are the resource's properties.
@@ -103,6 +111,12 @@ type Properties struct {
 	KeyAlgorithm string `json:"KeyAlgorithm,omitempty"`
 	// SecretId is the ARN of the secret that receives the key and certificate. Required.
 	SecretID string `json:"SecretId"`
+	// Generation of the certificate ("1" when empty): a change issues a new key and certificate.
+	Generation string `json:"Generation,omitempty"`
+	// GraceDays a replaced certificate stays ACTIVE ("0" when empty: deleted with the update).
+	GraceDays string `json:"GraceDays,omitempty"`
+	// PolicyName is attached again to a replaced certificate kept for the grace period.
+	PolicyName string `json:"PolicyName,omitempty"`
 }
 
 // Response is what onEvent returns to the framework.
@@ -118,6 +132,13 @@ type SecretValue struct {
 	CertificatePEM string `json:"certificatePem"`
 	CSR            string `json:"csr"`
 	PrivateKey     string `json:"privateKey"`
+	// Generation of the certificate (absent reads as 1, so a first generation keeps the seed's four keys); Superseded
+	// lists replaced certificates in their grace period.
+	Generation int          `json:"generation,omitempty"`
+	Superseded []Superseded `json:"superseded,omitempty"`
+	// GraceDays and PolicyName of the generation that wrote the secret: how a certificate it replaces is kept.
+	GraceDays  int    `json:"graceDays,omitempty"`
+	PolicyName string `json:"policyName,omitempty"`
 }
 
 var certIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -140,6 +161,12 @@ func (p Properties) normalize() (Properties, error) {
 	}
 	if p.SecretID == "" {
 		return p, errors.New("SecretId is required")
+	}
+	if _, err := generation(p.Generation); err != nil {
+		return p, err
+	}
+	if _, err := graceDays(p.GraceDays); err != nil {
+		return p, err
 	}
 	return p, nil
 }
@@ -182,7 +209,9 @@ func (h *Handler) handle(ctx context.Context, ev Event) (Response, error) {
 		}
 		return h.update(ctx, log, ev, p)
 	case "Delete":
-		return h.delete(ctx, log, ev.PhysicalResourceID)
+		return h.delete(ctx, log, ev.PhysicalResourceID, ev.ResourceProperties)
+	case "Retire":
+		return Response{}, h.HandleRetire(ctx, RetireRequest{RequestType: ev.RequestType, SecretIDs: ev.SecretIDs})
 	default:
 		return Response{}, fmt.Errorf("unknown request type %q", ev.RequestType)
 	}
@@ -199,6 +228,12 @@ func (h *Handler) update(ctx context.Context, log *slog.Logger, ev Event, p Prop
 	}
 	if old.KeyAlgorithm == "" {
 		old.KeyAlgorithm = pki.KeyECP256
+	}
+	oldGen, _ := generation(old.Generation)
+	newGen, _ := generation(p.Generation)
+	if oldGen != newGen {
+		log.Info("certificate generation changed: issuing a new key and certificate", "oldGeneration", oldGen, "generation", newGen)
+		return h.create(ctx, log, ev.RequestID, p)
 	}
 	if old.ThingName != p.ThingName || old.KeyAlgorithm != p.KeyAlgorithm || old.SecretID != p.SecretID || !certIDRE.MatchString(ev.PhysicalResourceID) {
 		log.Info("properties changed: issuing a new certificate", "oldThingName", old.ThingName, "oldKeyAlgorithm", old.KeyAlgorithm)
@@ -259,6 +294,14 @@ func (h *Handler) create(ctx context.Context, log *slog.Logger, requestID string
 	log.Info("certificate created (inactive)")
 
 	sv := SecretValue{CertificateID: id, CertificatePEM: aws.ToString(out.CertificatePem), CSR: string(csr), PrivateKey: string(keyPEM)}
+	if gen, _ := generation(p.Generation); gen > 1 {
+		sv.Generation = gen // generation 1 keeps the seed's four keys
+		sv.GraceDays, _ = graceDays(p.GraceDays)
+		sv.PolicyName = p.PolicyName
+	}
+	if prev, err := h.readSecret(ctx, p.SecretID, "AWSCURRENT"); err == nil && prev != nil {
+		sv.Superseded = prev.Superseded // replaced certificates still in their grace period stay listed
+	}
 	if err := h.putSecret(ctx, requestID, p.SecretID, sv); err != nil {
 		return Response{}, h.discard(ctx, log, id, err)
 	}
@@ -267,6 +310,7 @@ func (h *Handler) create(ctx context.Context, log *slog.Logger, requestID string
 		return Response{}, h.discard(ctx, log, id, fmt.Errorf("activate certificate %s: %w", id, err))
 	}
 	log.Info("certificate activated")
+	metrics.Inc(metrics.CapB, metrics.CertificatesIssued)
 	return certResponse(id, arn), nil
 }
 
@@ -278,7 +322,7 @@ func (h *Handler) reuse(ctx context.Context, log *slog.Logger, requestID string,
 		if err != nil {
 			return Response{}, false, err
 		}
-		if sv == nil || !sv.matches(p, sv.CertificatePEM) {
+		if sv == nil || !sv.matches(p, sv.CertificatePEM) || !sameGeneration(sv.Generation, p.Generation) {
 			continue
 		}
 		out, err := h.IoT.DescribeCertificate(ctx, &iot.DescribeCertificateInput{CertificateId: aws.String(sv.CertificateID)})
@@ -409,11 +453,22 @@ func (h *Handler) discard(ctx context.Context, log *slog.Logger, id string, caus
 	return cause
 }
 
-func (h *Handler) delete(ctx context.Context, log *slog.Logger, id string) (Response, error) {
+func (h *Handler) delete(ctx context.Context, log *slog.Logger, id string, p Properties) (Response, error) {
 	resp := Response{PhysicalResourceID: id}
 	if !certIDRE.MatchString(id) {
 		log.Info("physical id is not a certificate id: nothing to delete")
 		return resp, nil
+	}
+	if kept, err := h.keepSuperseded(ctx, log, id, p, h.now()); err != nil || kept {
+		return resp, err
+	}
+	if p.SecretID != "" {
+		// The stack's own deletion: the certificates kept for their grace period go with it.
+		if sv, err := h.readSecret(ctx, p.SecretID, "AWSCURRENT"); err == nil && sv != nil && sv.CertificateID == id {
+			if err := h.retire(ctx, log, p.SecretID, h.now(), true); err != nil {
+				return Response{}, err
+			}
+		}
 	}
 	if err := h.deleteCertificate(ctx, log.With("certificateId", id), id); err != nil {
 		return Response{}, err

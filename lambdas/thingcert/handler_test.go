@@ -333,7 +333,7 @@ func TestUpdateUnchanged(t *testing.T) {
 	if n := f.srv.Calls("iot", "CreateCertificateFromCsr"); n != 1 {
 		t.Errorf("CreateCertificateFromCsr calls = %d, want 1", n)
 	}
-	if after := f.secretValue(); after != before {
+	if after := f.secretValue(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Error("secret changed on an unchanged update")
 	}
 }
@@ -402,7 +402,7 @@ func TestUpdateRollbackRestoresPrevious(t *testing.T) {
 	if resp.PhysicalResourceID != created.PhysicalResourceID {
 		t.Errorf("rollback PhysicalResourceId = %s, want the original %s", resp.PhysicalResourceID, created.PhysicalResourceID)
 	}
-	if got := f.secretValue(); got != original {
+	if got := f.secretValue(); fmt.Sprint(got) != fmt.Sprint(original) {
 		t.Error("rollback did not restore the original key and certificate in the secret")
 	}
 	if n := f.srv.Calls("iot", "CreateCertificateFromCsr"); n != 2 {

@@ -1,13 +1,16 @@
 // Command thingcrud is the ThingCrud task of the replica region's replay state machine: it applies thing events (THING_EVENT: created, updated with attributes and type, deleted after detaching this region's JIT-registered certificates)
 // of the primary region to this region's registry, only when the event is newer than what was applied for its entity.
 //
-// Environment: VERSIONS_TABLE (required: the table of applied versions), JITR_POLICY_NAME (default jitr-mr-policy),
+// Environment: VERSIONS_TABLE (required: the table of applied versions), ORIGIN_REGIONS (required: the regions whose
+// events are replayed, comma-separated; events of other regions are refused, and read-repair reads these regions),
+// JITR_POLICY_NAME (default jitr-mr-policy),
 // CA_CERTIFICATE_ID (optional: this region's registration of the device CA; certificates under it are deleted with
 // their thing).
 //
 // Input: the stream record's "dynamodb" part as the trigger passes it, {"Keys": …, "NewImage": {"eventType": {"S": …},
-// …}, "SequenceNumber": …}. Output: {"eventId", "entity", "result": "applied"|"stale"|"skipped", "reason"}.
-// Errors: ThingCrudException (retried by the state machine), InvalidEventException (not retried); both are caught and the
+// …}, "SequenceNumber": …}. Output: {"eventId", "entity", "result": "applied"|"stale"|"repaired"|"skipped", "reason"}.
+// Errors: ThingCrudException (retried by the state machine), ReplayNotReadyException (retried after minutes: a thing type deletes five
+// minutes after its deprecation), InvalidEventException (not retried); all are caught and the
 // record goes to the dead-letter queue.
 package main
 

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/vending"
 	"github.com/iotcert/iotcert/internal/vending/vendaws"
 )
@@ -87,6 +88,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayCustomAuthori
 	token, err := vending.ParseAuthHeader(req.AuthorizationToken, h.Config.TokenIdentifier, h.Config.TokenPayloadLength)
 	if err != nil {
 		slog.WarnContext(ctx, "unauthorized", "reason", err.Error())
+		metrics.Refuse(metrics.CapC, metrics.ReasonUnauthorized)
 		return events.APIGatewayCustomAuthorizerResponse{}, errUnauthorized
 	}
 	set, err := h.tokenSet(ctx)
@@ -101,6 +103,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayCustomAuthori
 			id = rec.ID
 		}
 		slog.InfoContext(ctx, "denied", "reason", err.Error(), "tokenId", id)
+		metrics.Refuse(metrics.CapC, metrics.ReasonUnauthorized)
 		return deny(arn, id), nil
 	}
 	state, err := h.state(ctx, rec.ID)
@@ -110,6 +113,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayCustomAuthori
 	}
 	if state == vending.StatusRevoked {
 		slog.InfoContext(ctx, "denied", "reason", "revoked token", "tokenId", rec.ID)
+		metrics.Refuse(metrics.CapC, metrics.ReasonRevoked)
 		return deny(arn, rec.ID), nil
 	}
 	expires := ""

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
+	"github.com/iotcert/iotcert/internal/capability"
 	"github.com/iotcert/iotcert/internal/pki"
 	"github.com/iotcert/iotcert/internal/vending"
 )
@@ -120,7 +121,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	case http.MethodGet:
 		return respond(http.StatusOK, map[string]any{"response": true, "time": h.now().Unix()}), nil
 	case http.MethodPost:
-		return h.register(ctx, req), nil
+		resp := h.register(ctx, req)
+		publish(resp.StatusCode)
+		return resp, nil
 	default:
 		r := fail(http.StatusMethodNotAllowed, "method not allowed")
 		r.Headers["Allow"] = "GET, POST"
@@ -424,6 +427,7 @@ func (g *registration) steps(ctx context.Context) (events.APIGatewayProxyRespons
 	g.policyAttached = true
 
 	attrs := h.Config.ThingAttributes(g.thingType, strconv.FormatInt(h.now().Unix(), 10), r.Version)
+	attrs[capability.ThingAttribute] = capability.Vending // read back by cert-report
 	_, err = h.IoT.CreateThing(ctx, &iot.CreateThingInput{
 		ThingName:        aws.String(r.ThingName),
 		ThingTypeName:    aws.String(g.thingType),

@@ -32,6 +32,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/iotcert/iotcert/internal/awsfake"
+	"github.com/iotcert/iotcert/internal/capability"
 	"github.com/iotcert/iotcert/internal/pki"
 	"github.com/iotcert/iotcert/internal/testsvc"
 	"github.com/iotcert/iotcert/internal/vending"
@@ -200,8 +201,10 @@ func checkIssued(t testing.TB, env *vendtest.Env, resp events.APIGatewayProxyRes
 	if !ok {
 		t.Fatalf("thing %s not created", thing)
 	}
-	if th.TypeName != vendtest.ThingType || th.Attributes["version"] != "1.0" || th.Attributes["creationDate"] == "" {
-		t.Errorf("thing = %+v, want type %s with attributes creationDate and version", th, vendtest.ThingType)
+	if th.TypeName != vendtest.ThingType || th.Attributes["version"] != "1.0" || th.Attributes["creationDate"] == "" ||
+		th.Attributes[capability.ThingAttribute] != capability.Vending {
+		t.Errorf("thing = %+v, want type %s with attributes creationDate, version and %s=%s", th, vendtest.ThingType,
+			capability.ThingAttribute, capability.Vending)
 	}
 	c, ok := env.Srv.IoT.Certificate(r.CertificateData.CertificateID)
 	if !ok || c.Status != "ACTIVE" {

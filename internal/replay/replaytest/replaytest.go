@@ -5,15 +5,19 @@
 package replaytest
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,6 +41,32 @@ type Env struct {
 	DynamoDB *dynamodb.Client
 	Table    string // the Versions table
 	Applier  *replay.Applier
+	// Clock is the replica's time: the fake's registry rules and the Applier read it.
+	Clock *Clock
+}
+
+// Clock is a simulated clock: it starts at the wall clock's time and moves only when told, so that a test lets five
+// minutes pass at once.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts a clock at the wall clock's time.
+func NewClock() *Clock { return &Clock{t: time.Now().UTC()} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock on.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 var tableSeq atomic.Int64
@@ -55,7 +85,8 @@ func New(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Env{Replica: srv, DynamoDB: dynamodb.NewFromConfig(cfg)}
+	e := &Env{Replica: srv, DynamoDB: dynamodb.NewFromConfig(cfg), Clock: NewClock()}
+	srv.IoT.SetClock(e.Clock.Now)
 	e.Table = fmt.Sprintf("versions-%d", tableSeq.Add(1))
 	if err := CreateVersionsTable(ctx, e.DynamoDB, e.Table); err != nil {
 		t.Fatal(err)
@@ -64,9 +95,21 @@ func New(t testing.TB) *Env {
 		_, _ = e.DynamoDB.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(e.Table)})
 	})
 	t.Setenv("VERSIONS_TABLE", e.Table)
+	t.Setenv("ORIGIN_REGIONS", PrimaryRegion)
 	e.Applier = &replay.Applier{IoT: iot.NewFromConfig(cfg), Versions: &replay.Versions{DB: e.DynamoDB, Table: e.Table},
-		PolicyName: "jitr-mr-policy", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		PolicyName: "jitr-mr-policy", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: e.Clock.Now,
+		Admission: replay.Admission{Origins: []string{PrimaryRegion}, Now: e.Clock.Now}}
 	return e
+}
+
+// WithOrigin lets the replica's Applier read-repair from the primary (its registry is PrimaryRegion's).
+func (e *Env) WithOrigin(p *Primary) {
+	e.Applier.Origin = func(region string) (replay.OriginAPI, error) {
+		if region != PrimaryRegion {
+			return nil, fmt.Errorf("%s is not an origin region", region)
+		}
+		return p.IoT, nil
+	}
 }
 
 // CreateVersionsTable defines the Versions table as the stack does: partition key pk (S), on demand.
@@ -89,22 +132,30 @@ type Primary struct {
 	Srv    *awsfake.Server
 	IoT    *iot.Client
 	Events []map[string]any
-	clock  int64
-	seq    int
+	// Step is how many milliseconds pass between two events (default 1000); 0 stamps every following event with the
+	// same millisecond.
+	Step  int64
+	clock int64
+	seq   int
 }
 
 // NewPrimary starts the primary's fake.
 func NewPrimary(t testing.TB) *Primary {
 	t.Helper()
 	srv := awsfake.New(t)
-	return &Primary{Srv: srv, IoT: iot.NewFromConfig(srv.Config(context.Background())), clock: 1_767_000_000_000}
+	p := &Primary{Srv: srv, IoT: iot.NewFromConfig(srv.Config(context.Background())), clock: 1_767_000_000_000, Step: 1000}
+	srv.IoT.SetClock(func() time.Time { return time.UnixMilli(p.clock) })
+	return p
 }
 
 func (p *Primary) emit(t testing.TB, typ, op string, fields map[string]any) {
 	t.Helper()
-	p.clock += 1000
+	p.clock += p.Step
 	p.seq++
-	ev := map[string]any{"eventType": typ, "eventId": fmt.Sprintf("%032x", p.seq), "timestamp": p.clock,
+	// AWS IoT's eventIds are UUIDs (https://docs.aws.amazon.com/iot/latest/developerguide/registry-events.html).
+	id := fmt.Sprintf("%032x", p.seq)
+	id = id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
+	ev := map[string]any{"eventType": typ, "eventId": id, "timestamp": p.clock,
 		"operation": op, "accountId": awsfake.AccountID}
 	maps.Copy(ev, fields)
 	p.Events = append(p.Events, ev)
@@ -237,9 +288,10 @@ func (p *Primary) DeprecateThingType(t testing.TB, name string, undo bool) {
 	p.typeEvent(t, "UPDATED", name)
 }
 
-// DeleteThingType deletes a thing type (deprecated first, as AWS IoT requires).
+// DeleteThingType deletes a thing type (deprecated first, as AWS IoT requires), once five minutes have passed since.
 func (p *Primary) DeleteThingType(t testing.TB, name string) {
 	t.Helper()
+	p.clock += awsfake.ThingTypeDeleteDelay.Milliseconds()
 	p.typeEvent(t, "DELETED", name)
 	_, err := p.IoT.DeleteThingType(context.Background(), &iot.DeleteThingTypeInput{ThingTypeName: aws.String(name)})
 	must(t, "delete thing type "+name, err)
@@ -560,4 +612,130 @@ func Scenario(t testing.TB, p *Primary) {
 	p.CreateThingType(t, "meter", "")
 	p.CreateThing(t, "meter-1", "meter", map[string]string{"unit": "kWh"})
 	p.DeprecateThingType(t, "meter", false)
+}
+
+// Route picks the CRUD function as the state machine's ChoiceEventType does.
+func Route(r replay.Record) replay.Function {
+	typ := ""
+	if v, ok := r.NewImage["eventType"]; ok && v.DataType() == events.DataTypeString {
+		typ = v.String()
+	}
+	switch typ {
+	case replay.ThingTypeEvent, replay.ThingTypeAssocEvent:
+		return replay.ThingTypeCrud
+	case replay.ThingGroupEvent, replay.GroupMembershipEvent, replay.GroupHierarchyEvent:
+		return replay.ThingGroupCrud
+	}
+	return replay.ThingCrud
+}
+
+// The state machine's retries, as the synthesized definition has them (the stack test keeps the two equal): the
+// CRUD functions' own exceptions after 3, 6 and 12 s; ReplayNotReadyException after 80 s, then 1.5 times longer, six
+// times.
+var (
+	crudRetries     = []time.Duration{3 * time.Second, 6 * time.Second, 12 * time.Second}
+	notReadyRetries = []time.Duration{80 * time.Second, 120 * time.Second, 180 * time.Second, 270 * time.Second,
+		405 * time.Second, 607500 * time.Millisecond}
+)
+
+// Drive applies records as executions of the state machine that start together would: every record is tried, and a
+// retryable failure is tried again in a later round, after the clock has moved by the state machine's retry interval
+// (the CRUD exceptions' or ReplayNotReadyException's, whichever the record failed with), as long as the state
+// machine's attempts last.
+func Drive(t testing.TB, a *replay.Applier, clock *Clock, records []replay.Record) DriveResult {
+	t.Helper()
+	var res DriveResult
+	ctx := context.Background()
+	type pending struct {
+		rec            replay.Record
+		crud, notReady int           // retries used
+		due            time.Duration // when its next attempt runs, from the start
+	}
+	queue := make([]pending, len(records))
+	for i, r := range records {
+		queue[i] = pending{rec: r}
+	}
+	for len(queue) > 0 {
+		now := slices.MinFunc(queue, func(x, y pending) int { return cmp.Compare(x.due, y.due) }).due
+		clock.Advance(now - res.Took)
+		res.Took = now
+		var later []pending
+		for _, p := range queue {
+			if p.due > now {
+				later = append(later, p)
+				continue
+			}
+			_, err := Route(p.rec).Handle(ctx, a, p.rec)
+			var inv *replay.InvalidEventException
+			var nr *replay.ReplayNotReadyException
+			switch {
+			case err == nil:
+				continue
+			case errors.As(err, &inv):
+				res.DLQ = append(res.DLQ, p.rec)
+				continue
+			case errors.As(err, &nr):
+				if p.notReady == len(notReadyRetries) {
+					res.DLQ = append(res.DLQ, p.rec)
+					continue
+				}
+				p.due = now + notReadyRetries[p.notReady]
+				p.notReady++
+				res.NotReadyRetries++
+			default:
+				if p.crud == len(crudRetries) {
+					res.DLQ = append(res.DLQ, p.rec)
+					continue
+				}
+				p.due = now + crudRetries[p.crud]
+				p.crud++
+				res.CrudRetries++
+				res.Errors = append(res.Errors, err.Error())
+			}
+			later = append(later, p)
+		}
+		queue = later
+	}
+	return res
+}
+
+// DriveResult is what Drive saw.
+type DriveResult struct {
+	// DLQ holds what would reach the dead-letter queue.
+	DLQ []replay.Record
+	// Took is the simulated time from the first attempt to the last.
+	Took time.Duration
+	// CrudRetries counts retries of the CRUD exceptions (Errors holds their messages); NotReadyRetries of
+	// ReplayNotReadyException.
+	CrudRetries, NotReadyRetries int
+	Errors                       []string
+}
+
+// ScenarioSameMillisecond runs changes whose events carry one timestamp per pair, so that only what the events
+// themselves say can order them: a thing deleted and created again (a new thingId, its version back at 1, below the
+// deleted one's), a thing updated and deleted (one thingId, one version), and a thing removed from a group and added
+// again.
+func ScenarioSameMillisecond(t testing.TB, p *Primary) {
+	t.Helper()
+	step := p.Step
+	defer func() { p.Step = step }()
+	p.CreateThing(t, "twin", "", map[string]string{"gen": "1"})
+	p.UpdateAttributes(t, "twin", map[string]string{"gen": "1", "color": "red"}, false)
+	p.CreateThing(t, "brief", "", nil)
+	p.CreateThing(t, "member", "", nil)
+	p.CreateGroup(t, "flip", "", "", nil)
+	p.AddToGroup(t, "flip", "member")
+
+	p.clock += 1000
+	p.Step = 0
+	p.DeleteThing(t, "twin")
+	p.CreateThing(t, "twin", "", map[string]string{"gen": "2"})
+
+	p.clock += 1000
+	p.UpdateAttributes(t, "brief", map[string]string{"a": "1"}, true)
+	p.DeleteThing(t, "brief")
+
+	p.clock += 1000
+	p.RemoveFromGroup(t, "flip", "member")
+	p.AddToGroup(t, "flip", "member")
 }

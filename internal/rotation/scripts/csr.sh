@@ -5,6 +5,7 @@
 set -eu
 set -o pipefail
 umask 077
+# @path-safety@ (scripts/safety.sh is inserted here)
 
 host="$SSM_HostId"
 keydir="$SSM_KeyDir"
@@ -24,15 +25,9 @@ if ! command -v openssl >/dev/null 2>&1; then
 	exit 1
 fi
 
-# A missing directory is made root-only; an existing one keeps its mode.
-if [ ! -d "$keydir" ]; then
-	mkdir -p -m 0700 "$keydir"
-fi
-# A directory other users can write (the sample's /tmp) would let them replace the key files.
-if [ -n "$(find "$keydir" -maxdepth 0 -perm /022)" ]; then
-	echo "refusing key directory: it is writable by other users" >&2
-	exit 2
-fi
+# A missing directory is made root-only; an existing one (and every directory above it) must be safe from other
+# users: one they could write (the sample's /tmp) would let them replace the key files.
+safe_dir "key directory" "$keydir"
 
 tmp="$(mktemp "$keydir/.$host-new.key.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT

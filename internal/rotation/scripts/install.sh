@@ -11,6 +11,7 @@
 set -eu
 set -o pipefail
 umask 077
+# @path-safety@ (scripts/safety.sh is inserted here)
 
 host="$SSM_HostId"
 certdir="$SSM_CertDir"
@@ -43,19 +44,20 @@ if [ ! -x "$helper" ]; then
 	echo "$helper not found" >&2
 	exit 1
 fi
-# Root runs the helper: one that other users can replace would run their code as root.
-if [ -n "$(find "$helperdir" "$helper" -maxdepth 0 -perm /022)" ]; then
-	echo "refusing $helper: it or its directory is writable by other users" >&2
-	exit 2
+# Root runs the helper: one that another user owns or can replace, or whose directory (or any above it) they can
+# write, would run their code as root.
+safe_path "aws_signing_helper" "$helper"
+if [ ! -f "$(realpath -e -- "$helper")" ]; then
+	refuse "aws_signing_helper: $helper is not a file"
 fi
 if ! command -v openssl >/dev/null 2>&1; then
 	echo "openssl not found" >&2
 	exit 1
 fi
-# A directory other users can write (the sample's /tmp) would let them replace the key files.
-if [ -n "$(find "$keydir" -maxdepth 0 -perm /022)" ]; then
-	echo "refusing key directory: it is writable by other users" >&2
-	exit 2
+# Every directory written must be safe from other users (the sample's /tmp is not): a user who could write the key,
+# certificate or CA directory could plant <host>-new.crt or a link name as a link to a file of root's.
+if [ -e "$keydir" ] || [ -L "$keydir" ]; then
+	safe_path "key directory" "$keydir"
 fi
 newkey="$keydir/$host-new.key"
 store="$keydir/$host.d"
@@ -75,7 +77,9 @@ links() { # the sample's names, through current
 
 # Sent again after it went live (a retried step, or a run stopped after the rename): finish what is left.
 if [ "$(readlink "$store/current" 2>/dev/null || true)" = "$gen" ]; then
-	mkdir -p -m 0700 "$certdir" "$cadir"
+	safe_dir "certificate directory" "$certdir"
+	safe_dir "CA certificate directory" "$cadir"
+	safe_dir "certificate store" "$store"
 	links
 	rm -f "$newkey" "$certdir/$host-new.crt"
 	echo "certificate $serial is already live for $host"
@@ -85,11 +89,12 @@ if [ ! -f "$newkey" ]; then
 	echo "$newkey not found: the key is made by the CSR step" >&2
 	exit 1
 fi
-for dir in "$certdir" "$cadir" "$store"; do
-	if [ ! -d "$dir" ]; then
-		mkdir -p -m 0700 "$dir"
-	fi
-done
+if [ -L "$newkey" ]; then
+	refuse "key: $newkey is a symbolic link"
+fi
+safe_dir "certificate directory" "$certdir"
+safe_dir "CA certificate directory" "$cadir"
+safe_dir "certificate store" "$store"
 
 stage="$store/.stage-$serial"
 rm -rf "$stage"
@@ -99,7 +104,7 @@ printf '%s' "$SSM_Certificate" | base64 -d >"$stage/cert.pem"
 printf '%s' "$SSM_Chain" | base64 -d >"$stage/chain.pem"
 cp "$newkey" "$stage/key.pem"
 chmod 0400 "$stage/key.pem"
-cp "$stage/cert.pem" "$certdir/$host-new.crt"
+put "$stage/cert.pem" "$certdir/$host-new.crt"
 
 certpub="$(openssl x509 -in "$stage/cert.pem" -noout -pubkey)"
 keypub="$(openssl pkey -in "$stage/key.pem" -pubout)"
@@ -147,9 +152,9 @@ if [ ! -L "$store/current" ] && [ -f "$certdir/$host.crt" ] && [ ! -L "$certdir/
 fi
 
 prev="$(readlink "$store/current" 2>/dev/null || true)"
-if [ -n "$prev" ]; then
-	links
-fi
+# The links go in before the rename, also on a first install (where they wait for current): a stop right after the
+# rename leaves the configured paths holding the new pair.
+links
 
 # The one rename that makes the new pair live.
 ln -sfn "$gen" "$store/.current.tmp"
