@@ -7,10 +7,10 @@ GO_PKGS_RUNTIME := ./lambdas/... ./internal/... ./policies/... ./cmd/...
 # staticcheck, pinned: `go run` fetches exactly this version once and keeps it in the module cache.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The device- and producer-side tools `make tools` builds as static binaries, and the platforms it builds them for.
-TOOLS := create-csr publish register device-cert policy-check device-agent device-rotation cert-report
+TOOLS := create-csr publish register device-cert vend-token rotation-hosts policy-check device-agent device-rotation cert-report
 TOOL_PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: setup setup-test synth test lint unit synth-check synth-check-selftest lambdas bench clean tools ls
+.PHONY: setup setup-test synth test lint unit synth-check synth-check-selftest lambdas bench bench-feedback clean tools ls
 
 setup:
 	@scripts/setup.sh synth
@@ -52,13 +52,19 @@ synth-check-selftest:
 bench:
 	@scripts/bench.sh
 
-# Static binaries (CGO off) of the device- and producer-side tools in dist/<os>-<arch>/, for machines without Go.
+# The README's two commands timed in a fresh clone, with the machine's load (figures in docs/PERFORMANCE.md).
+bench-feedback:
+	@scripts/bench-feedback.sh
+
+# Static binaries (CGO off) of the device-, producer- and operator-side tools in dist/<os>-<arch>/, for machines without
+# Go: one go build per platform, which links the tools in parallel.
 tools:
 	@echo "==> tools: $(TOOLS) for $(TOOL_PLATFORMS) into dist/"
 	@set -e; for p in $(TOOL_PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
+	  mkdir -p dist/$$os-$$arch; \
+	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 GOFLAGS= go build -trimpath -ldflags="-s -w" -o dist/$$os-$$arch/ $(addprefix ./cmd/,$(TOOLS)); \
 	  for t in $(TOOLS); do \
-	    GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 GOFLAGS= go build -trimpath -ldflags="-s -w" -o dist/$$os-$$arch/$$t$$ext ./cmd/$$t; \
 	    go version -m dist/$$os-$$arch/$$t$$ext | grep -q 'CGO_ENABLED=0' || { echo "dist/$$os-$$arch/$$t$$ext is not static"; exit 1; }; \
 	  done; \
 	done

@@ -28,7 +28,7 @@ time_synth() { # label, app, context...
 
 echo "synth (warm, cdk synth --quiet; the CloudFormation validator at its default, warnings, unless said)"
 time_synth "floor: one-resource Go app" build/floorapp
-time_synth "app: platform (CertVending-dev)" build/app
+time_synth "app: platform (4 stacks: vending, multi-region primary and replica, rotation)" build/app
 time_synth "app: cross-account (CSR_FILE)" build/app CSR_FILE=testdata/crossaccount/cross-account.csr
 time_synth "app: thing (thing_name)" build/app thing_name=device1234
 time_synth "app: platform, cdk-nag off" build/app nag=false

@@ -17,5 +17,9 @@ for bin in "$out"/bin/*; do
 	[ -d "lambdas/$name" ] || { rm -f "$bin"; continue; } # a handler that was removed
 	mkdir -p "$out/assets/$name"
 	# Copy only when the bytes changed, so an unchanged handler keeps its file (and asset hash) untouched.
-	cmp -s "$bin" "$out/assets/$name/bootstrap" || cp "$bin" "$out/assets/$name/bootstrap"
+	if ! cmp -s "$bin" "$out/assets/$name/bootstrap"; then
+		cp "$bin" "$out/assets/$name/bootstrap"
+		# Set-up says which changed (LAMBDA_CHANGES names a file to list them in).
+		[ -z "${LAMBDA_CHANGES:-}" ] || echo "$name" >>"$LAMBDA_CHANGES"
+	fi
 done

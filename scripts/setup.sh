@@ -54,28 +54,44 @@ if ! GOPROXY=off GOFLAGS=-mod=mod go mod download >/dev/null 2>&1; then
 	step "downloading Go modules (aws-cdk-go and the AWS SDK: a few minutes the first time)" go mod download
 fi
 
-# The Lambda binaries: said only when there are none yet, or when a rebuild took long enough to notice.
-if [ ! -d build/assets ]; then
-	step "building the Lambda binaries (linux/arm64)" scripts/build-lambdas.sh
-else
-	t0=$(date +%s)
-	scripts/build-lambdas.sh
-	if [ $(($(date +%s) - t0)) -ge 3 ]; then
-		say "rebuilt the Lambda binaries in $(($(date +%s) - t0)) s"
-		did=1
-	fi
-fi
+# The Lambda binaries build in the background while the app is built and jsii warmed (a Node process and a linger that
+# leave a core idle); said only when there were none yet, or when a binary changed.
+lambda_log=$(mktemp)
+lambda_changes=$(mktemp)
+first_lambdas=0
+[ -d build/assets ] || first_lambdas=1
+[ "$first_lambdas" = 0 ] || say "building the Lambda binaries (linux/arm64), in the background"
+lambda_t0=$(date +%s)
+LAMBDA_CHANGES=$lambda_changes scripts/build-lambdas.sh >"$lambda_log" 2>&1 &
+lambda_pid=$!
 
 # jsii unpacks aws-cdk-lib into its cache on first use and then writes a runtime index in the background, which takes a
 # few seconds; a process that exits sooner never gets the index and every later synth stays about three times slower.
 stamp="build/.jsii-warm-$(node --version)-$(grep -m1 'aws-cdk-go/awscdk/v2 ' go.mod | awk '{print $2}')"
 warm_jsii() {
+	mkdir -p build
 	go build -o build/app .
 	(cd "$root" && IOTCERT_LINGER=6s CDK_VALIDATION=false build/app >/dev/null 2>&1 </dev/null) || true
 	touch "$stamp"
 }
 if [ ! -f "$stamp" ]; then
 	step "warming the jsii cache (once: builds the app and runs it, about a minute)" warm_jsii
+fi
+if ! wait "$lambda_pid"; then
+	cat "$lambda_log" >&2
+	rm -f "$lambda_log" "$lambda_changes"
+	exit 1
+fi
+rm -f "$lambda_log"
+lambda_took=$(($(date +%s) - lambda_t0))
+changed=$(sort "$lambda_changes" | tr '\n' ' ')
+rm -f "$lambda_changes"
+if [ "$first_lambdas" = 1 ]; then
+	say "built the Lambda binaries in $lambda_took s"
+	did=1
+elif [ -n "$changed" ]; then
+	say "rebuilt the Lambda binaries in $lambda_took s: ${changed% } changed"
+	did=1
 fi
 if [ "$did" = 1 ]; then
 	say "set-up done"

@@ -3,13 +3,15 @@
 //
 //	device-cert csr  -thing NAME [-key-algorithm EC_P256] [-dir DIR]          (on the device)
 //	device-cert sign -ca-arn ARN -csr FILE [-days 365] [-out FILE] [...]       (the operator, with AWS credentials)
+//	device-cert sign -ca-cert CA.pem -ca-key CA.key -csr FILE [...]            (the operator, with its own CA)
 //
 // csr makes the device's private key and a CSR whose subject is CN=<thing name>: the key never leaves the device
 // (mode 0600, never printed). sign has AWS Private CA sign a CSR, with an idempotency token derived from the CSR (a
 // repeat within AWS's 5-minute window returns the same certificate instead of a second one), waits for the
 // issuance, and writes the certificate followed by the CA chain: the chain the device presents so that AWS IoT can
-// register the certificate under the CA on first connect. AWS credentials, region and endpoint come from the
-// standard SDK environment (AWS_ENDPOINT_URL_ACM_PCA included).
+// register the certificate under the CA on first connect. AWS credentials and endpoint come from the standard SDK
+// environment (AWS_ENDPOINT_URL_ACM_PCA included); the region is the CA ARN's. With -ca-cert and -ca-key (the
+// ca_certificate_file mode of the multi-region stacks) it signs with the operator's own CA instead, offline.
 package main
 
 import (
@@ -17,9 +19,11 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -27,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,16 +57,22 @@ On the device (the private key never leaves it):
   device-cert csr -thing NAME [-key-algorithm EC_P256|EC_P384|RSA_2048] [-dir DIR]
     writes DIR/NAME.key (mode 0600) and DIR/NAME.csr (subject CN=NAME); existing files are never overwritten.
 
-By the operator, with AWS credentials allowed acm-pca:IssueCertificate and acm-pca:GetCertificate on the CA:
+By the operator, with AWS credentials allowed acm-pca:GetCertificateAuthorityCertificate, acm-pca:IssueCertificate
+and acm-pca:GetCertificate on the CA (the region is the CA ARN's, whatever AWS_REGION says):
   device-cert sign -ca-arn ARN -csr FILE [-thing NAME] [-days 365] [-signing-algorithm auto]
                    [-template-arn ARN] [-out FILE] [-wait 5m]
     signs the CSR with AWS Private CA and writes the certificate and the CA chain to FILE
     (default: the CSR path with .csr replaced by .cert.pem).
 
+Or, with the operator's own CA (the multi-region stacks' ca_certificate_file mode), no AWS access at all:
+  device-cert sign -ca-cert CA.pem -ca-key CA.key -csr FILE [-thing NAME] [-days 365] [-out FILE]
+    signs the CSR with that CA's key (client authentication only) and writes the certificate and the CA certificate.
+
 Example:
   device-cert csr -thing thing-mr04 -dir /etc/iot
   device-cert sign -ca-arn arn:aws:acm-pca:us-west-2:111122223333:certificate-authority/11223344-1234-1122-2233-112233445566 \
       -csr thing-mr04.csr
+  device-cert sign -ca-cert ca.crt.pem -ca-key ca.key.pem -csr thing-mr04.csr
   publish --mqtt --cert /etc/iot/thing-mr04.cert.pem --key /etc/iot/thing-mr04.key \
       --endpoint <iot:Data-ATS endpoint> --topic dt/thing-mr04/hello
 
@@ -190,15 +201,17 @@ func runCSR(o csrOptions, stdout, stderr io.Writer) int {
 }
 
 type signOptions struct {
-	caARN, csr, thing, signingAlg, templateARN, out string
-	days                                            int
-	wait                                            time.Duration
+	caARN, caCert, caKey, csr, thing, signingAlg, templateARN, out string
+	days                                                           int
+	wait                                                           time.Duration
 }
 
 func newSignFlags() (*flag.FlagSet, *signOptions) {
 	o := &signOptions{}
 	fset := flag.NewFlagSet("sign", flag.ContinueOnError)
-	fset.StringVar(&o.caARN, "ca-arn", "", "ARN of the AWS Private CA (the stack's CA ARN output) (required)")
+	fset.StringVar(&o.caARN, "ca-arn", "", "ARN of the AWS Private CA (the stack's CA ARN output); the region is taken from it")
+	fset.StringVar(&o.caCert, "ca-cert", "", "PEM certificate of the operator's own CA (instead of -ca-arn; with -ca-key)")
+	fset.StringVar(&o.caKey, "ca-key", "", "PEM private key of that CA (with -ca-cert; encrypted keys are refused)")
 	fset.StringVar(&o.csr, "csr", "", "PEM CSR made by 'device-cert csr' (required)")
 	fset.StringVar(&o.thing, "thing", "", "refuse the CSR unless its CN is this thing name")
 	fset.IntVar(&o.days, "days", 365, "validity of the certificate in days")
@@ -218,11 +231,16 @@ func IdempotencyToken(csrDER []byte) string {
 }
 
 func runSign(o signOptions, stdout, stderr io.Writer) int {
+	local := o.caCert != "" || o.caKey != ""
 	switch {
-	case o.caARN == "":
-		return usageError(stderr, "sign: -ca-arn is required")
-	case !strings.HasPrefix(o.caARN, "arn:") || !strings.Contains(o.caARN, ":certificate-authority/"):
-		return usageError(stderr, "sign: -ca-arn %q is not a certificate authority ARN", o.caARN)
+	case local && o.caARN != "":
+		return usageError(stderr, "sign: give -ca-arn (AWS Private CA) or -ca-cert and -ca-key (your own CA), not both")
+	case local && (o.caCert == "" || o.caKey == ""):
+		return usageError(stderr, "sign: -ca-cert and -ca-key go together")
+	case !local && o.caARN == "":
+		return usageError(stderr, "sign: -ca-arn is required (or -ca-cert and -ca-key for your own CA)")
+	case !local && caRegion(o.caARN) == "":
+		return usageError(stderr, "sign: -ca-arn %q is not a certificate authority ARN (arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>)", o.caARN)
 	case o.csr == "":
 		return usageError(stderr, "sign: -csr is required")
 	case o.days < 1 || o.days > 36500:
@@ -263,14 +281,17 @@ func runSign(o signOptions, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), o.wait+30*time.Second)
-	defer cancel()
-	cfg, err := awsconfig.Load(ctx, 5*time.Second)
-	if err != nil {
-		fmt.Fprintf(stderr, "device-cert: %v\n", err)
-		return 1
+	var chainPEM []byte
+	if local {
+		chainPEM, err = signLocal(o, csr, time.Now())
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), o.wait+30*time.Second)
+		defer cancel()
+		var cfg aws.Config
+		if cfg, err = caConfig(ctx, o.caARN); err == nil {
+			chainPEM, err = sign(ctx, acmpca.NewFromConfig(cfg), o, csr)
+		}
 	}
-	chainPEM, err := sign(ctx, acmpca.NewFromConfig(cfg), o, csr)
 	if err != nil {
 		fmt.Fprintf(stderr, "device-cert: %v\n", err)
 		return 1
@@ -403,4 +424,80 @@ func checkIssued(chainPEM []byte, csr *x509.CertificateRequest) error {
 		return fmt.Errorf("the issued certificate does not verify against its chain for client authentication: %w", err)
 	}
 	return nil
+}
+
+// caRegion returns the region of an AWS Private CA ARN (arn:<partition>:acm-pca:<region>:<account>:certificate-authority/<id>),
+// or "" when arn is not one.
+func caRegion(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "acm-pca" || parts[3] == "" ||
+		!strings.HasPrefix(parts[5], "certificate-authority/") || len(parts[5]) == len("certificate-authority/") {
+		return ""
+	}
+	return parts[3]
+}
+
+// caConfig loads the AWS configuration for calls to the CA: the CA lives in its ARN's region, whatever AWS_REGION or
+// the profile says.
+func caConfig(ctx context.Context, caARN string) (aws.Config, error) {
+	cfg, err := awsconfig.Load(ctx, 5*time.Second)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	cfg.Region = caRegion(caARN)
+	return cfg, nil
+}
+
+// signLocal signs the CSR with the operator's own CA (files), as AWS Private CA's client-authentication template
+// would: CN from the CSR, clientAuth only, a random 159-bit serial, and returns the certificate followed by the CA
+// certificate, checked like a Private CA issuance.
+func signLocal(o signOptions, csr *x509.CertificateRequest, now time.Time) ([]byte, error) {
+	caPEM, err := os.ReadFile(o.caCert)
+	if err != nil {
+		return nil, fmt.Errorf("read CA certificate: %w", err)
+	}
+	ca, err := pki.ParseCertificate(caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.caCert, err)
+	}
+	if !ca.IsCA || ca.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return nil, fmt.Errorf("%s is not a CA certificate (basic constraints CA:TRUE and key usage keyCertSign)", o.caCert)
+	}
+	keyPEM, err := os.ReadFile(o.caKey)
+	if err != nil {
+		return nil, fmt.Errorf("read CA key: %w", err)
+	}
+	key, err := pki.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.caKey, err)
+	}
+	if eq, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(ca.PublicKey) {
+		return nil, fmt.Errorf("%s is not the key of the CA certificate %s", o.caKey, o.caCert)
+	}
+	notBefore, notAfter := pki.ValidityWindow(now, time.Duration(o.days)*24*time.Hour)
+	if notAfter.After(ca.NotAfter) {
+		return nil, fmt.Errorf("-days %d would outlive the CA certificate (valid until %s): give fewer days", o.days, ca.NotAfter.UTC().Format(time.RFC3339))
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial.Add(serial, big.NewInt(1)),
+		Subject:               pkix.Name{CommonName: csr.Subject.CommonName},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, csr.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	full := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
+	if err := checkIssued(full, csr); err != nil {
+		return nil, err
+	}
+	return full, nil
 }

@@ -48,7 +48,10 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	_, out, _ := runTool("-h")
-	for _, want := range []string{"(default 365)", "(default \"EC_P256\")", "(default 5m0s)", DefaultTemplateARN} {
+	// Every permission the README names, the region's source, and the own-CA mode.
+	for _, want := range []string{"(default 365)", "(default \"EC_P256\")", "(default 5m0s)", DefaultTemplateARN,
+		"acm-pca:GetCertificateAuthorityCertificate", "acm-pca:IssueCertificate", "acm-pca:GetCertificate on the CA",
+		"the region is the CA ARN's", "-ca-cert CA.pem -ca-key CA.key", "-ca-key string"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks the default %q:\n%s", want, out)
 		}
@@ -353,6 +356,77 @@ func TestIdempotencyToken(t *testing.T) {
 	a, b := IdempotencyToken([]byte("csr-a")), IdempotencyToken([]byte("csr-b"))
 	if len(a) != 36 || a == b || a != IdempotencyToken([]byte("csr-a")) {
 		t.Errorf("IdempotencyToken = %q, %q: want 36 characters, stable per CSR, different across CSRs", a, b)
+	}
+}
+
+// The CA's region comes from its ARN, whatever AWS_REGION says: the CA lives there.
+func TestSignRegionFromCAARN(t *testing.T) {
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	cfg, err := caConfig(context.Background(), "arn:aws:acm-pca:us-west-2:111122223333:certificate-authority/11223344-1234-1122-2233-112233445566")
+	if err != nil || cfg.Region != "us-west-2" {
+		t.Errorf("caConfig() region = %q, %v; want us-west-2", cfg.Region, err)
+	}
+	for _, bad := range []string{"arn:aws:acm-pca::1:certificate-authority/x", "arn:aws:iot:us-west-2:1:certificate-authority/x",
+		"arn:aws:acm-pca:us-west-2:1:certificate-authority/", "certificate-authority/x"} {
+		if r := caRegion(bad); r != "" {
+			t.Errorf("caRegion(%q) = %q, want none", bad, r)
+		}
+	}
+}
+
+// In the operator's-own-CA mode (ca_certificate_file), sign uses the CA's certificate and key files, offline: the
+// certificate verifies with openssl against that CA for client authentication and holds the device's key.
+func TestSignWithCAFiles(t *testing.T) {
+	bin := openssl(t)
+	dir := t.TempDir()
+	caKey, caCert := filepath.Join(dir, "ca.key.pem"), filepath.Join(dir, "ca.crt.pem")
+	runOpenSSL(t, bin, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", caKey, "-out", caCert,
+		"-days", "3650", "-subj", "/C=DE/O=AWS/OU=IoT/CN=Multi Region CA", "-addext", "basicConstraints=critical,CA:TRUE",
+		"-addext", "keyUsage=critical,keyCertSign,cRLSign")
+	keyPath, csrPath := makeCSR(t, dir, "thing-mr05", pki.KeyECP256)
+	code, out, errOut := runTool("sign", "-ca-cert", caCert, "-ca-key", caKey, "-csr", csrPath, "-thing", "thing-mr05", "-days", "30")
+	if code != 0 {
+		t.Fatalf("sign with CA files = %d: %s", code, errOut)
+	}
+	certPath := filepath.Join(dir, "thing-mr05.cert.pem")
+	if !strings.Contains(out, certPath) {
+		t.Errorf("sign output %q does not name %s", out, certPath)
+	}
+	chain := readChain(t, certPath)
+	if len(chain) != 2 || chain[0].Subject.CommonName != "thing-mr05" || chain[1].Subject.CommonName != "Multi Region CA" {
+		t.Fatalf("certificate file = %d certificates, want the device's (CN thing-mr05) and the CA's", len(chain))
+	}
+	if got := runOpenSSL(t, bin, "verify", "-purpose", "sslclient", "-CAfile", caCert, certPath); !strings.Contains(got, ": OK") {
+		t.Errorf("openssl verify = %q", got)
+	}
+	if certPub, keyPub := runOpenSSL(t, bin, "x509", "-in", certPath, "-noout", "-pubkey"), runOpenSSL(t, bin, "pkey", "-in", keyPath, "-pubout"); certPub != keyPub {
+		t.Error("the certificate does not hold the device's key")
+	}
+	// Refusals: a CA key that is not the certificate's, both modes at once, one file alone, a validity beyond the CA's.
+	otherKey := filepath.Join(dir, "other.key")
+	runOpenSSL(t, bin, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", otherKey)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-ca-cert", caCert, "-ca-key", otherKey, "-out", filepath.Join(dir, "x1.pem")}, 1, "is not the key of the CA certificate"},
+		{[]string{"-ca-cert", caCert, "-ca-key", caKey, "-ca-arn", "arn:aws:acm-pca:us-west-2:1:certificate-authority/x"}, 2, "not both"},
+		{[]string{"-ca-cert", caCert}, 2, "-ca-cert and -ca-key go together"},
+		{[]string{"-ca-cert", caCert, "-ca-key", caKey, "-days", "36500", "-out", filepath.Join(dir, "x2.pem")}, 1, "would outlive the CA certificate"},
+		{[]string{"-ca-cert", certPath, "-ca-key", keyPath, "-out", filepath.Join(dir, "x3.pem")}, 1, "is not a CA certificate"},
+	} {
+		code, _, errOut := runTool(append([]string{"sign", "-csr", csrPath}, tc.args...)...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("sign %v = %d %q, want %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+	for _, f := range []string{"x1.pem", "x2.pem", "x3.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("%s was written by a refused sign", f)
+		}
 	}
 }
 

@@ -5,13 +5,12 @@
 //	        [--mqtt [--client-id ID]] [--timeout D]
 //
 // The endpoint is the certificate's issuer common name and the topic its subject common name ("%2F" read as "/"),
-// unless --endpoint or --topic override them. --key defaults to the certificate path with its extension replaced
-// by ".key".
+// unless --endpoint or --topic override them. --key defaults to the certificate's name without ".cert.pem",
+// ".crt.pem", ".pem" or ".crt", plus ".key" (thing-mr04.cert.pem takes thing-mr04.key).
 //
 // HTTPS (default): POST https://<endpoint>:8443/topics/<topic>?qos=1 with the message bytes as the body, verbatim,
-// and the response body printed. --mqtt: MQTT 3.1.1 over TLS to <endpoint>:8883, one QoS 1 publish. The MQTT
-// client id defaults to the topic's first level ("producer1" for "producer1/data"); it must be the client id the
-// consumer allowed (the stack's mqtt_client_id). On port 443 the AWS IoT ALPN protocol names are sent.
+// and the response body printed. --mqtt: MQTT 3.1.1 over TLS to <endpoint>:8883, one QoS 1 publish; the client id
+// must be the one the consumer allowed (the stack's mqtt_client_id, or the thing name for a device). On port 443 the AWS IoT ALPN protocol names are sent.
 // The server is verified against the system roots plus --ca.
 //
 // Every certificate in the --cert file is sent, so a device certificate followed by its CA chain (what device-cert
@@ -69,14 +68,19 @@ var tool = cli.Tool{
 	Name: "publish",
 	Synopsis: `publish --cert CERT.pem [--key KEY] [--message TEXT] [--topic T] [--endpoint HOST] [--port N] [--ca FILE]
 	[--mqtt [--client-id ID]] [--timeout D]`,
-	About: `publishes one message to the consumer's AWS IoT account with the certificate the cross-account stack issued.
-The endpoint is the certificate's issuer common name and the topic its subject common name, unless --endpoint or
---topic override them. HTTPS (default): POST https://<endpoint>:8443/topics/<topic>?qos=1 with the message verbatim;
---mqtt: one QoS 1 publish over MQTT on port 8883 with mutual TLS. A non-2xx answer or a TLS failure says why and exits 1.`,
+	About: `publishes one message to AWS IoT with a certificate and its private key: the certificate the cross-account
+stack issued to a partner, or a device certificate (device-cert sign, the multi-region stacks), whose file may carry
+the CA chain for Just-in-Time Registration. The endpoint is the certificate's issuer common name (the cross-account
+stack puts the consumer's endpoint there) and the topic its subject common name, unless --endpoint or --topic override
+them; a device certificate's issuer is its CA, so give --endpoint. HTTPS (default): POST
+https://<endpoint>:8443/topics/<topic>?qos=1 with the message verbatim; --mqtt: one QoS 1 publish over MQTT on port
+8883 with mutual TLS, reconnecting while AWS IoT registers a new certificate. A non-2xx answer or a TLS failure says
+why and exits 1.`,
 	Examples: []string{
 		"publish --cert 0123abcd.pem --key cross-account.key",
 		`publish --cert 0123abcd.pem --key cross-account.key --message '{"temperature": 21.5}'`,
 		"publish --cert 0123abcd.pem --key cross-account.key --mqtt --client-id producer1",
+		"publish --mqtt --cert thing-mr04.cert.pem --endpoint abc123-ats.iot.us-west-2.amazonaws.com --topic dt/thing-mr04/hello",
 	},
 }
 
@@ -93,14 +97,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("publish", flag.ContinueOnError)
 	var o options
 	fset.StringVar(&o.cert, "cert", "", "PEM certificate issued by the consumer's stack (required)")
-	fset.StringVar(&o.key, "key", "", "PEM private key (default: the certificate path with its extension replaced by .key)")
+	fset.StringVar(&o.key, "key", "", "PEM private key (default: the certificate's name with .key for .pem, .cert.pem or .crt.pem: thing-mr04.cert.pem takes thing-mr04.key)")
 	fset.StringVar(&o.message, "message", DefaultMessage, "message body, sent verbatim")
 	fset.StringVar(&o.topic, "topic", "", "topic to publish to (default: the certificate's subject common name)")
 	fset.StringVar(&o.endpoint, "endpoint", "", "AWS IoT data endpoint (default: the certificate's issuer common name)")
 	fset.IntVar(&o.port, "port", 0, "server port (default: 8443 for HTTPS, 8883 for MQTT)")
 	fset.StringVar(&o.ca, "ca", "", "PEM file of extra CA certificates to trust for the server (added to the system roots)")
 	fset.BoolVar(&o.mqtt, "mqtt", false, "publish over MQTT instead of HTTPS")
-	fset.StringVar(&o.clientID, "client-id", "", "MQTT client id (default: the topic's first level)")
+	fset.StringVar(&o.clientID, "client-id", "", "MQTT client id (default: the certificate's subject CN when it is a valid client id, such as a thing name; else the topic's first level)")
 	fset.DurationVar(&o.timeout, "timeout", 30*time.Second, "time allowed for the whole publish")
 	fset.DurationVar(&o.retryBackoff, "retry-backoff", time.Second,
 		"MQTT: first wait before reconnecting when the server closes the connection (doubles up to 16s)")
@@ -123,9 +127,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// defaultKeyPath replaces the certificate file's extension with ".key" (publish.py's default).
+// defaultKeyPath names the key that goes with a certificate file: its name without ".cert.pem", ".crt.pem", ".pem"
+// or ".crt", plus ".key" (publish.py's default for <id>.pem, and device-cert's and the multi-region notebook's
+// <thing>.cert.pem with <thing>.key), or <name>.key.pem when only that exists.
 func defaultKeyPath(cert string) string {
-	return strings.TrimSuffix(cert, filepath.Ext(cert)) + ".key"
+	base := strings.TrimSuffix(cert, filepath.Ext(cert))
+	for _, ext := range []string{".cert.pem", ".crt.pem", ".pem", ".crt"} {
+		if strings.HasSuffix(cert, ext) && len(cert) > len(ext) {
+			base = strings.TrimSuffix(cert, ext)
+			break
+		}
+	}
+	// The notebook's own CA files pair ca.crt.pem with ca.key.pem: take that name when only it exists.
+	if _, err := os.Stat(base + ".key"); err != nil {
+		if _, err := os.Stat(base + ".key.pem"); err == nil {
+			return base + ".key.pem"
+		}
+	}
+	return base + ".key"
 }
 
 func publish(o options, stdout, stderr io.Writer) error {

@@ -233,11 +233,19 @@ func selfSigned(t *testing.T, k crypto.Signer, subject, issuer pkix.Name) []byte
 }
 
 func TestDefaultKeyPath(t *testing.T) {
+	pairDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(pairDir, "ca.key.pem"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct{ cert, want string }{
 		{"../d9be716d.pem", "../d9be716d.key"},
 		{"cert.crt", "cert.key"},
 		{"dir.v1/cert", "dir.v1/cert.key"},
 		{"a.b.pem", "a.b.key"},
+		// device-cert's and the multi-region notebook's names.
+		{"thing-mr04.cert.pem", "thing-mr04.key"},
+		{"/etc/iot/thing-mr04.crt.pem", "/etc/iot/thing-mr04.key"},
+		{filepath.Join(pairDir, "ca.crt.pem"), filepath.Join(pairDir, "ca.key.pem")},
 	}
 	for _, tt := range tests {
 		if got := defaultKeyPath(tt.cert); got != tt.want {

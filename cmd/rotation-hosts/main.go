@@ -3,6 +3,7 @@
 // documents use, before anything is written.
 //
 //	rotation-hosts add        [-table t] [-shards n] [-cert-path p] [-key-path p] [-cacert-path p] [-signinghelper-path p] <host-id>
+//	                          (flags may also follow the host id)
 //	rotation-hosts list       [-table t]
 //	rotation-hosts remove     [-table t] <host-id>
 //	rotation-hosts rotate-now -state-machine ARN [-table t] [-wait 0] <host-id>
@@ -45,7 +46,7 @@ Commands:
   remove <host-id>      remove a host (its certificate stays valid until it expires)
   rotate-now <host-id>  start a rotation of this host now and show its state
 
-Flags (each command takes those that apply):
+Flags (each command takes those that apply, before or after the host id):
   -table name                 host table (default "certificates"; certificates-<rotation_name> for a named stack)
   -shards n                   shards of the renewAt index, as the stack's rotation_renew_shards (default 16)
   -cert-path, -key-path, -cacert-path, -signinghelper-path dir
@@ -59,6 +60,26 @@ Example:
 
 AWS credentials, region and endpoints come from the standard SDK environment.
 `
+
+// parseInterspersed parses flags before and after the positional arguments (`add i-0123 -key-path /x` as well as
+// `add -key-path /x i-0123`), which the flag package alone stops at; after "--" everything is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
 
 // usageError is a bad command line: one line, then the pointer to -h, exit 2.
 type usageError struct{ msg string }
@@ -119,21 +140,22 @@ func dispatch(ctx context.Context, args []string, stdout io.Writer) error {
 	default:
 		return usageError{fmt.Sprintf("unknown command %q: use add, list, remove or rotate-now", cmd)}
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usageError{err.Error()}
 	}
-	if fs.NArg() != nargs {
+	if len(positional) != nargs {
 		if nargs == 0 {
-			return usageError{fmt.Sprintf("%s takes no arguments, got %q", cmd, strings.Join(fs.Args(), " "))}
+			return usageError{fmt.Sprintf("%s takes no arguments, got %q", cmd, strings.Join(positional, " "))}
 		}
 		return usageError{fmt.Sprintf("%s needs exactly one host id", cmd)}
 	}
 	var host string
 	if nargs == 1 {
-		host = fs.Arg(0)
+		host = positional[0]
 		if err := rotation.CheckHostID(host); err != nil {
 			return usageError{err.Error()}
 		}

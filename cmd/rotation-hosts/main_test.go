@@ -96,9 +96,21 @@ func TestAddListRemove(t *testing.T) {
 	if code, _, errs := runTool("add", "-table", table, host); code != 1 || !strings.Contains(errs, "already in table") {
 		t.Errorf("second add = %d %q, want 1 and 'already in table'", code, errs)
 	}
+	// Flags after the host id work too: `add <id> -key-path p`.
+	const host2 = "mi-0123456789abcdef0"
+	if code, out, errs := runTool("add", host2, "-table", table, "-key-path", "/opt/iamra/key"); code != 0 {
+		t.Fatalf("add with flags after the host id = %d, %s %s", code, out, errs)
+	}
+	got2, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"hostID": s(host2)}})
+	if err != nil || got2.Item == nil || str(got2.Item, "keyPath") != "/opt/iamra/key" {
+		t.Fatalf("item after add with flags after the host id: %v %v, want keyPath /opt/iamra/key", got2, err)
+	}
 	code, out, _ := runTool("list", "-table", table)
-	if code != 0 || !strings.Contains(out, host) || !strings.Contains(out, "1 hosts") {
+	if code != 0 || !strings.Contains(out, host) || !strings.Contains(out, "2 hosts") {
 		t.Errorf("list = %d %q", code, out)
+	}
+	if code, _, _ := runTool("remove", host2, "-table", table); code != 0 {
+		t.Errorf("remove with the flag after the host id = %d", code)
 	}
 	if code, _, _ := runTool("remove", "-table", table, host); code != 0 {
 		t.Errorf("remove = %d", code)
@@ -121,6 +133,9 @@ func TestRefusals(t *testing.T) {
 		{"add", "-table", table, "-cacert-path", "../etc", "i-0123456789abcdef0"},
 		{"add", "-table", table, "-signinghelper-path", "/root/../tmp", "i-0123456789abcdef0"},
 		{"add", "-table", table, "-shards", "0", "i-0123456789abcdef0"},
+		{"add", "i-0123456789abcdef0", "-table", table, "-key-path", "/etc/$(reboot)"},
+		{"add", "-table", table, "i-0123456789abcdef0", "i-0fedcba9876543210"},
+		{"add", "-table", table, "--", "-key-path"},
 		{"remove", "-table", table, "i-1; rm -rf /"},
 		{"rotate-now", "-table", table, "i-0123456789abcdef0"},
 		{"rotate-now", "-table", table, "-state-machine", smArn, "mi-123"},

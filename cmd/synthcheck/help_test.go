@@ -13,7 +13,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	}
 	for _, want := range []string{"synthcheck: synthesizes every stack", "-app string\n        app command (default: the one in cdk.json)\n",
 		`-out string` + "\n" + `        directory for the cloud assemblies, one per case (default: "cdk.out/check")`, "-case string", "-expect-fail", "-c value",
-		"example:\n  go run ./cmd/synthcheck"} {
+		"example:\n  go run ./cmd/synthcheck", "-j int", "every distinct template is checked once", "Uninstall section"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("run(-h) = %q, want it to contain %q", stdout.String(), want)
 		}

@@ -6,12 +6,16 @@
 //   - the app's own IoT policy rules (package policies) over every AWS::IoT::Policy: no action wildcards, no
 //     Allow on every resource, no unscoped iot:Connect. cdk-nag and cfn-guard have no IoT rules.
 //
-// An acknowledged cfn-guard rule must carry its reason next to the resource (Metadata.guard.Reasons).
+// It builds the app and the Lambda binaries once, synthesizes -j cases at a time, and then checks each distinct
+// template once (the platform stacks repeat byte for byte across cases). It also requires the cost line of every stack
+// with a Private CA, and that every resource kept after cdk destroy under a fixed name is listed in the README's
+// Uninstall section. An acknowledged cfn-guard rule must carry its reason next to the resource (Metadata.guard.Reasons).
 // With -expect-fail it checks the checker: the run must fail, with every finding named by -expect.
 package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,9 +24,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iotcert/iotcert/internal/cli"
@@ -59,8 +65,10 @@ var tool = cli.Tool{
 	Synopsis: "synthcheck [-case a,b] [-c key=value]... [-app CMD] [-out DIR] [-expect-fail -expect F1,F2]",
 	About: `synthesizes every stack the app can define with the sample inputs in testdata/, as cdk synth does, and fails on
 the CloudFormation validator's errors, cdk-nag's AwsSolutions and Serverless findings, cfn-guard's AWS Control Tower
-rules and the app's own IoT policy rules. Run it from the repository root (make synth does).`,
-	Examples: []string{"go run ./cmd/synthcheck", "go run ./cmd/synthcheck -case thing,fleet"},
+rules and the app's own IoT policy rules; every distinct template is checked once. It also requires the cost line of
+each stack with a Private CA, and the README's Uninstall section to list every resource kept under a fixed name after
+cdk destroy. Cases run -j at a time. Run it from the repository root (make synth does).`,
+	Examples: []string{"go run ./cmd/synthcheck", "go run ./cmd/synthcheck -case thing,fleet", "go run ./cmd/synthcheck -j 1"},
 }
 
 func main() {
@@ -74,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	only := fs.String("case", "", "run only the cases whose names are listed (comma-separated)")
 	expectFail := fs.Bool("expect-fail", false, "succeed only if the check fails with every finding named in -expect")
 	expect := fs.String("expect", "", "comma-separated findings that must be reported (with -expect-fail)")
+	jobs := fs.Int("j", runtime.NumCPU(), "cases synthesized at a time, and cfn-guard processes")
 	ctxFlags := multiFlag{}
 	fs.Var(&ctxFlags, "c", "extra context key=value for every case (repeatable)")
 	if code, done := tool.Parse(fs, args, stdout, stderr); done {
@@ -102,54 +111,82 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cases = filterCases(cases, strings.Split(*only, ","))
 	}
 
-	var findings []string
-	for _, c := range cases {
-		dir := filepath.Join(*out, c.Name)
-		if err := os.RemoveAll(dir); err != nil {
-			fmt.Fprintln(stderr, "synthcheck:", err)
+	// The app and the Lambda binaries are built once, here, not by every case's app command (cases run in parallel
+	// and would race on build/).
+	t0 := time.Now()
+	if *app == "" {
+		if out, err := prebuild(root); err != nil {
+			fmt.Fprintf(stderr, "synthcheck: build: %v\n%s", err, out)
 			return 2
 		}
-		start := time.Now()
-		synthOut, err := synth(root, *app, dir, append(append([]string{}, ctxFlags...), c.Context...))
-		fmt.Fprintf(stdout, "synth %-22s %5.1fs  ", c.Name, time.Since(start).Seconds())
-		failed := err != nil
+	}
+	fmt.Fprintf(stdout, "build (app and Lambda binaries)  %5.1fs\n", time.Since(t0).Seconds())
+
+	// Phase 1: every case's synth, *jobs at a time; the validator and cdk-nag run inside.
+	t0 = time.Now()
+	results := make([]caseResult, len(cases))
+	sem := make(chan struct{}, max(*jobs, 1))
+	var wg sync.WaitGroup
+	for i, c := range cases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := caseResult{c: c, dir: filepath.Join(*out, c.Name), context: append(append([]string{}, ctxFlags...), c.Context...)}
+			start := time.Now()
+			if r.err = os.RemoveAll(r.dir); r.err == nil {
+				r.out, r.err = synth(root, *app, r.dir, r.context)
+			}
+			r.took = time.Since(start)
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	synthTook := time.Since(t0)
+
+	// Phase 2: cfn-guard and the IoT policy rules over each distinct template once: the platform stacks repeat in
+	// every platform case, byte for byte.
+	t0 = time.Now()
+	checks, distinct, total, err := checkTemplates(root, guard, rules, results, *jobs)
+	if err != nil {
+		fmt.Fprintln(stdout, "synthcheck: cfn-guard:", err)
+		return 1
+	}
+	guardTook := time.Since(t0)
+
+	var findings []string
+	for _, r := range results {
+		fmt.Fprintf(stdout, "synth %-26s %5.1fs  ", r.c.Name, r.took.Seconds())
+		failed := r.err != nil
 		if failed {
 			fmt.Fprintln(stdout, "FAIL")
-			stdout.Write(indent(synthOut))
-			findings = append(findings, synthFindings(c.Name, synthOut)...)
-			// A synth with errors still writes its templates: cfn-guard judges them too.
-			if t, _ := filepath.Glob(filepath.Join(dir, "*.template.json")); len(t) == 0 {
-				continue
+			stdout.Write(indent(r.out))
+			findings = append(findings, synthFindings(r.c.Name, r.out)...)
+		}
+		if !failed && *app == "" {
+			// The app's promise: a synth of a stack with a Private CA says what it costs.
+			if missing := missingCostLines(r.dir, r.out); len(missing) > 0 {
+				checks[r.c.Name] = append(checks[r.c.Name], missing...)
 			}
 		}
-		start = time.Now()
-		g, err := checkGuard(guard, rules, dir)
-		if err == nil {
-			var p []string
-			p, err = checkIoTPolicies(dir, allowBroad(append(append([]string{}, ctxFlags...), c.Context...)))
-			g = append(g, p...)
-		}
-		if err != nil {
-			fmt.Fprintln(stdout, "  cfn-guard:", err)
-			findings = append(findings, c.Name+": cfn-guard: "+err.Error())
-			continue
-		}
-		if len(g) > 0 {
+		if g := checks[r.c.Name]; len(g) > 0 {
 			if !failed {
 				fmt.Fprintln(stdout, "FAIL")
 			}
-			fmt.Fprintf(stdout, "  cfn-guard (%.1fs):\n", time.Since(start).Seconds())
+			fmt.Fprintln(stdout, "  cfn-guard and IoT policy rules:")
 			for _, f := range g {
 				fmt.Fprintln(stdout, "  "+f)
-				findings = append(findings, c.Name+": "+f)
+				findings = append(findings, r.c.Name+": "+f)
 			}
 			continue
 		}
-		if failed {
-			continue
+		if !failed {
+			fmt.Fprintln(stdout, "ok")
 		}
-		fmt.Fprintf(stdout, "ok (cfn-guard %.1fs)\n", time.Since(start).Seconds())
 	}
+	fmt.Fprintf(stdout, "phases: synth %.1fs (%d cases, %d at a time), cfn-guard and IoT policy rules %.1fs (%d templates, %d distinct)\n",
+		synthTook.Seconds(), len(cases), max(*jobs, 1), guardTook.Seconds(), total, distinct)
 
 	if *expectFail {
 		if len(findings) == 0 {
@@ -190,7 +227,7 @@ func synth(root, app, outdir string, context []string) ([]byte, error) {
 	}
 	cmd := exec.Command("cdk", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CDK_DISABLE_VERSION_CHECK=1")
+	cmd.Env = append(os.Environ(), "CDK_DISABLE_VERSION_CHECK=1", "IOTCERT_PREBUILT=1")
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()
@@ -224,18 +261,10 @@ func guardPaths(root string) (string, string, error) {
 	return bin, filepath.Join(pkg, "rules", "control-tower", "cfn-guard"), nil
 }
 
-// checkGuard runs cfn-guard over every template of a cloud assembly and returns one line per failed rule and resource.
-func checkGuard(guard, rules, dir string) ([]string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	// Absolute paths: cfn-guard names each result by the absolute path of its data file.
-	templates, err := filepath.Glob(filepath.Join(abs, "*.template.json"))
-	if err != nil || len(templates) == 0 {
-		return nil, fmt.Errorf("no templates in %s", dir)
-	}
-	var findings []string
+// checkGuard runs cfn-guard over templates (absolute paths) and returns, per template, one line per failed rule and
+// resource that no reasoned acknowledgement covers.
+func checkGuard(guard, rules string, templates []string) (map[string][]string, error) {
+	findings := map[string][]string{}
 	suppressed := map[string]map[string]map[string]bool{} // template -> rule -> logical ids
 	for _, t := range templates {
 		sup, problems, err := guardSuppressions(t)
@@ -243,7 +272,7 @@ func checkGuard(guard, rules, dir string) ([]string, error) {
 			return nil, err
 		}
 		suppressed[t] = sup
-		findings = append(findings, problems...)
+		findings[t] = append(findings[t], problems...)
 	}
 	args := []string{"validate", "--rules", rules, "-z", "-o", "json", "-S", "none"}
 	for _, t := range templates {
@@ -252,7 +281,7 @@ func checkGuard(guard, rules, dir string) ([]string, error) {
 	cmd := exec.Command(guard, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 19) { // 19: validation failures
 		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
@@ -280,11 +309,13 @@ func checkGuard(guard, rules, dir string) ([]string, error) {
 				}
 			}
 			if len(open) > 0 {
-				findings = append(findings, fmt.Sprintf("%s: cfn-guard %s on %s", filepath.Base(r.Name), name, strings.Join(open, ", ")))
+				findings[r.Name] = append(findings[r.Name], fmt.Sprintf("%s: cfn-guard %s on %s", filepath.Base(r.Name), name, strings.Join(open, ", ")))
 			}
 		}
 	}
-	sort.Strings(findings)
+	for t := range findings {
+		sort.Strings(findings[t])
+	}
 	return findings, nil
 }
 
@@ -296,14 +327,25 @@ func checkIoTPolicies(dir string, broad bool) ([]string, error) {
 	}
 	var findings []string
 	for _, t := range templates {
-		data, err := os.ReadFile(t)
+		f, err := checkIoTPolicyFile(t, broad)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := policies.CheckTemplate(data, policies.CheckOptions{AllowBroad: broad}); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				findings = append(findings, fmt.Sprintf("%s: iot policy %s", filepath.Base(t), line))
-			}
+		findings = append(findings, f...)
+	}
+	return findings, nil
+}
+
+// checkIoTPolicyFile applies the IoT policy rules to one template.
+func checkIoTPolicyFile(t string, broad bool) ([]string, error) {
+	data, err := os.ReadFile(t)
+	if err != nil {
+		return nil, err
+	}
+	var findings []string
+	if _, err := policies.CheckTemplate(data, policies.CheckOptions{AllowBroad: broad}); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			findings = append(findings, fmt.Sprintf("%s: iot policy %s", filepath.Base(t), line))
 		}
 	}
 	return findings, nil
@@ -437,3 +479,207 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// caseResult is one case's synth.
+type caseResult struct {
+	c       synthCase
+	dir     string
+	context []string
+	out     []byte
+	err     error
+	took    time.Duration
+}
+
+// prebuild builds what the app command of cdk.json (scripts/cdk-app.sh) builds, once; the cases then run it with
+// IOTCERT_PREBUILT=1.
+func prebuild(root string) ([]byte, error) {
+	cmd := exec.Command("bash", "-c", "GOFLAGS= go build -o build/app . && scripts/build-lambdas.sh")
+	cmd.Dir = root
+	return cmd.CombinedOutput()
+}
+
+// checkTemplates runs cfn-guard (in up to jobs processes) and the IoT policy rules over every distinct template of
+// the cases' assemblies, and returns each case's findings, the number of distinct templates and of all templates.
+func checkTemplates(root, guard, rules string, results []caseResult, jobs int) (map[string][]string, int, int, error) {
+	type tpl struct {
+		path  string
+		broad bool
+		cases []string
+	}
+	byKey := map[string]*tpl{}
+	var order []string
+	total := 0
+	for _, r := range results {
+		abs, err := filepath.Abs(r.dir)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		// Absolute paths: cfn-guard names each result by the absolute path of its data file.
+		files, _ := filepath.Glob(filepath.Join(abs, "*.template.json"))
+		if len(files) == 0 && r.err == nil {
+			return nil, 0, 0, fmt.Errorf("no templates in %s", r.dir)
+		}
+		broad := allowBroad(r.context)
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, 0, 0, err
+			}
+			total++
+			sum := sha256.Sum256(data)
+			key := fmt.Sprintf("%x-%v", sum, broad)
+			if byKey[key] == nil {
+				byKey[key] = &tpl{path: f, broad: broad}
+				order = append(order, key)
+			}
+			byKey[key].cases = append(byKey[key].cases, r.c.Name)
+		}
+	}
+	// Largest first, dealt round-robin: the batches take about the same time.
+	sort.SliceStable(order, func(i, j int) bool { return fileSize(byKey[order[i]].path) > fileSize(byKey[order[j]].path) })
+	jobs = max(min(jobs, len(order)), 1)
+	batches := make([][]string, jobs)
+	for i, k := range order {
+		batches[i%jobs] = append(batches[i%jobs], byKey[k].path)
+	}
+	found := map[string][]string{}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for _, b := range batches {
+		if len(b) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := checkGuard(guard, rules, b)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			for k, v := range f {
+				found[k] = v
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, 0, 0, firstErr
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	listed := uninstallNames(readme)
+	perCase := map[string][]string{}
+	for _, k := range order {
+		t := byKey[k]
+		lines := found[t.path]
+		p, err := checkIoTPolicyFile(t.path, t.broad)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		lines = append(lines, p...)
+		r, err := retainedNames(t.path, listed)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		lines = append(lines, r...)
+		for _, c := range t.cases {
+			perCase[c] = append(perCase[c], lines...)
+		}
+	}
+	return perCase, len(order), total, nil
+}
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// retainedNames returns, for a template, one line per resource that `cdk destroy` keeps (DeletionPolicy Retain) under
+// a fixed name (a literal *Name property): such a resource blocks deploying the stack again, so the README's Uninstall
+// section must name it. listed reports whether the section lists a name.
+func retainedNames(path string, listed func(string) bool) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tpl struct {
+		Resources map[string]struct {
+			Type           string                 `json:"Type"`
+			DeletionPolicy string                 `json:"DeletionPolicy"`
+			Properties     map[string]interface{} `json:"Properties"`
+		} `json:"Resources"`
+	}
+	if err := json.Unmarshal(data, &tpl); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	var out []string
+	for id, r := range tpl.Resources {
+		if r.DeletionPolicy != "Retain" && r.DeletionPolicy != "RetainExceptOnCreate" {
+			continue
+		}
+		for k, v := range r.Properties {
+			if name, ok := v.(string); ok && strings.HasSuffix(k, "Name") && !listed(name) {
+				out = append(out, fmt.Sprintf("%s: %s (%s) keeps its fixed %s %q after cdk destroy, and the README's Uninstall section does not list it",
+					filepath.Base(path), id, r.Type, k, name))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// uninstallNames reads the names the README's "## Uninstall" section lists in backticks; a placeholder such as
+// `certificates-<rotation_name>` matches any value in its place.
+func uninstallNames(readme []byte) func(string) bool {
+	text := string(readme)
+	if i := strings.Index(text, "\n## Uninstall\n"); i >= 0 {
+		text = text[i+1:]
+		if j := strings.Index(text[3:], "\n## "); j >= 0 {
+			text = text[:j+3]
+		}
+	} else {
+		text = ""
+	}
+	var patterns []*regexp.Regexp
+	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(text, -1) {
+		parts := regexp.MustCompile(`<[^>]+>`).Split(m[1], -1)
+		for i, p := range parts {
+			parts[i] = regexp.QuoteMeta(p)
+		}
+		patterns = append(patterns, regexp.MustCompile("^"+strings.Join(parts, ".+")+"$"))
+	}
+	return func(name string) bool {
+		for _, p := range patterns {
+			if p.MatchString(name) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// missingCostLines names each stack of an assembly that holds an AWS Private CA whose cost line ("cost: <stack> holds
+// a … AWS Private CA: USD … a month") the synth did not print.
+func missingCostLines(dir string, out []byte) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.template.json"))
+	var missing []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil || !bytes.Contains(data, []byte(`"AWS::ACMPCA::CertificateAuthority"`)) {
+			continue
+		}
+		stack := strings.TrimSuffix(filepath.Base(f), ".template.json")
+		if !regexp.MustCompile(`(?m)^cost: ` + regexp.QuoteMeta(stack) + ` holds a [a-z-]+ AWS Private CA: USD [0-9]+ a month`).Match(out) {
+			missing = append(missing, fmt.Sprintf("%s: holds an AWS Private CA, and the synth did not print its cost line", stack))
+		}
+	}
+	return missing
+}

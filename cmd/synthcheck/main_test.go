@@ -74,3 +74,46 @@ func TestSynthFindings(t *testing.T) {
 		t.Errorf("synthFindings() = %v, want the nag error and the validator id", got)
 	}
 }
+
+// A resource that cdk destroy keeps under a fixed name must be listed in the README's Uninstall section, where a
+// placeholder stands for any value.
+func TestRetainedNames(t *testing.T) {
+	path := writeTemplate(t, map[string]interface{}{"Resources": map[string]interface{}{
+		"Table":  map[string]interface{}{"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "Properties": map[string]interface{}{"TableName": "certificates-blue"}},
+		"Policy": map[string]interface{}{"Type": "AWS::IoT::Policy", "DeletionPolicy": "Retain", "Properties": map[string]interface{}{"PolicyName": "jitr-mr-policy"}},
+		"Gone":   map[string]interface{}{"Type": "AWS::IoT::Policy", "DeletionPolicy": "Delete", "Properties": map[string]interface{}{"PolicyName": "other"}},
+		"Joined": map[string]interface{}{"Type": "AWS::IoT::Policy", "DeletionPolicy": "Retain", "Properties": map[string]interface{}{"PolicyName": map[string]interface{}{"Fn::Join": []interface{}{}}}},
+	}})
+	readme := []byte("# x\n## Uninstall\n\n| `certificates-<rotation_name>` |\n\n## Layout\n`jitr-mr-policy`\n")
+	got, err := retainedNames(path, uninstallNames(readme))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], `Policy (AWS::IoT::Policy) keeps its fixed PolicyName "jitr-mr-policy" after cdk destroy`) {
+		t.Errorf("retainedNames() = %q, want only jitr-mr-policy (listed outside the Uninstall section)", got)
+	}
+	// The real README lists every retained name the stacks have today.
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := uninstallNames(data)
+	for _, name := range []string{"certificates", "certificates-blue", "CvmGenericType", "multa_backend_policy_dev", "jitr-mr-policy"} {
+		if !listed(name) {
+			t.Errorf("README's Uninstall section does not list %q", name)
+		}
+	}
+}
+
+// A stack with a Private CA must have printed its cost line.
+func TestMissingCostLines(t *testing.T) {
+	dir := filepath.Dir(writeTemplate(t, map[string]interface{}{"Resources": map[string]interface{}{
+		"CA": map[string]interface{}{"Type": "AWS::ACMPCA::CertificateAuthority"}}}))
+	if got := missingCostLines(dir, []byte("nothing\n")); len(got) != 1 || !strings.Contains(got[0], "S: holds an AWS Private CA") {
+		t.Errorf("missingCostLines(no line) = %q, want one finding for stack S", got)
+	}
+	line := []byte("cost: S holds a short-lived AWS Private CA: USD 50 a month while it exists (https://aws.amazon.com/private-ca/pricing/)\n")
+	if got := missingCostLines(dir, line); len(got) != 0 {
+		t.Errorf("missingCostLines(with the line) = %q, want none", got)
+	}
+}

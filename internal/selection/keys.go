@@ -156,14 +156,21 @@ func CheckKeys(typed []string, k Kind) error {
 	}
 	sorted := append([]string(nil), typed...)
 	sort.Strings(sorted)
-	var misplaced []string
+	var misplaced, hints []string
 	for _, name := range sorted {
 		if key, _ := LookupKey(name); key.For&Applies(1<<k) == 0 {
 			misplaced = append(misplaced, fmt.Sprintf("%s applies to %s, not to %s", name, key.For, selectedBy(k)))
+			if h := keyHints[name][k]; h != "" {
+				hints = append(hints, h)
+			}
 		}
 	}
 	if len(misplaced) > 0 {
-		return fmt.Errorf("context %s: remove it", strings.Join(misplaced, "; "))
+		msg := fmt.Sprintf("context %s: remove it", strings.Join(misplaced, "; "))
+		if len(hints) > 0 {
+			msg += "; " + strings.Join(hints, "; ")
+		}
+		return errors.New(msg)
 	}
 	return nil
 }
@@ -207,12 +214,28 @@ func (a Applies) String() string {
 // the user's ~/.cdk.json. They configure whichever capability they belong to and are never an error when another one is
 // selected. A missing file has no keys; one that is not JSON is an error.
 func StandingKeys(dir, home string) (map[string]bool, error) {
+	src, err := StandingSources(dir, home)
+	if err != nil {
+		return nil, err
+	}
 	keys := map[string]bool{}
+	for k := range src {
+		keys[k] = true
+	}
+	return keys, nil
+}
+
+// StandingSources is StandingKeys with the file that holds each key: "cdk.json" or "~/.cdk.json" (the project's wins,
+// as in the CDK CLI).
+func StandingSources(dir, home string) (map[string]string, error) {
+	keys := map[string]string{}
 	paths := []string{filepath.Join(dir, "cdk.json")}
+	names := []string{"cdk.json"}
 	if home != "" {
 		paths = append(paths, filepath.Join(home, ".cdk.json"))
+		names = append(names, "~/.cdk.json")
 	}
-	for _, p := range paths {
+	for i, p := range paths {
 		data, err := os.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -227,7 +250,9 @@ func StandingKeys(dir, home string) (map[string]bool, error) {
 			return nil, fmt.Errorf("%s: %v", p, err)
 		}
 		for k := range f.Context {
-			keys[k] = true
+			if keys[k] == "" {
+				keys[k] = names[i]
+			}
 		}
 	}
 	return keys, nil
