@@ -3,6 +3,7 @@ package devrot
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -251,8 +252,17 @@ func (h *Completion) revoke(ctx context.Context, id, certPEM string, fromPCA boo
 		}
 	}
 	arn := certARN(ctx, h.IoT, id)
+	if arn == "" && fromPCA && certPEM != "" {
+		// A Private CA certificate never presented: AWS IoT does not read the CA's revocation list, so whoever holds
+		// its key could still have it auto-registered and activated by JITR. Registered as REVOKED, it never is.
+		registered, err := h.registerRevoked(ctx, certPEM)
+		if err != nil || registered {
+			return err
+		}
+		arn = certARN(ctx, h.IoT, id) // registered by a connection meanwhile: revoke that record below
+	}
 	if arn == "" {
-		return nil // never registered (a Private CA certificate not yet presented) or already deleted
+		return nil // already deleted
 	}
 	if _, err := h.IoT.DetachThingPrincipal(ctx, &iot.DetachThingPrincipalInput{ThingName: aws.String(thing), Principal: aws.String(arn)}); err != nil && !isNotFound(err) {
 		return fmt.Errorf("detach %s from %s: %w", id, thing, err)
@@ -277,6 +287,51 @@ func (h *Completion) revoke(ctx context.Context, id, certPEM string, fromPCA boo
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
 	return nil
+}
+
+// registerRevoked registers a Private CA certificate (followed by its CA chain, as the signer keeps it) in AWS IoT
+// as REVOKED: false when AWS IoT holds it already.
+func (h *Completion) registerRevoked(ctx context.Context, certPEM string) (bool, error) {
+	leaf, caPEM := splitChain(certPEM)
+	_, err := h.IoT.RegisterCertificate(ctx, &iot.RegisterCertificateInput{
+		CertificatePem: aws.String(leaf), CaCertificatePem: nonEmpty(caPEM), Status: iottypes.CertificateStatusRevoked,
+	})
+	var exists *iottypes.ResourceAlreadyExistsException
+	if errors.As(err, &exists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("register the revoked certificate in AWS IoT: %w", err)
+	}
+	return true, nil
+}
+
+// splitChain splits "certificate, then its CA chain" into the first PEM block and the next one (the issuing CA).
+func splitChain(chain string) (leaf, ca string) {
+	rest := []byte(chain)
+	var blocks []string
+	for len(blocks) < 2 {
+		b, r := pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		blocks = append(blocks, string(pem.EncodeToMemory(b)))
+		rest = r
+	}
+	switch len(blocks) {
+	case 0:
+		return chain, ""
+	case 1:
+		return blocks[0], ""
+	}
+	return blocks[0], blocks[1]
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
 }
 
 func (h *Completion) revokeInPCA(ctx context.Context, certPEM, reason string) error {

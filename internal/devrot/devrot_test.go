@@ -547,3 +547,24 @@ func TestAbortWaitsForAWSIoTToDetach(t *testing.T) {
 		t.Fatalf("new certificate is %s after sweeps, want deleted", got)
 	}
 }
+
+// A device that keeps the key of an aborted rotation must not be able to bring its Private CA certificate to life
+// later: AWS IoT does not read the CA's revocation list, so an unregistered certificate would be auto-registered and
+// activated by JITR on its first connection. The abort registers it in AWS IoT as REVOKED instead.
+func TestAbortedPrivateCACertificateNeverPresentedCannotRegisterLater(t *testing.T) {
+	e := newEnv(t)
+	d := e.pcaDevice("edge-9")
+	job := e.startJob(d.thing)
+	_, m := e.rotate(d, job)
+	e.complete(jobEvent(job, d.thing, "FAILED")) // the device reports FAILED and keeps the new key
+	if got := e.status(m.CertificateID); got != "REVOKED" {
+		t.Fatalf("aborted Private CA certificate is %q in AWS IoT, want REVOKED", got)
+	}
+	if _, err := e.srv.IoT.AutoRegister([]byte(m.CertificatePEM)); err == nil {
+		t.Fatal("the aborted certificate was auto-registered on a later connection")
+	}
+	e.complete(jobEvent(job, d.thing, "FAILED")) // delivered again: the registration is not repeated
+	if got := e.status(d.certID); got != "ACTIVE" {
+		t.Fatalf("old certificate is %s, want ACTIVE", got)
+	}
+}
