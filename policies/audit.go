@@ -240,6 +240,33 @@ func (a *auditor) run(thing string) {
 			}
 		}
 	}
+	// A certificate that carries the policy but is attached to no thing (iot:Connection.Thing.IsAttached false, the
+	// thing variables unresolved): what it may do on a resource no device owns, any such certificate may do.
+	loose := Principal{ClientID: thing, Subject: a.self.Subject, Issuer: a.self.Issuer, Context: a.self.Context, CertificateID: a.self.CertificateID}
+	for _, act := range append(append([]actionInfo(nil), probeActions...), a.otherActions()...) {
+		types := []string{act.typ}
+		if act.typ == "" {
+			types = probeTypes
+		}
+		for _, typ := range types {
+			for _, name := range unlisted[typ] {
+				if a.stopped() {
+					return
+				}
+				pr := a.preparedFor("unattached", loose, act, a.arn(typ, name))
+				if pr == nil {
+					continue
+				}
+				if dec := pr.decide(act.name, a.arn(typ, name)); dec.Allowed {
+					rule := RuleResourceStar
+					if act.name == "iot:Connect" {
+						rule = RuleConnectScope
+					}
+					a.addExample(rule, dec.Statement, act.name, a.arn(typ, name), fmt.Sprintf("%s on every %s to a certificate attached to no thing: it may use %q, which no device owns (%s)", act.name, typ, name, dec.Entry))
+				}
+			}
+		}
+	}
 	victims := a.victims(thing)
 	// A resource that names a device through a policy variable but is the same for every device.
 	a.sharedIdentity(thing, victims[len(victims)-1])

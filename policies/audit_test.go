@@ -176,3 +176,22 @@ func TestAuditPartner(t *testing.T) {
 		})
 	}
 }
+
+// A grant that holds only when the certificate is attached to no thing is a grant to every such certificate: the
+// audited device itself never meets the condition, so only a principal with no thing finds it.
+func TestAuditFindsGrantsToUnattachedCertificates(t *testing.T) {
+	a := "arn:aws:iot:us-east-1:123456789012:"
+	doc, err := Parse([]byte(`{"Version":"2012-10-17","Statement":[` +
+		`{"Effect":"Allow","Action":"iot:Connect","Resource":"` + a + `client/${iot:Connection.Thing.ThingName}"},` +
+		`{"Effect":"Allow","Action":"iot:Publish","Resource":"` + a + `topic/*","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"false"}}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := AuditDevice(doc, "sensor-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f) != 1 || f[0].Rule != RuleResourceStar || f[0].Statement != 2 {
+		t.Fatalf("AuditDevice = %+v, want one %s finding on statement 2", f, RuleResourceStar)
+	}
+}
