@@ -179,15 +179,32 @@ func (h *Completion) jobEnded(ctx context.Context, ev JobEvent, log *slog.Logger
 	if err := wire.CheckJobID(ev.JobID); err != nil {
 		return Result{}, refuse(metrics.ReasonMalformed, "%v", err)
 	}
-	switch ev.Status {
-	case "FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "REMOVED":
-	default:
+	if !endedUnsuccessfully(ev.Status) {
 		return Result{Status: "ignored"}, nil // SUCCEEDED: the confirmation is what counts
 	}
 	now := h.now()
 	r, found, err := h.Store.Get(ctx, thing, ev.JobID)
 	if err != nil {
 		return Result{}, err
+	}
+	if found && r.Status != StateIssuing && r.Status != StateIssued && r.Status != StateAborting {
+		return Result{Status: "ignored"}, nil // confirmed, retired or aborted already
+	}
+	// The event is a message on a topic, not AWS's word: the execution's own status must say it ended. Whether a
+	// client can publish on $aws/events/jobExecution/... no page settles (AWS's basic job policy example grants it),
+	// so a forged event must not undo another device's rotation. An event read before the status shows it is
+	// refused too; the sweep aborts a rotation that is never confirmed.
+	x, err := h.IoT.DescribeJobExecution(ctx, &iot.DescribeJobExecutionInput{JobId: aws.String(ev.JobID), ThingName: aws.String(thing)})
+	switch {
+	case isNotFound(err): // the job or its execution was deleted: it has ended
+	case err != nil:
+		return Result{}, fmt.Errorf("describe job execution %s/%s: %w", ev.JobID, thing, err)
+	case x.Execution == nil || !endedUnsuccessfully(string(x.Execution.Status)):
+		st := ""
+		if x.Execution != nil {
+			st = string(x.Execution.Status)
+		}
+		return Result{}, refuse(metrics.ReasonUnauthorized, "job event says %s, but execution %s/%s is %s", ev.Status, ev.JobID, thing, st)
 	}
 	if !found {
 		// Nothing issued yet: a tombstone makes a CSR still in flight lose its conditional write.
@@ -201,6 +218,15 @@ func (h *Completion) jobEnded(ctx context.Context, ev JobEvent, log *slog.Logger
 		return Result{Status: "aborted"}, err
 	}
 	return h.abort(ctx, r, "job "+ev.Status, now, log)
+}
+
+// endedUnsuccessfully: a job execution status that ends a rotation not confirmed.
+func endedUnsuccessfully(status string) bool {
+	switch status {
+	case "FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "REMOVED":
+		return true
+	}
+	return false
 }
 
 // abort revokes the new certificate of a rotation not confirmed; the old one is untouched.
