@@ -105,10 +105,12 @@ var deviceFilters = []string{"{}/#", "dt/{}/#", "$aws/things/{}/#", "$aws/things
 // unlisted are resources of no device and of no name any policy would list: reaching one means reaching every
 // resource of its type.
 var unlisted = map[string][]string{
-	"client":      {"zz-unlisted-probe"},
-	"thing":       {"zz-unlisted-probe"},
-	"topic":       {"zz-unlisted-probe/x", "$aws/zz-unlisted-probe", "$aws/rules/zz_unlisted_probe/x"},
-	"topicfilter": {"#", "+/#", "zz-unlisted-probe/#", "$aws/#"},
+	"client": {"zz-unlisted-probe"},
+	"thing":  {"zz-unlisted-probe"},
+	"topic": {"zz-unlisted-probe/x", "$aws/zz-unlisted-probe", "$aws/rules/zz_unlisted_probe/x",
+		// AWS IoT's event topics carry every device's events, and name a job or a client, not a thing.
+		"$aws/events/jobExecution/zz-unlisted-probe/FAILED", "$aws/events/job/zz-unlisted-probe/completed"},
+	"topicfilter": {"#", "+/#", "zz-unlisted-probe/#", "$aws/#", "$aws/events/#", "$aws/events/jobExecution/#"},
 }
 
 // probeARNPrefix is the ARN prefix of the probe account.

@@ -195,3 +195,28 @@ func TestAuditFindsGrantsToUnattachedCertificates(t *testing.T) {
 		t.Fatalf("AuditDevice = %+v, want one %s finding on statement 2", f, RuleResourceStar)
 	}
 }
+
+// AWS IoT's event topics name a job or a client, not a thing: a grant on them is a grant on every device's events
+// (AWS's basic job policy example grants publishing there; the rotation's completion function listens there).
+func TestAuditFindsGrantsOnEventTopics(t *testing.T) {
+	a := "arn:aws:iot:us-east-1:123456789012:"
+	for _, grant := range []string{
+		`"Action":"iot:Publish","Resource":["` + a + `topic/$aws/events/jobExecution/*","` + a + `topic/$aws/events/job/*"]`,
+		`"Action":"iot:Receive","Resource":"` + a + `topic/$aws/events/jobExecution/*"`,
+		`"Action":"iot:Subscribe","Resource":"` + a + `topicfilter/$aws/events/*"`,
+	} {
+		doc, err := Parse([]byte(`{"Version":"2012-10-17","Statement":[` +
+			`{"Effect":"Allow","Action":"iot:Connect","Resource":"` + a + `client/${iot:Connection.Thing.ThingName}","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},` +
+			`{"Effect":"Allow",` + grant + `}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := AuditDevice(doc, "sensor-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f) == 0 || f[0].Statement != 2 {
+			t.Errorf("AuditDevice(%s) = %+v, want a finding on statement 2", grant, f)
+		}
+	}
+}
