@@ -483,6 +483,18 @@ func (a *auditor) victimPatterns(typ, v string, other *Principal) []victimPatter
 			out = append(out, victimPattern{pat: literal(a.arn(typ, strings.ReplaceAll(t, "{}", v)))})
 		}
 	}
+	// A wildcard topic entry without a policy variable reads the same for every device: each device's topics under
+	// it (dev/* holds dev/<thing>) are everyone's, whatever layout the devices use.
+	if typ == "topic" || typ == "topicfilter" {
+		pre := a.arn(typ, "")
+		for _, e := range a.entries {
+			name, ok := strings.CutPrefix(e.text, pre)
+			if !ok || strings.Contains(e.text, "${") || !strings.ContainsAny(name, "*?") {
+				continue
+			}
+			out = append(out, victimPattern{pat: literal(pre + strings.NewReplacer("*", v, "?", "x").Replace(name))})
+		}
+	}
 	for _, e := range a.entries {
 		if !strings.Contains(e.text, "${") || !a.typeMayBe(e.pat, typ) {
 			continue

@@ -220,3 +220,28 @@ func TestAuditFindsGrantsOnEventTopics(t *testing.T) {
 		}
 	}
 }
+
+// A wildcard topic grant without a policy variable is the same for every device: whatever the prefix, the topics
+// under it include each device's (dev/* holds dev/<thing>), not only the layouts the audit knows by name.
+func TestAuditFindsSharedWildcardNamespaces(t *testing.T) {
+	a := "arn:aws:iot:us-east-1:123456789012:"
+	for _, grant := range []string{
+		`"Action":"iot:Publish","Resource":"` + a + `topic/dev/*"`,
+		`"Action":"iot:Receive","Resource":"` + a + `topic/devices/*/telemetry"`,
+		`"Action":"iot:Subscribe","Resource":"` + a + `topicfilter/sensors/*"`,
+	} {
+		doc, err := Parse([]byte(`{"Version":"2012-10-17","Statement":[` +
+			`{"Effect":"Allow","Action":"iot:Connect","Resource":"` + a + `client/${iot:Connection.Thing.ThingName}","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},` +
+			`{"Effect":"Allow",` + grant + `}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := AuditDevice(doc, "sensor-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f) == 0 || f[0].Statement != 2 || f[0].Rule != RuleResourceUnscoped {
+			t.Errorf("AuditDevice(%s) = %+v, want a %s finding on statement 2", grant, f, RuleResourceUnscoped)
+		}
+	}
+}
