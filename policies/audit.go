@@ -187,7 +187,9 @@ type auditor struct {
 // ${AWS::Partition}, ${AWS::Region} and ${AWS::AccountId} are taken as the probe account's. Each finding names the
 // statement that allowed it and one example. The error names a condition the evaluator cannot judge.
 func AuditDevice(d *Document, thing string) ([]Finding, error) {
-	a := newAuditor(d.Rendered(ProbePartition, ProbeRegion, ProbeAccount), DevicePrincipal(thing))
+	self := DevicePrincipal(thing)
+	self.AnyAttributes = true // a grant to devices an operator marked with an attribute is a grant to some device
+	a := newAuditor(d.Rendered(ProbePartition, ProbeRegion, ProbeAccount), self)
 	a.run(thing)
 	return a.findings(), a.err
 }

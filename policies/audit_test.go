@@ -245,3 +245,27 @@ func TestAuditFindsSharedWildcardNamespaces(t *testing.T) {
 		}
 	}
 }
+
+// A grant gated on a thing attribute is a grant to every device an operator gives that attribute: the audited device
+// is asked about with attributes unknown, so the gate counts as open.
+func TestAuditFindsAttributeGatedGrants(t *testing.T) {
+	a := "arn:aws:iot:us-east-1:123456789012:"
+	doc, err := Parse([]byte(`{"Version":"2012-10-17","Statement":[` +
+		`{"Effect":"Allow","Action":"iot:Connect","Resource":"` + a + `client/${iot:Connection.Thing.ThingName}","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},` +
+		`{"Effect":"Allow","Action":"iot:Publish","Resource":"` + a + `topic/things/*","Condition":{"StringEquals":{"iot:Connection.Thing.Attributes[role]":"gateway"}}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := AuditDevice(doc, "sensor-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f) == 0 || f[0].Statement != 2 {
+		t.Fatalf("AuditDevice = %+v, want a finding on statement 2", f)
+	}
+	// The evaluator itself still judges a device without the attribute as AWS does: the statement does not apply.
+	dec, err := doc.Evaluate(Request{Principal: DevicePrincipal("sensor-1"), Action: "iot:Publish", Resource: a + "topic/things/other/x"})
+	if err != nil || dec.Allowed {
+		t.Fatalf("Evaluate without the attribute = %+v, %v; want denied", dec, err)
+	}
+}
