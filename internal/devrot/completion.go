@@ -196,6 +196,10 @@ func (h *Completion) jobEnded(ctx context.Context, ev JobEvent, log *slog.Logger
 	// refused too; the sweep aborts a rotation that is never confirmed.
 	x, err := h.IoT.DescribeJobExecution(ctx, &iot.DescribeJobExecutionInput{JobId: aws.String(ev.JobID), ThingName: aws.String(thing)})
 	switch {
+	case isNotFound(err) && !found:
+		// No such execution (deleted, or never made): no CSR can pass the signer's check, so no tombstone either
+		// (a thing added to a continuous job later gets an execution of its own then).
+		return Result{Status: "ignored"}, nil
 	case isNotFound(err): // the job or its execution was deleted: it has ended
 	case err != nil:
 		return Result{}, fmt.Errorf("describe job execution %s/%s: %w", ev.JobID, thing, err)

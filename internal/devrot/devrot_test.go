@@ -626,4 +626,12 @@ func TestForgedJobEventChangesNothing(t *testing.T) {
 	if _, csr := newCSR(t, other.thing); e.sign(other, job2, csr).Status != "issued" {
 		t.Fatal("a forged event before the CSR blocked the rotation")
 	}
+	// Nor for a thing that has no execution of the job (yet): a continuous job gives a thing added later its own.
+	late := e.iotDevice("sensor-12")
+	if res := e.complete(jobEvent(job2, late.thing, "FAILED")); res.Status != "ignored" {
+		t.Fatalf("event for a thing without an execution = %+v, want ignored", res)
+	}
+	if _, found, err := e.done.Store.Get(context.Background(), late.thing, job2); err != nil || found {
+		t.Fatalf("rotation item for a thing without an execution: found %v, error %v; want none", found, err)
+	}
 }
