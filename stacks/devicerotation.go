@@ -151,11 +151,12 @@ type DeviceRotationStack struct {
 	Table      awsdynamodb.Table
 	Signer     *iotcert.GoFunction
 	Completion *iotcert.GoFunction
+	Due        *iotcert.GoFunction
 }
 
 // NewDeviceRotationStack defines the job template, the rotation table, the signer and completion functions, the
-// three topic rules that invoke them (CSR and confirmation with principal(), job execution events) and the hourly
-// sweep.
+// three topic rules that invoke them (CSR and confirmation with principal(), job execution events), the hourly
+// sweep and the due function on its schedule.
 func NewDeviceRotationStack(scope constructs.Construct, id string, props *DeviceRotationStackProps) *DeviceRotationStack {
 	p := props.withDefaults()
 	if err := p.validate(); err != nil {
@@ -335,6 +336,8 @@ func NewDeviceRotationStack(scope constructs.Construct, id string, props *Device
 		DeadLetterQueue: s.Completion.DeadLetters, RetryAttempts: jsii.Number(2),
 	}))
 
+	s.defineDue(p)
+
 	out := func(id, desc string, v *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
 	}
@@ -342,6 +345,57 @@ func NewDeviceRotationStack(scope constructs.Construct, id string, props *Device
 	out("RotationTableName", "One item per rotation: thing, job, certificates, status", s.Table.TableName())
 	out("SignerDeadLetterQueueUrl", "CSR events the signer could not process", s.Signer.DeadLetters.QueueUrl())
 	out("CompletionDeadLetterQueueUrl", "Confirmations, job events and sweeps that failed", s.Completion.DeadLetters.QueueUrl())
+	out("DueDeadLetterQueueUrl", "Scheduled runs of the due function that failed", s.Due.DeadLetters.QueueUrl())
 	iotcert.ScopeServicePermissions(stack)
 	return s
+}
+
+// DueSchedule is how often the due function runs. A scheduled audit's start time is chosen by AWS ("The start time
+// of each audit is determined by the system", https://docs.aws.amazon.com/iot/latest/apireference/API_CreateScheduledAudit.html),
+// so no fixed time of day follows the daily audit; every six hours, a run acts on a new audit run within six hours of
+// its completion, and the runs in between find the same task and start nothing (one job id per audit run).
+const DueSchedule = 6
+
+// defineDue defines the due function: on a schedule, the newest completed scheduled audit run's expiring device
+// certificates become the thing group iotcert-rotation-due and a rotation job on it.
+func (s *DeviceRotationStack) defineDue(p DeviceRotationStackProps) {
+	stack := s.Stack
+	arn := func(resource, name string) *string { return iotArn(stack, resource, name) }
+	s.Due = iotcert.NewGoFunction(stack, "DueFunction", &iotcert.GoFunctionProps{
+		Handler:     "devrotdue",
+		Description: "Device rotation: puts the things of the newest audit's expiring certificates in " + devrot.DueGroup + " and starts a rotation job on it",
+		Timeout:     awscdk.Duration_Minutes(jsii.Number(5)),
+		Environment: map[string]*string{
+			devrot.EnvTemplateARN:  arn("jobtemplate", wire.TemplateID),
+			devrot.EnvRollout:      jsii.String(strconv.Itoa(p.RolloutPerMinute)),
+			devrot.EnvAbortPercent: jsii.String(strconv.Itoa(p.AbortPercent)),
+			devrot.EnvAbortMin:     jsii.String(strconv.Itoa(p.AbortMinExecuted)),
+			devrot.EnvTimeout:      jsii.String(strconv.Itoa(p.TimeoutMinutes)),
+		},
+		OnFailure:       true,
+		UnscopedActions: []string{"iot:ListAuditTasks", "iot:DescribeAuditTask", "iot:ListAuditFindings", "iot:ListJobs"},
+	})
+	role := s.Due.Role
+	group, certs, things := arn("thinggroup", devrot.DueGroup), arn("cert", "*"), arn("thing", "*")
+	dueJobs := arn("job", wire.JobIDPrefix+"due-*")
+	grant := func(actions []string, resources ...*string) {
+		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: &resources}))
+	}
+	grant([]string{"iot:DescribeCertificate", "iot:ListPrincipalThings"}, certs)
+	grant([]string{"iot:CreateThingGroup", "iot:DescribeThingGroup", "iot:ListThingsInThingGroup"}, group)
+	grant([]string{"iot:AddThingToThingGroup", "iot:RemoveThingFromThingGroup"}, group, things)
+	grant([]string{"iot:CreateJob"}, dueJobs, group, s.Template.AttrArn())
+	iotcert.Acknowledge(role, "AwsSolutions-IAM5",
+		"the audit's findings name any certificate of the account and the due group may hold any thing: the function describes "+
+			"the certificates and lists their things, adds and removes things only in the group "+devrot.DueGroup+", and creates "+
+			"only jobs whose id starts with "+wire.JobIDPrefix+"due- on that group from the rotation template",
+		nagIoTResource(stack, "cert/*"), nagIoTResource(stack, "thing/*"), nagIoTResource(stack, "job/"+wire.JobIDPrefix+"due-*"))
+
+	rule := awsevents.NewRule(stack, jsii.String("DueSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Every " + strconv.Itoa(DueSchedule) + " hours: the newest audit's expiring device certificates to a rotation job"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Hours(jsii.Number(DueSchedule))),
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Due.Function, &awseventstargets.LambdaFunctionProps{
+		DeadLetterQueue: s.Due.DeadLetters, RetryAttempts: jsii.Number(2),
+	}))
 }

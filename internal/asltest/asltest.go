@@ -19,6 +19,11 @@
 // its definition: ItemReader (through Options.Resources), ItemSelector, ItemProcessor as one child execution per item
 // (Result.Children), MaxConcurrency, ToleratedFailureCount/Percentage and ResultWriter (through Options.Resources).
 //
+// Time is the test's: a Task state's TimeoutSeconds is not timed on the wall clock around the bound function (under
+// machine load that would fail a step that is fast in AWS); a test simulates a timeout by returning
+// Error{Name: "States.Timeout"}. Options.Wait and Options.RetryInterval replace the definition's pauses, and
+// Options.Timeout bounds the whole run.
+//
 // How: the package starts a loopback HTTP server, runs an embedded JS driver under Node with the definition and the
 // server's URL, and the driver installs a taskResourceLocalHandler for each Task state that POSTs the state's input
 // to the server and returns (or throws) what the Go function answered.

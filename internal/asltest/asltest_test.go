@@ -384,3 +384,22 @@ func TestRunDistributedMap(t *testing.T) {
 		t.Errorf("missing items: %s, children %d, events %v", res.Status, len(res.Children), res.Events)
 	}
 }
+
+// A Task's TimeoutSeconds is not timed on the wall clock: a bound function slower than it (as a step can be on a
+// loaded machine) still succeeds; a test simulates a timeout with Error{Name: "States.Timeout"}.
+func TestRunTaskTimeoutNotWallClock(t *testing.T) {
+	r := New(t)
+	def := []byte(`{"StartAt": "Slow", "States": {
+  "Slow": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:slow", "TimeoutSeconds": 1, "End": true}}}`)
+	slow := func(context.Context, json.RawMessage) (json.RawMessage, error) {
+		time.Sleep(1200 * time.Millisecond) // stands for a step slowed down by machine load
+		return json.RawMessage(`{"done":true}`), nil
+	}
+	res, err := r.Run(context.Background(), def, nil, Options{Tasks: map[string]Task{"Slow": slow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "SUCCEEDED" {
+		t.Errorf("slow task: %s %s %s, want SUCCEEDED", res.Status, res.Error, res.Cause)
+	}
+}

@@ -14,6 +14,27 @@ import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
 const req = JSON.parse(readFileSync(0, 'utf8'));
+
+// The interpreter times a Task's TimeoutSeconds (60 by default) on the wall clock, around the Go function bound to
+// it: under machine load a function that is fast in AWS could time out here, and a distributed Map (run as a Task,
+// below) would time out after 60 s of children. Every Task state's timeout is therefore lifted (to the longest a
+// timer can wait); the Go side bounds the whole run, and a test simulates a timeout by failing a task with
+// States.Timeout.
+const noTimeout = 2147483; // seconds: setTimeout's longest delay is 2^31-1 ms
+function liftTimeouts(def) {
+  for (const st of Object.values(def.States ?? {})) {
+    if (st.Type === 'Task') {
+      delete st.TimeoutSecondsPath;
+      delete st.HeartbeatSeconds;
+      delete st.HeartbeatSecondsPath;
+      st.TimeoutSeconds = noTimeout;
+    }
+    for (const sub of [st.ItemProcessor, st.Iterator, ...(st.Branches ?? [])]) {
+      if (sub) liftTimeouts(sub);
+    }
+  }
+}
+liftTimeouts(req.definition);
 const { StateMachine, ExecutionError, ExecutionTimeoutError } = await import(pathToFileURL(req.module).href);
 
 const account = 'arn:aws:states:us-east-1:123456789012';
@@ -166,7 +187,7 @@ function withDistributedMaps(def, context, children) {
       states[name] = st;
       continue;
     }
-    const task = { Type: 'Task', Resource: `${account}:asltest:distributedMap:${name}` };
+    const task = { Type: 'Task', Resource: `${account}:asltest:distributedMap:${name}`, TimeoutSeconds: noTimeout };
     for (const k of ['Comment', 'InputPath', 'OutputPath', 'ResultPath', 'ResultSelector', 'Retry', 'Catch', 'Next', 'End']) {
       if (k in st) task[k] = st[k];
     }

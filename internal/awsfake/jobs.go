@@ -110,6 +110,7 @@ var jobRoutes = []struct{ method, path, op string }{
 	{"PUT", "/job-templates/{}", "CreateJobTemplate"},
 	{"GET", "/job-templates/{}", "DescribeJobTemplate"},
 	{"PUT", "/jobs/{}", "CreateJob"},
+	{"GET", "/jobs", "ListJobs"},
 	{"GET", "/jobs/{}", "DescribeJob"},
 	{"GET", "/things/{}/jobs/{}", "DescribeJobExecution"},
 	{"PUT", "/things/{}/jobs/{}/cancel", "CancelJobExecution"},
@@ -137,6 +138,8 @@ func (f *IoT) serveJobs(op string, params []string, q url.Values, body []byte) (
 		return out, nil
 	case "CreateJob":
 		return f.createJob(params[0], body)
+	case "ListJobs":
+		return f.listJobs(q)
 	case "DescribeJob":
 		j, e := f.job(params[0])
 		if e != nil {

@@ -134,7 +134,7 @@ func TestRawRequests(t *testing.T) {
 	}{
 		{"unsigned iot", "GET", "/endpoint", nil, "", 403, "AWS4-HMAC-SHA256"},
 		{"unsigned json", "POST", "/", map[string]string{"X-Amz-Target": "AmazonSSM.GetParameter"}, "{}", 403, "MissingAuthenticationTokenException"},
-		{"unknown iot route", "GET", "/jobs", map[string]string{"Authorization": "AWS4-HMAC-SHA256 x"}, "", 404, "GET /jobs"},
+		{"unknown iot route", "GET", "/job-executions", map[string]string{"Authorization": "AWS4-HMAC-SHA256 x"}, "", 404, "GET /job-executions"},
 		{"unknown json op", "POST", "/", map[string]string{"Authorization": "AWS4-HMAC-SHA256 x", "X-Amz-Target": "AmazonSSM.LabelParameterVersion"}, "{}", 400, "LabelParameterVersion"},
 		{"unknown target", "POST", "/", map[string]string{"Authorization": "AWS4-HMAC-SHA256 x", "X-Amz-Target": "DynamoDB_20120810.GetItem"}, "{}", 400, "DynamoDB_20120810.GetItem"},
 		{"unknown query action", "POST", "/", map[string]string{"Authorization": "AWS4-HMAC-SHA256 x", "Content-Type": "application/x-www-form-urlencoded"}, "Action=CreateTopic&Name=x", 400, "CreateTopic"},

@@ -36,6 +36,12 @@ type SSMHost struct {
 	// Offline hosts never run a command: its invocation stays InProgress until its delivery timeout passes, then
 	// ends TimedOut (SSM's behaviour for an agent that is down).
 	Offline bool
+	// PollDriven makes a command's run last InProgressReads GetCommandInvocation calls rather than wall-clock time:
+	// the first InProgressReads calls of an invocation answer InProgress (whether or not the script has ended), the
+	// next one waits for the script to end and answers its result. A workflow polling the host then sees the same
+	// answers under any machine load; without it the invocation is InProgress for as long as the script really runs.
+	PollDriven      bool
+	InProgressReads int
 }
 
 // SentCommand is a SendCommand as the fake received it.
@@ -52,6 +58,9 @@ type ssmCommand struct {
 	sent     time.Time
 	deadline time.Time
 	reads    int
+	polls    int           // GetCommandInvocation calls answered so far (PollDriven hosts)
+	host     SSMHost       // the host as it was when the command was sent
+	ended    chan struct{} // closed when the script has ended (nil on an offline host)
 	done     bool
 	result   rotation.RunResult
 	errText  string
@@ -179,17 +188,19 @@ func (c *SSMCommands) sendCommand(body []byte) (any, *apiError) {
 	for _, host := range in.InstanceIds {
 		cmd := &ssmCommand{
 			SentCommand: SentCommand{CommandID: id, DocumentName: in.DocumentName, InstanceID: host, Parameters: params, Comment: in.Comment},
-			sent:        now, deadline: now.Add(time.Duration(timeout) * time.Second),
+			sent:        now, deadline: now.Add(time.Duration(timeout) * time.Second), host: *c.hosts[host],
 		}
 		c.commands[id+"/"+host] = cmd
 		c.order = append(c.order, id+"/"+host)
-		h := *c.hosts[host]
+		h := cmd.host
 		if h.Offline {
 			continue
 		}
+		cmd.ended = make(chan struct{})
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
+			defer close(cmd.ended)
 			res, err := rotation.RunOnHost(context.Background(), doc, params, h.WorkDir, h.Env)
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -220,6 +231,15 @@ func (c *SSMCommands) getCommandInvocation(body []byte) (any, *apiError) {
 	if !ok {
 		return nil, errorf(400, "InvocationDoesNotExist", "awsfake: no invocation of command %s on %s", in.CommandId, in.InstanceId)
 	}
+	inProgress := false
+	if cmd.host.PollDriven && cmd.ended != nil {
+		cmd.polls++
+		if inProgress = cmd.polls <= cmd.host.InProgressReads; !inProgress && !cmd.done {
+			c.mu.Unlock()
+			<-cmd.ended
+			c.mu.Lock()
+		}
+	}
 	out := map[string]any{
 		"CommandId": cmd.CommandID, "InstanceId": cmd.InstanceID, "DocumentName": cmd.DocumentName,
 		"Comment": cmd.Comment, "PluginName": "aws:runShellScript",
@@ -228,7 +248,7 @@ func (c *SSMCommands) getCommandInvocation(body []byte) (any, *apiError) {
 	switch {
 	case !cmd.done && c.now().After(cmd.deadline):
 		out["Status"], out["StatusDetails"] = "TimedOut", "DeliveryTimedOut"
-	case !cmd.done:
+	case !cmd.done || inProgress:
 		out["Status"], out["StatusDetails"] = "InProgress", "InProgress"
 	case cmd.errText != "":
 		out["Status"], out["StatusDetails"] = "Failed", "Failed"

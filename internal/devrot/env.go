@@ -34,8 +34,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, string, error) {
 	if c.Table == "" {
 		errs = append(errs, fmt.Errorf("%s is required", EnvTable))
 	}
-	if !strings.HasPrefix(c.TemplateARN, "arn:") || !strings.HasSuffix(c.TemplateARN, ":jobtemplate/"+wire.TemplateID) {
-		errs = append(errs, fmt.Errorf("%s %q is not the ARN of job template %s", EnvTemplateARN, c.TemplateARN, wire.TemplateID))
+	if err := checkTemplateARN(c.TemplateARN); err != nil {
+		errs = append(errs, err)
 	}
 	if c.CACertificateID != "" {
 		if err := wire.CheckCertificateID(c.CACertificateID); err != nil {
@@ -86,4 +86,45 @@ func ConfigFromEnv(getenv func(string) string) (Config, string, error) {
 		return Config{}, "", err
 	}
 	return c, endpoint, nil
+}
+
+// checkTemplateARN accepts the ARN of the rotation job template (JOB_TEMPLATE_ARN).
+func checkTemplateARN(arn string) error {
+	if !strings.HasPrefix(arn, "arn:") || !strings.HasSuffix(arn, ":jobtemplate/"+wire.TemplateID) {
+		return fmt.Errorf("%s %q is not the ARN of job template %s", EnvTemplateARN, arn, wire.TemplateID)
+	}
+	return nil
+}
+
+// Environment variables of the due function besides JOB_TEMPLATE_ARN: the rotation job's options (the stack's, as on
+// the template) and, optionally, the scheduled audit whose runs count.
+const (
+	EnvRollout        = "ROLLOUT_PER_MINUTE"
+	EnvAbortPercent   = "ABORT_PERCENT"
+	EnvAbortMin       = "ABORT_MIN_EXECUTED"
+	EnvTimeout        = "TIMEOUT_MINUTES"
+	EnvScheduledAudit = "SCHEDULED_AUDIT_NAME"
+)
+
+// DueFromEnv reads the due function's settings through getenv (IoT and Now are left to the caller); an invalid or
+// missing value is an error naming it. The bounds are AWS IoT's (the stack's context keys check the same).
+func DueFromEnv(getenv func(string) string) (Due, error) {
+	d := Due{TemplateARN: getenv(EnvTemplateARN), ScheduledAudit: getenv(EnvScheduledAudit)}
+	var errs []error
+	if err := checkTemplateARN(d.TemplateARN); err != nil {
+		errs = append(errs, err)
+	}
+	num := func(name string, lo, hi int64) int64 {
+		v := getenv(name)
+		i, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || i < lo || i > hi {
+			errs = append(errs, fmt.Errorf("%s %q is not a whole number from %d to %d", name, v, lo, hi))
+		}
+		return i
+	}
+	d.Options = JobOptions{
+		RolloutPerMinute: int32(num(EnvRollout, 1, 1000)), AbortPercent: float64(num(EnvAbortPercent, 1, 100)),
+		AbortMinExecuted: int32(num(EnvAbortMin, 1, 1000000)), TimeoutMinutes: num(EnvTimeout, 1, 10080),
+	}
+	return d, errors.Join(errs...)
 }

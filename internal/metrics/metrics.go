@@ -123,7 +123,7 @@ var Catalogue = []Metric{
 		[]string{"lambdas/certsigner", "lambdas/thingcert", "lambdas/vendregister", "lambdas/jitr", "lambdas/rotationstep", "internal/devrot"},
 		"one certificate issued or registered and activated"},
 	{Namespace, Refused, Count, [][]string{{DimCapability}, {DimCapability, DimReason}},
-		[]string{"lambdas/certsigner", "lambdas/vendauth", "lambdas/vendregister", "lambdas/jitr", "lambdas/rotationstep", "internal/devrot"},
+		[]string{"lambdas/certsigner", "lambdas/vendauth", "lambdas/vendregister", "lambdas/jitr", "lambdas/rotationstep", "lambdas/crlprocessor", "internal/devrot"},
 		"one request, event or certificate refused, with the reason"},
 	{Namespace, RotationSucceeded, Count, capOnly, []string{"lambdas/rotationstep", "internal/devrot"},
 		"one host certificate rotated and recorded (E), or one device rotation confirmed by the new certificate (F)"},

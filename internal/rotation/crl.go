@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/rolesanywhere"
 	ratypes "github.com/aws/aws-sdk-go-v2/service/rolesanywhere/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/iotcert/iotcert/internal/metrics"
 )
 
 // MaxCRLPEM is IAM Roles Anywhere's limit on crlData (ImportCrl and UpdateCrl), in bytes.
@@ -44,6 +46,8 @@ type CRLResult struct {
 	Number string `json:"number,omitempty"`
 	// Removed lists duplicate CRLs of this trust anchor that were deleted.
 	Removed []string `json:"removed,omitempty"`
+	// Reason is why a refused CRL was refused (Action "refused" only).
+	Reason metrics.Reason `json:"reason,omitempty"`
 }
 
 // CRLRefusedEvent is the value of the "event" attribute of the log line written for each refused CRL; the stack's
@@ -51,8 +55,27 @@ type CRLResult struct {
 const CRLRefusedEvent = "CRLRefused"
 
 // ErrCRLRefused marks a CRL that is not given to IAM Roles Anywhere: not signed by our CA, not newer than the CRL
-// installed, or past its nextUpdate. Retrying cannot change the answer.
+// installed, or past its nextUpdate. Retrying cannot change the answer. Every refusal is a *CRLRefusal, which
+// unwraps to it; every other error is a failure (of AWS, or of the object) that a retry may cure.
 var ErrCRLRefused = errors.New("CRL refused")
+
+// CRLRefusal is a refused CRL with its reason, a value of the Refused metric's Reason dimension (internal/metrics):
+// UntrustedIssuer for a CRL our CA did not issue or sign, Validity for one past its nextUpdate or not newer than the
+// installed CRL (a replayed older CRL, which would un-revoke), Malformed for one that does not parse or has no CRL
+// number.
+type CRLRefusal struct {
+	Reason metrics.Reason
+	Detail string
+}
+
+func (e *CRLRefusal) Error() string { return ErrCRLRefused.Error() + ": " + e.Detail }
+
+// Unwrap makes errors.Is(err, ErrCRLRefused) hold.
+func (e *CRLRefusal) Unwrap() error { return ErrCRLRefused }
+
+func refuseCRL(reason metrics.Reason, format string, args ...any) error {
+	return &CRLRefusal{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
 
 // CRLLockSeconds is how long one delivery holds a trust anchor's CRL record: longer than the function's timeout
 // (stacks set it below), so a lock outlives only a delivery that is certainly over.
@@ -121,9 +144,11 @@ func (p *CRLProcessor) Handle(ctx context.Context, ev events.EventBridgeEvent) (
 		if nerr := Notify(ctx, p.Topic, p.Config.TopicARN, msg); nerr != nil {
 			slog.ErrorContext(ctx, "notify CRL failure", "error", nerr.Error())
 		}
-		if errors.Is(err, ErrCRLRefused) {
-			slog.WarnContext(ctx, "CRL refused", "event", CRLRefusedEvent, "key", key, "reason", err.Error())
-			return CRLResult{Action: "refused"}, nil
+		var refusal *CRLRefusal
+		if errors.As(err, &refusal) {
+			slog.WarnContext(ctx, "CRL refused", "event", CRLRefusedEvent, "key", key, "reason", err.Error(),
+				"refusal", string(refusal.Reason))
+			return CRLResult{Action: "refused", Reason: refusal.Reason}, nil
 		}
 		return CRLResult{}, err
 	}
@@ -207,27 +232,27 @@ func (p *CRLProcessor) caCertificate(ctx context.Context) (*x509.Certificate, er
 }
 
 // CheckCRL parses a PEM CRL and accepts it only when ca signed it (issuer and signature), it carries a CRL number,
-// and its nextUpdate is after now. Each refusal wraps ErrCRLRefused.
+// and its nextUpdate is after now. Each refusal is a *CRLRefusal.
 func CheckCRL(crlPEM []byte, ca *x509.Certificate, now time.Time) (*x509.RevocationList, error) {
 	b, _ := pem.Decode(crlPEM)
 	if b == nil {
-		return nil, fmt.Errorf("%w: not PEM", ErrCRLRefused)
+		return nil, refuseCRL(metrics.ReasonMalformed, "not PEM")
 	}
 	crl, err := x509.ParseRevocationList(b.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCRLRefused, err)
+		return nil, refuseCRL(metrics.ReasonMalformed, "%v", err)
 	}
 	if !bytes.Equal(crl.RawIssuer, ca.RawSubject) {
-		return nil, fmt.Errorf("%w: issued by %q, not by our CA %q", ErrCRLRefused, crl.Issuer.String(), ca.Subject.String())
+		return nil, refuseCRL(metrics.ReasonUntrustedIssuer, "issued by %q, not by our CA %q", crl.Issuer.String(), ca.Subject.String())
 	}
 	if err := crl.CheckSignatureFrom(ca); err != nil {
-		return nil, fmt.Errorf("%w: not signed by our CA: %v", ErrCRLRefused, err)
+		return nil, refuseCRL(metrics.ReasonUntrustedIssuer, "not signed by our CA: %v", err)
 	}
 	if crl.Number == nil {
-		return nil, fmt.Errorf("%w: it has no CRL number", ErrCRLRefused)
+		return nil, refuseCRL(metrics.ReasonMalformed, "it has no CRL number")
 	}
 	if crl.NextUpdate.IsZero() || !crl.NextUpdate.After(now) {
-		return nil, fmt.Errorf("%w: its nextUpdate %s is not in the future", ErrCRLRefused, crl.NextUpdate.UTC().Format(time.RFC3339))
+		return nil, refuseCRL(metrics.ReasonValidity, "its nextUpdate %s is not in the future", crl.NextUpdate.UTC().Format(time.RFC3339))
 	}
 	return crl, nil
 }
@@ -253,7 +278,7 @@ func (p *CRLProcessor) install(ctx context.Context, key string, crlPEM []byte, n
 		}
 	}
 	if rec.number != nil && number.Cmp(rec.number) <= 0 {
-		return CRLResult{}, fmt.Errorf("%w: CRL %s has number %s, not greater than the installed CRL's %s", ErrCRLRefused, key, number, rec.number)
+		return CRLResult{}, refuseCRL(metrics.ReasonValidity, "CRL %s has number %s, not greater than the installed CRL's %s", key, number, rec.number)
 	}
 	res.Bytes, res.Number = len(crlPEM), number.String()
 	if rec.id != "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/iotcert/iotcert/internal/awsfake"
+	"github.com/iotcert/iotcert/internal/metrics"
 	"github.com/iotcert/iotcert/internal/rotation"
 	"github.com/iotcert/iotcert/internal/testsvc"
 )
@@ -106,8 +107,8 @@ func TestCRLProcessor(t *testing.T) {
 		"missing":                    s3Event(crlBucket, "crl/none.crl", 100),
 		"larger than the event says": s3Event(crlBucket, "crl/huge.crl", 100),
 	} {
-		if _, err := p.Handle(context.Background(), ev); err == nil {
-			t.Errorf("%s: Handle() = nil error", name)
+		if _, err := p.Handle(context.Background(), ev); err == nil || errors.Is(err, rotation.ErrCRLRefused) {
+			t.Errorf("%s: Handle() = %v, want a failure (retried), not a refusal", name, err)
 		}
 	}
 	msgs := srv.SNS.Messages()
@@ -141,21 +142,22 @@ func TestCRLRefusals(t *testing.T) {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
 	t.Cleanup(func() { slog.SetDefault(prev) })
 	for _, tc := range []struct {
-		name string
-		der  []byte
-		want string
+		name   string
+		der    []byte
+		want   string
+		reason metrics.Reason
 	}{
-		{"signed by another CA", crlDER(t, foreign, foreignKey, 6), "not by our CA"},
-		{"the installed number again", srv.PCA.SignCRL(5, week), "not greater than the installed CRL's 5"},
-		{"an older number, which un-revokes", srv.PCA.SignCRL(4, week), "not greater than the installed CRL's 5"},
-		{"nextUpdate passed", srv.PCA.SignCRL(6, time.Now().Add(-time.Minute)), "is not in the future"},
+		{"signed by another CA", crlDER(t, foreign, foreignKey, 6), "not by our CA", metrics.ReasonUntrustedIssuer},
+		{"the installed number again", srv.PCA.SignCRL(5, week), "not greater than the installed CRL's 5", metrics.ReasonValidity},
+		{"an older number, which un-revokes", srv.PCA.SignCRL(4, week), "not greater than the installed CRL's 5", metrics.ReasonValidity},
+		{"nextUpdate passed", srv.PCA.SignCRL(6, time.Now().Add(-time.Minute)), "is not in the future", metrics.ReasonValidity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs.Reset()
 			before := len(srv.SNS.Messages())
 			res, err := deliver(srv, p, "crl/a.crl", tc.der)
-			if err != nil || res.Action != "refused" {
-				t.Fatalf("Handle() = %+v, %v; want refused without an error (no retry)", res, err)
+			if err != nil || res.Action != "refused" || res.Reason != tc.reason {
+				t.Fatalf("Handle() = %+v, %v; want refused for %s without an error (no retry)", res, err, tc.reason)
 			}
 			msgs := srv.SNS.Messages()
 			if len(msgs) != before+1 || !strings.Contains(msgs[len(msgs)-1].Message, tc.want) {
@@ -197,6 +199,27 @@ func TestCRLConcurrentFirstDeliveries(t *testing.T) {
 	srv.SetEnv(t)
 	srv.RolesAnywhere.SetListLag(time.Hour)
 	p := newCRLProcessor(t, srv)
+	// A waiter's pause lasts until the holder it found has let go, not a span of real time: its budget (LockWait,
+	// counted in the pauses it asked for) then never runs out behind the other seven, however slow the machine.
+	ddb := dynamodb.NewFromConfig(fastConfig(t))
+	p.Sleep = func(ctx context.Context, _ time.Duration) error {
+		holder := ""
+		for i := 0; ; i++ {
+			out, err := ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(p.Config.CRLTable), ConsistentRead: aws.Bool(true),
+				Key: map[string]types.AttributeValue{rotation.AttrCRLAnchor: &types.AttributeValueMemberS{Value: p.Config.TrustAnchorARN}}})
+			if err != nil {
+				return err
+			}
+			owner, _ := out.Item[rotation.AttrCRLLockOwner].(*types.AttributeValueMemberS)
+			switch {
+			case owner == nil, i > 0 && owner.Value != holder:
+				return nil
+			case i == 0:
+				holder = owner.Value
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	week := time.Now().AddDate(0, 0, 7)
 	const n = 8
 	ders := make([][]byte, n)
@@ -330,19 +353,22 @@ func TestCheckCRL(t *testing.T) {
 		t.Fatalf("CheckCRL(ours) = %v, %v; want number 3", crl, err)
 	}
 	for name, tc := range map[string]struct {
-		data []byte
-		ca   caCert
-		at   time.Time
-		want string
+		data   []byte
+		ca     caCert
+		at     time.Time
+		want   string
+		reason metrics.Reason
 	}{
-		"not PEM":                     {[]byte("garbage"), ours, now, "not PEM"},
-		"not a CRL":                   {asPEM([]byte{0x30, 0x03, 0x02, 0x01, 0x01}), ours, now, "CRL refused"},
-		"same issuer name, other key": {asPEM(crlDER(t, twin, twinKey, 4)), ours, now, "not signed by our CA"},
-		"another issuer":              {asPEM(crlDER(t, ours, ourKey, 4)), other, now, "issued by"},
-		"past nextUpdate":             {asPEM(crlDER(t, ours, ourKey, 4)), ours, now.AddDate(0, 0, 8), "is not in the future"},
+		"not PEM":                     {[]byte("garbage"), ours, now, "not PEM", metrics.ReasonMalformed},
+		"not a CRL":                   {asPEM([]byte{0x30, 0x03, 0x02, 0x01, 0x01}), ours, now, "CRL refused", metrics.ReasonMalformed},
+		"same issuer name, other key": {asPEM(crlDER(t, twin, twinKey, 4)), ours, now, "not signed by our CA", metrics.ReasonUntrustedIssuer},
+		"another issuer":              {asPEM(crlDER(t, ours, ourKey, 4)), other, now, "issued by", metrics.ReasonUntrustedIssuer},
+		"past nextUpdate":             {asPEM(crlDER(t, ours, ourKey, 4)), ours, now.AddDate(0, 0, 8), "is not in the future", metrics.ReasonValidity},
 	} {
-		if _, err := rotation.CheckCRL(tc.data, tc.ca.cert, tc.at); !errors.Is(err, rotation.ErrCRLRefused) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: CheckCRL() = %v, want a refusal naming %q", name, err, tc.want)
+		_, err := rotation.CheckCRL(tc.data, tc.ca.cert, tc.at)
+		var refusal *rotation.CRLRefusal
+		if !errors.Is(err, rotation.ErrCRLRefused) || !errors.As(err, &refusal) || refusal.Reason != tc.reason || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: CheckCRL() = %v, want a %s refusal naming %q", name, err, tc.reason, tc.want)
 		}
 	}
 }

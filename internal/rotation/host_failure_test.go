@@ -19,7 +19,7 @@ import (
 )
 
 // foreignCert signs csr with a CA of its own, not the trust anchor's.
-func foreignCert(t *testing.T, csrPEM string) (cert, chain, serial string) {
+func foreignCert(t testing.TB, csrPEM string) (cert, chain, serial string) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{
@@ -60,7 +60,7 @@ func TestHostInstallRefusals(t *testing.T) {
 		name: "certificate for another key",
 		prepare: func(e *env) (string, string, string) {
 			e.phase1(host, "EC_prime256v1")
-			other := newEnv(t) // a CSR made with a key this host does not hold
+			other := newHostEnv(e.t) // a CSR made with a key this host does not hold
 			return e.issue(other.phase1(host, "EC_prime256v1"), 7)
 		},
 		want: "does not match the key",
@@ -75,14 +75,14 @@ func TestHostInstallRefusals(t *testing.T) {
 	}, {
 		name: "certificate of a foreign CA",
 		prepare: func(e *env) (string, string, string) {
-			return foreignCert(t, e.phase1(host, "EC_prime256v1"))
+			return foreignCert(e.t, e.phase1(host, "EC_prime256v1"))
 		},
 		want: "Untrusted signing certificate",
 	}, {
 		name: "aws_signing_helper missing",
 		prepare: func(e *env) (string, string, string) {
 			if err := os.Remove(filepath.Join(e.defaults.SigningHelperDir, "aws_signing_helper")); err != nil {
-				t.Fatal(err)
+				e.t.Fatal(err)
 			}
 			return e.issue(e.phase1(host, "EC_prime256v1"), 7)
 		},
@@ -95,9 +95,11 @@ func TestHostInstallRefusals(t *testing.T) {
 		},
 		want: "is not in profile",
 	}}
+	t.Parallel()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
+			t.Parallel()
+			e := newHostEnv(t)
 			old, _, _ := e.rotate(host, "RSA_2048")
 			cert, chain, serial := tc.prepare(e)
 			res := e.phase2(host, cert, chain, serial)
@@ -120,7 +122,8 @@ func TestHostInstallRefusals(t *testing.T) {
 // TestHostInstallFromPlainFiles: a host of the sample's layout (plain <host>.crt and <host>.key) moves to the
 // generation layout without ever showing a mixed pair.
 func TestHostInstallFromPlainFiles(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := newHostEnv(t)
 	// The sample's phase 2 ended with two mv's: plain files.
 	cert, chain, serial := e.issue(e.phase1(host, "RSA_2048"), 7)
 	for _, d := range []string{e.defaults.CertDir, e.defaults.CACertDir} {
@@ -158,9 +161,11 @@ func mustWrite(t *testing.T, path, data string) {
 // BASH_ENV) and checks that the host always keeps exactly one consistent live pair, the old or the new, and that
 // running the install again completes it.
 func TestHostInstallStopAnywhere(t *testing.T) {
+	t.Parallel()
 	for _, layout := range []string{"generations", "plain files", "first install"} {
 		t.Run(layout, func(t *testing.T) {
-			e := newEnv(t)
+			t.Parallel()
+			e := newHostEnv(t)
 			var old string
 			switch layout {
 			case "generations":
@@ -269,14 +274,15 @@ func restoreTree(t *testing.T, snapshot, dir string) {
 // (the install script refuses that pair before, so the fake's signature check is tested here directly): the fake
 // CreateSession refuses the X.509 signature, and accepts the matching pair.
 func TestCreateSessionChecksTheSignature(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := newHostEnv(t)
 	cert, chain, _ := e.issue(e.phase1(host, "EC_prime256v1"), 7)
 	dir := t.TempDir()
 	mustWrite(t, filepath.Join(dir, "cert.pem"), cert)
 	mustWrite(t, filepath.Join(dir, "chain.pem"), chain)
 	key, _ := os.ReadFile(filepath.Join(e.defaults.KeyDir, host+"-new.key"))
 	mustWrite(t, filepath.Join(dir, "key.pem"), string(key))
-	other := newEnv(t)
+	other := newHostEnv(t)
 	other.phase1(host, "EC_prime256v1")
 	otherKey, _ := os.ReadFile(filepath.Join(other.defaults.KeyDir, host+"-new.key"))
 	mustWrite(t, filepath.Join(dir, "other.pem"), string(otherKey))
@@ -299,7 +305,8 @@ func TestCreateSessionChecksTheSignature(t *testing.T) {
 // TestHostRefusesSharedKeyDirectory: a key directory other users can write (the sample's /tmp) is refused by both
 // phases before any key is made or moved, and an aws_signing_helper they can write is refused by phase 2.
 func TestHostRefusesSharedKeyDirectory(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := newHostEnv(t)
 	shared := filepath.Join(e.root, "shared")
 	if err := os.Mkdir(shared, 0o700); err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ func TestHostPathAttacks(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the attacks give files to another user (chown)")
 	}
+	t.Parallel()
 	const secret = "root only\n"
 	// plant puts <dir>/<host>-new.crt as a link to a root-only file and returns that file.
 	plant := func(t *testing.T, e *env, dir string) string {
@@ -130,7 +131,8 @@ func TestHostPathAttacks(t *testing.T) {
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
+			t.Parallel()
+			e := newHostEnv(t)
 			cert, chain, serial := e.issue(e.phase1(host, "EC_prime256v1"), 7)
 			victim := tc.prepare(t, e)
 			res := e.phase2(host, cert, chain, serial)
@@ -161,6 +163,7 @@ func TestHostKeyDirectoryAncestors(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the attacks give files to another user (chown)")
 	}
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		prepare func(t *testing.T, up string)
@@ -170,7 +173,8 @@ func TestHostKeyDirectoryAncestors(t *testing.T) {
 		{"owned by another user", func(t *testing.T, up string) { mustMkdir(t, up, 0o755); mustChown(t, up) }, "owned by uid 1000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
+			t.Parallel()
+			e := newHostEnv(t)
 			up := filepath.Join(e.root, "shared")
 			tc.prepare(t, up)
 			keyDir := filepath.Join(up, "keys")

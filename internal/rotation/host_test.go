@@ -14,11 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/acmpca"
 	pcatypes "github.com/aws/aws-sdk-go-v2/service/acmpca/types"
 
@@ -116,12 +113,22 @@ type env struct {
 
 const testRole = "arn:aws:iam::123456789012:role/IAMRA-Role-us-east-1"
 
+// newEnv is a host whose fake is also the process's AWS environment (SDK clients a test loads from the environment
+// reach it); such a test cannot run in parallel with others.
 func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := newHostEnv(t)
+	e.srv.SetEnv(t)
+	return e
+}
+
+// newHostEnv is a host that leaves the process's environment alone (its SDK client is configured explicitly, the
+// host's commands get their own environment), so tests using only it may run in parallel.
+func newHostEnv(t testing.TB) *env {
 	t.Helper()
 	requireOpenSSL(t)
 	helper := signingHelper(t)
 	srv := awsfake.New(t)
-	srv.SetEnv(t)
 	srv.PCA.SetPendingGets(0)
 	root := hostRoot(t)
 	helperDir := filepath.Join(root, "opt", "iamra")
@@ -133,14 +140,8 @@ func newEnv(t testing.TB) *env {
 	if err := os.WriteFile(filepath.Join(helperDir, "aws_signing_helper"), []byte(wrapper), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-		})
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := srv.Config(context.Background())
+	cfg.Retryer = fastRetryer
 	e := &env{
 		t: t, srv: srv, pca: acmpca.NewFromConfig(cfg), root: root,
 		hostEnv:  []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + root, "LC_ALL=C"},
@@ -267,9 +268,11 @@ func mustCert(t testing.TB, s string) *x509.Certificate {
 const host = "i-0123456789abcdef0"
 
 func TestHostRotation(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []string{"RSA_2048", "EC_prime256v1"} {
 		t.Run(alg, func(t *testing.T) {
-			e := newEnv(t)
+			t.Parallel()
+			e := newHostEnv(t)
 			csr := e.phase1(host, alg)
 			if strings.Contains(csr, "PRIVATE KEY") {
 				t.Fatal("phase 1 printed the private key")

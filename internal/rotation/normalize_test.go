@@ -2,7 +2,6 @@ package rotation_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 // Hosts written the sample's way (hostID and paths, no renewAt or renewShard) reach the renewAt index through the
 // table's stream, and are then selected; items that cannot be rotated are marked INVALID and reported once.
 func TestNormalizeHandWrittenHosts(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	ctx := context.Background()
 	_, err := f.ddb.UpdateTable(ctx, &dynamodb.UpdateTableInput{TableName: aws.String(f.table),
@@ -88,7 +88,7 @@ func TestNormalizeHandWrittenHosts(t *testing.T) {
 func readInventoryStream(t *testing.T, ctx context.Context, f *fleet) []events.DynamoDBEventRecord {
 	t.Helper()
 	streams := dynamodbstreams.NewFromConfig(f.cfg, func(o *dynamodbstreams.Options) { // DynamoDB Local serves both
-		o.BaseEndpoint = aws.String(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+		o.BaseEndpoint = aws.String(f.ddbURL)
 	})
 	ls, err := streams.ListStreams(ctx, &dynamodbstreams.ListStreamsInput{TableName: aws.String(f.table)})
 	if err != nil || len(ls.Streams) != 1 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -43,28 +44,42 @@ const (
 var tableSeq atomic.Int64
 
 // fleet is an environment for the workflow's steps: the fake AWS (with SSM hosts that run the documents for real),
-// DynamoDB Local with the inventory table, and SDK clients built as the functions build theirs.
+// DynamoDB Local with the inventory table, and SDK clients configured explicitly (not from the process environment),
+// so fleet tests run in parallel.
 type fleet struct {
 	*env
-	cfg   aws.Config
-	ddb   *dynamodb.Client
-	table string
-	steps *rotation.Steps
-	sel   *rotation.Selector
-	now   time.Time
+	cfg    aws.Config // the fake's endpoint
+	ddbURL string     // DynamoDB Local's endpoint
+	ddb    *dynamodb.Client
+	table  string
+	steps  *rotation.Steps
+	sel    *rotation.Selector
+	now    time.Time
+	// dirs are the directories of the hosts added after the first (see addHost).
+	dirs  map[string]rotation.DocumentDefaults
+	added int
 }
 
+// fastRetryer is the SDK's standard retryer with a millisecond backoff.
+func fastRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
+	})
+}
+
+// fastConfig is the SDK configuration from the process environment (awsfake's SetEnv), with fastRetryer.
 func fastConfig(t testing.TB) aws.Config {
 	t.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-		})
-	}))
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRetryer(fastRetryer))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// dynamoDB is a DynamoDB client of cfg (its retryer and middleware) that reaches the fleet's DynamoDB Local.
+func (f *fleet) dynamoDB(cfg aws.Config) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(f.ddbURL) })
 }
 
 // createTable makes the inventory table as the stack defines it: key hostID, index renewAt-index over
@@ -98,11 +113,13 @@ func createTable(t testing.TB, ddb *dynamodb.Client) string {
 
 func newFleet(t testing.TB) *fleet {
 	t.Helper()
-	e := newEnv(t)
-	testsvc.DynamoDB(t)
-	cfg := fastConfig(t)
-	ddb := dynamodb.NewFromConfig(cfg)
-	f := &fleet{env: e, cfg: cfg, ddb: ddb, table: createTable(t, ddb), now: time.Now().UTC()}
+	e := newHostEnv(t)
+	ddbURL := testsvc.DynamoDBEndpoint(t)
+	cfg := e.srv.Config(context.Background())
+	cfg.Retryer = fastRetryer
+	f := &fleet{env: e, cfg: cfg, ddbURL: ddbURL, now: time.Now().UTC(), dirs: map[string]rotation.DocumentDefaults{}}
+	ddb := f.dynamoDB(cfg)
+	f.ddb, f.table = ddb, createTable(t, ddb)
 	e.srv.Commands.PutDocument(csrDocName, rotation.CSRDocument(e.defaults))
 	e.srv.Commands.PutDocument(installDocName, rotation.InstallDocument(e.defaults))
 	e.srv.S3.CreateBucket(manifestBucket)
@@ -123,12 +140,26 @@ func newFleet(t testing.TB) *fleet {
 }
 
 // addHost writes a host item as rotation-hosts add does (due now) and registers the host with the fake SSM.
+//
+// The fleet's hosts share one directory tree, but a host is a machine of its own: the CA chain
+// (<CACertDir>/ca_chain_certificate.crt) is one per machine, and two hosts installing into the same one at once would
+// race on it. The first host added uses the deployment's directories (no path attributes, as rotation-hosts add
+// writes it by default); each later one gets directories of its own through the item's path attributes.
 func (f *fleet) addHost(t testing.TB, id string, extra map[string]string, offline bool) {
 	t.Helper()
 	item := map[string]types.AttributeValue{
 		rotation.AttrHostID:     &types.AttributeValueMemberS{Value: id},
 		rotation.AttrRenewAt:    &types.AttributeValueMemberS{Value: f.now.Add(-time.Minute).Format(rotation.RenewAtLayout)},
 		rotation.AttrRenewShard: &types.AttributeValueMemberN{Value: fmt.Sprint(rotation.RenewShard(id, rotation.DefaultRenewShards))},
+	}
+	if f.added++; f.added > 1 && ValidHost(id) {
+		own := filepath.Join(f.root, "hosts", id, "etc", "pki")
+		d := f.defaults
+		d.CertDir, d.KeyDir, d.CACertDir = filepath.Join(own, "certs"), filepath.Join(own, "iamra"), filepath.Join(own, "ca")
+		f.dirs[id] = d
+		for attr, dir := range map[string]string{rotation.AttrCertPath: d.CertDir, rotation.AttrKeyPath: d.KeyDir, rotation.AttrCACertPath: d.CACertDir} {
+			item[attr] = &types.AttributeValueMemberS{Value: dir}
+		}
 	}
 	for k, v := range extra {
 		item[k] = &types.AttributeValueMemberS{Value: v}
@@ -137,8 +168,19 @@ func (f *fleet) addHost(t testing.TB, id string, extra map[string]string, offlin
 		t.Fatal(err)
 	}
 	if ValidHost(id) {
-		f.srv.Commands.AddHost(id, awsfake.SSMHost{WorkDir: f.root, Env: f.hostEnv, Offline: offline})
+		// The host's time is the workflow's polls, not the wall clock: each command is InProgress to the first poll and
+		// ends by the second, however long the script takes on a loaded machine (PollCSR and PollInstall allow 30).
+		f.srv.Commands.AddHost(id, awsfake.SSMHost{WorkDir: f.root, Env: f.hostEnv, Offline: offline, PollDriven: true, InProgressReads: 1})
 	}
+}
+
+// live is env.live in the host's own directories.
+func (f *fleet) live(id string) string {
+	e := *f.env
+	if d, ok := f.dirs[id]; ok {
+		e.defaults = d
+	}
+	return e.live(id)
 }
 
 // ValidHost is rotation.ValidHostID, for readability in tests.
@@ -173,15 +215,15 @@ func errName(err error) string {
 }
 
 // retried runs a step as the state machine's Retry does for the "wait" errors (CommandInProgress,
-// CertificateInProgress): again after an interval, a bounded number of times.
+// CertificateInProgress): again, at most 30 times (PollCSR's and PollInstall's budget). No pause is needed: the
+// fleet's hosts and Private CA answer by poll count, not by the wall clock.
 func retried(step func(context.Context, rotation.State) (rotation.State, error), st rotation.State) (rotation.State, error) {
 	for i := 0; ; i++ {
 		out, err := step(context.Background(), st)
 		n := errName(err)
-		if (n != rotation.ErrCommandInProgress && n != rotation.ErrCertificateInProgress) || i == 200 {
+		if (n != rotation.ErrCommandInProgress && n != rotation.ErrCertificateInProgress) || i == 30 {
 			return out, err
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -219,6 +261,7 @@ func (f *fleet) rotateHost(t *testing.T, id string) (rotation.RecordOutput, erro
 func hostN(i int) string { return fmt.Sprintf("i-%017d", i) }
 
 func TestRotateThreeHosts(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	f.srv.PCA.SetPendingGets(2) // Private CA signs asynchronously: GetCertificate waits twice
 	hosts := []string{hostN(1), hostN(2), "mi-0123456789abcdef0"}
@@ -290,6 +333,7 @@ func TestRotateThreeHosts(t *testing.T) {
 }
 
 func TestOfflineHost(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(9)
 	f.addHost(t, id, nil, true)
@@ -330,6 +374,7 @@ func TestOfflineHost(t *testing.T) {
 }
 
 func TestHostItemRefusedBeforeSendCommand(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	ctx := context.Background()
 	bad := map[string]map[string]string{
@@ -360,6 +405,7 @@ func TestHostItemRefusedBeforeSendCommand(t *testing.T) {
 }
 
 func TestIssueIdempotent(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(30)
 	f.addHost(t, id, nil, false)
@@ -399,6 +445,7 @@ func mustState(t *testing.T) func(rotation.State, error) rotation.State {
 }
 
 func TestIssueErrors(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(31)
 	f.addHost(t, id, nil, false)
@@ -437,7 +484,8 @@ func TestIssueErrors(t *testing.T) {
 }
 
 func TestCheckCSR(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := newHostEnv(t)
 	good := e.phase1(host, "RSA_2048")
 	otherHost := e.phase1("i-0fedcba9876543210", "EC_prime256v1")
 	weak := csrPEM(t, host, 1024, nil)
@@ -522,6 +570,7 @@ func TestFailureText(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	ctx := context.Background()
 	for i := range 30 {
@@ -572,6 +621,7 @@ func TestSelect(t *testing.T) {
 }
 
 func TestCommandNotVisibleYet(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(40)
 	f.addHost(t, id, nil, false)
@@ -592,6 +642,7 @@ func TestCommandNotVisibleYet(t *testing.T) {
 // The host's lease: one run at a time; the same run takes it again (a retried step); an expired lease is taken over;
 // a run that lost the lease issues nothing; the failure and the record release it.
 func TestHostLease(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t)
 	id := hostN(50)
 	f.addHost(t, id, nil, false)

@@ -45,6 +45,17 @@ var dynamo struct {
 // It is skipped (or fails under CI=true) when java or the DynamoDB Local jar is missing.
 func DynamoDB(t testing.TB) string {
 	t.Helper()
+	endpoint := DynamoDBEndpoint(t)
+	if endpoint != "" {
+		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+	}
+	return endpoint
+}
+
+// DynamoDBEndpoint is DynamoDB without the environment variable, for a parallel test that gives its clients the
+// endpoint itself.
+func DynamoDBEndpoint(t testing.TB) string {
+	t.Helper()
 	java, err := exec.LookPath("java")
 	if err != nil {
 		Require(t, "java (for DynamoDB Local)", javaHint)
@@ -72,7 +83,6 @@ func DynamoDB(t testing.TB) string {
 		}
 		t.Logf("testsvc: DynamoDB Local at %s started in %v", dynamo.endpoint, time.Since(began).Round(time.Millisecond))
 	}
-	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo.endpoint)
 	return dynamo.endpoint
 }
 

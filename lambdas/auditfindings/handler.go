@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
+	"github.com/iotcert/iotcert/internal/auditrun"
 	"github.com/iotcert/iotcert/internal/metrics"
 )
 
@@ -126,33 +127,8 @@ func (h *Handler) Count(ctx context.Context) (Counts, error) {
 
 // newestTask is the id of the newest completed run of the scheduled audit in the lookback window, or "".
 func (h *Handler) newestTask(ctx context.Context, now time.Time) (string, error) {
-	p := iot.NewListAuditTasksPaginator(h.IoT, &iot.ListAuditTasksInput{
-		StartTime: aws.Time(now.Add(-lookback)), EndTime: aws.Time(now),
-		TaskType: iottypes.AuditTaskTypeScheduledAuditTask, TaskStatus: iottypes.AuditTaskStatusCompleted,
-	})
-	var (
-		best      string
-		bestStart time.Time
-	)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return "", fmt.Errorf("list audit tasks: %w", err)
-		}
-		for _, t := range page.Tasks {
-			d, err := h.IoT.DescribeAuditTask(ctx, &iot.DescribeAuditTaskInput{TaskId: t.TaskId})
-			if err != nil {
-				return "", fmt.Errorf("describe audit task %s: %w", aws.ToString(t.TaskId), err)
-			}
-			if h.ScheduledAudit != "" && aws.ToString(d.ScheduledAuditName) != h.ScheduledAudit {
-				continue
-			}
-			if start := aws.ToTime(d.TaskStartTime); best == "" || start.After(bestStart) {
-				best, bestStart = aws.ToString(t.TaskId), start
-			}
-		}
-	}
-	return best, nil
+	id, _, err := auditrun.Newest(ctx, h.IoT, h.ScheduledAudit, now.Add(-lookback), now)
+	return id, err
 }
 
 func (h *Handler) notAfter(ctx context.Context, f iottypes.AuditFinding) (time.Time, error) {

@@ -9,11 +9,33 @@ refuse() {
 	exit 2
 }
 safe_chain() { # safe_chain <what> <existing path>
-	local what="$1" p="$2" st uid mode type
+	local what="$1" p="$2" chain=() lines line st uid mode type i
 	while :; do
-		st="$(stat -c '%u %a %F' -- "$p" 2>/dev/null)" || refuse "$what: cannot inspect $p"
-		uid="${st%% *}"
-		st="${st#* }"
+		chain+=("$p")
+		if [ "$p" = / ]; then
+			break
+		fi
+		p="${p%/*}"
+		p="${p:-/}"
+	done
+	# One stat for the whole chain, one line per path in order (a process per directory would make the check the
+	# bulk of the script's run).
+	if ! lines="$(stat -c '%u %a %F' -- "${chain[@]}" 2>/dev/null)"; then
+		for p in "${chain[@]}"; do
+			stat -c %u -- "$p" >/dev/null 2>&1 || refuse "$what: cannot inspect $p"
+		done
+		refuse "$what: cannot inspect $2"
+	fi
+	for i in "${!chain[@]}"; do
+		p="${chain[i]}"
+		line="${lines%%$'\n'*}"
+		lines="${lines#"$line"}"
+		lines="${lines#$'\n'}"
+		if [ -z "$line" ]; then
+			refuse "$what: cannot inspect $p"
+		fi
+		uid="${line%% *}"
+		st="${line#* }"
 		mode="${st%% *}"
 		type="${st#* }"
 		if [ "$uid" != 0 ] && [ "$uid" != "$me" ]; then
@@ -22,11 +44,6 @@ safe_chain() { # safe_chain <what> <existing path>
 		if [ "$type" != "symbolic link" ] && ((8#$mode & 8#1022)); then
 			refuse "$what: $p is writable by other users or sticky (mode $mode)"
 		fi
-		if [ "$p" = / ]; then
-			return 0
-		fi
-		p="${p%/*}"
-		p="${p:-/}"
 	done
 }
 safe_path() { # safe_path <what> <existing path>: the path as written and as resolved
