@@ -635,3 +635,53 @@ func TestForgedJobEventChangesNothing(t *testing.T) {
 		t.Fatalf("rotation item for a thing without an execution: found %v, error %v; want none", found, err)
 	}
 }
+
+// project is what an AWS IoT rule's SELECT list passes on from a message: a payload field by name, and for
+// "<expression> AS <alias>" the value AWS computes (given in computed). A field the list does not name is dropped;
+// SELECT * passes the payload whole.
+func project(sql string, payload, computed map[string]any) json.RawMessage {
+	list := strings.TrimSpace(sql[len("SELECT "):strings.Index(sql, " FROM ")])
+	out := payload
+	if list != "*" {
+		out = map[string]any{}
+		for _, item := range strings.Split(list, ",") {
+			item = strings.TrimSpace(item)
+			if _, alias, ok := strings.Cut(item, " AS "); ok {
+				out[alias] = computed[alias]
+			} else if v, ok := payload[item]; ok {
+				out[item] = v
+			}
+		}
+	}
+	raw, _ := json.Marshal(out)
+	return raw
+}
+
+// A message on the job-events topic that is not AWS's must not pass for a confirmation: with the new certificate's
+// id (not a secret) it would retire the old certificate of a device that has not proven the new one.
+func TestJobEventsRuleCannotCarryAConfirmation(t *testing.T) {
+	e := newEnv(t)
+	d := e.iotDevice("sensor-13")
+	job := e.startJob(d.thing)
+	_, m := e.rotate(d, job)
+	for _, forged := range []map[string]any{
+		{"principal": m.CertificateID, "thingName": d.thing, "jobId": job},
+		{"jobId": job, "sweep": true},
+	} {
+		raw := project(wire.JobEventsRuleSQL, forged, nil)
+		res, err := e.done.Handle(context.Background(), raw)
+		if err == nil && res.Status != "refused" {
+			t.Fatalf("job-events rule passed %s as %+v", raw, res)
+		}
+	}
+	if got := e.status(d.certID); got != "ACTIVE" || !e.attached(d.thing, d.certID) {
+		t.Fatalf("old certificate after a forged message on the job-events topic is %s, attached %v; want ACTIVE and attached", got, e.attached(d.thing, d.certID))
+	}
+	// The confirm and CSR rules take the sender and the thing from AWS (principal(), topic(2)), never the payload.
+	raw := project(wire.ConfirmRuleSQL, map[string]any{"principal": d.certID, "thingName": "other", "jobId": job},
+		map[string]any{"principal": m.CertificateID, "thingName": d.thing})
+	var ev devrot.ConfirmEvent
+	if err := json.Unmarshal(raw, &ev); err != nil || ev.Principal != m.CertificateID || ev.ThingName != d.thing {
+		t.Fatalf("confirm rule passed %s", raw)
+	}
+}
