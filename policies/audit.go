@@ -105,10 +105,12 @@ var deviceFilters = []string{"{}/#", "dt/{}/#", "$aws/things/{}/#", "$aws/things
 // unlisted are resources of no device and of no name any policy would list: reaching one means reaching every
 // resource of its type.
 var unlisted = map[string][]string{
-	"client":      {"zz-unlisted-probe"},
-	"thing":       {"zz-unlisted-probe"},
-	"topic":       {"zz-unlisted-probe/x", "$aws/zz-unlisted-probe", "$aws/rules/zz_unlisted_probe/x"},
-	"topicfilter": {"#", "+/#", "zz-unlisted-probe/#", "$aws/#"},
+	"client": {"zz-unlisted-probe"},
+	"thing":  {"zz-unlisted-probe"},
+	"topic": {"zz-unlisted-probe/x", "$aws/zz-unlisted-probe", "$aws/rules/zz_unlisted_probe/x",
+		// AWS IoT's event topics carry every device's events, and name a job or a client, not a thing.
+		"$aws/events/jobExecution/zz-unlisted-probe/FAILED", "$aws/events/job/zz-unlisted-probe/completed"},
+	"topicfilter": {"#", "+/#", "zz-unlisted-probe/#", "$aws/#", "$aws/events/#", "$aws/events/jobExecution/#"},
 }
 
 // probeARNPrefix is the ARN prefix of the probe account.
@@ -185,7 +187,9 @@ type auditor struct {
 // ${AWS::Partition}, ${AWS::Region} and ${AWS::AccountId} are taken as the probe account's. Each finding names the
 // statement that allowed it and one example. The error names a condition the evaluator cannot judge.
 func AuditDevice(d *Document, thing string) ([]Finding, error) {
-	a := newAuditor(d.Rendered(ProbePartition, ProbeRegion, ProbeAccount), DevicePrincipal(thing))
+	self := DevicePrincipal(thing)
+	self.AnyAttributes = true // a grant to devices an operator marked with an attribute is a grant to some device
+	a := newAuditor(d.Rendered(ProbePartition, ProbeRegion, ProbeAccount), self)
 	a.run(thing)
 	return a.findings(), a.err
 }
@@ -236,6 +240,33 @@ func (a *auditor) run(thing string) {
 						rule = RuleConnectScope
 					}
 					a.addExample(rule, dec.Statement, act.name, a.arn(typ, name), fmt.Sprintf("%s on every %s: thing %s may use %q, which no device owns (%s)", act.name, typ, thing, name, dec.Entry))
+				}
+			}
+		}
+	}
+	// A certificate that carries the policy but is attached to no thing (iot:Connection.Thing.IsAttached false, the
+	// thing variables unresolved): what it may do on a resource no device owns, any such certificate may do.
+	loose := Principal{ClientID: thing, Subject: a.self.Subject, Issuer: a.self.Issuer, Context: a.self.Context, CertificateID: a.self.CertificateID}
+	for _, act := range append(append([]actionInfo(nil), probeActions...), a.otherActions()...) {
+		types := []string{act.typ}
+		if act.typ == "" {
+			types = probeTypes
+		}
+		for _, typ := range types {
+			for _, name := range unlisted[typ] {
+				if a.stopped() {
+					return
+				}
+				pr := a.preparedFor("unattached", loose, act, a.arn(typ, name))
+				if pr == nil {
+					continue
+				}
+				if dec := pr.decide(act.name, a.arn(typ, name)); dec.Allowed {
+					rule := RuleResourceStar
+					if act.name == "iot:Connect" {
+						rule = RuleConnectScope
+					}
+					a.addExample(rule, dec.Statement, act.name, a.arn(typ, name), fmt.Sprintf("%s on every %s to a certificate attached to no thing: it may use %q, which no device owns (%s)", act.name, typ, name, dec.Entry))
 				}
 			}
 		}
@@ -452,6 +483,18 @@ func (a *auditor) victimPatterns(typ, v string, other *Principal) []victimPatter
 		}
 		for _, t := range list {
 			out = append(out, victimPattern{pat: literal(a.arn(typ, strings.ReplaceAll(t, "{}", v)))})
+		}
+	}
+	// A wildcard topic entry without a policy variable reads the same for every device: each device's topics under
+	// it (dev/* holds dev/<thing>) are everyone's, whatever layout the devices use.
+	if typ == "topic" || typ == "topicfilter" {
+		pre := a.arn(typ, "")
+		for _, e := range a.entries {
+			name, ok := strings.CutPrefix(e.text, pre)
+			if !ok || strings.Contains(e.text, "${") || !strings.ContainsAny(name, "*?") {
+				continue
+			}
+			out = append(out, victimPattern{pat: literal(pre + strings.NewReplacer("*", v, "?", "x").Replace(name))})
 		}
 	}
 	for _, e := range a.entries {

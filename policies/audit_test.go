@@ -176,3 +176,96 @@ func TestAuditPartner(t *testing.T) {
 		})
 	}
 }
+
+// A grant that holds only when the certificate is attached to no thing is a grant to every such certificate: the
+// audited device itself never meets the condition, so only a principal with no thing finds it.
+func TestAuditFindsGrantsToUnattachedCertificates(t *testing.T) {
+	a := "arn:aws:iot:us-east-1:123456789012:"
+	doc, err := Parse([]byte(`{"Version":"2012-10-17","Statement":[` +
+		`{"Effect":"Allow","Action":"iot:Connect","Resource":"` + a + `client/${iot:Connection.Thing.ThingName}"},` +
+		`{"Effect":"Allow","Action":"iot:Publish","Resource":"` + a + `topic/*","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"false"}}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := AuditDevice(doc, "sensor-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f) != 1 || f[0].Rule != RuleResourceStar || f[0].Statement != 2 {
+		t.Fatalf("AuditDevice = %+v, want one %s finding on statement 2", f, RuleResourceStar)
+	}
+}
+
+// AWS IoT's event topics name a job or a client, not a thing: a grant on them is a grant on every device's events
+// (AWS's basic job policy example grants publishing there; the rotation's completion function listens there).
+func TestAuditFindsGrantsOnEventTopics(t *testing.T) {
+	a := "arn:aws:iot:us-east-1:123456789012:"
+	for _, grant := range []string{
+		`"Action":"iot:Publish","Resource":["` + a + `topic/$aws/events/jobExecution/*","` + a + `topic/$aws/events/job/*"]`,
+		`"Action":"iot:Receive","Resource":"` + a + `topic/$aws/events/jobExecution/*"`,
+		`"Action":"iot:Subscribe","Resource":"` + a + `topicfilter/$aws/events/*"`,
+	} {
+		doc, err := Parse([]byte(`{"Version":"2012-10-17","Statement":[` +
+			`{"Effect":"Allow","Action":"iot:Connect","Resource":"` + a + `client/${iot:Connection.Thing.ThingName}","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},` +
+			`{"Effect":"Allow",` + grant + `}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := AuditDevice(doc, "sensor-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f) == 0 || f[0].Statement != 2 {
+			t.Errorf("AuditDevice(%s) = %+v, want a finding on statement 2", grant, f)
+		}
+	}
+}
+
+// A wildcard topic grant without a policy variable is the same for every device: whatever the prefix, the topics
+// under it include each device's (dev/* holds dev/<thing>), not only the layouts the audit knows by name.
+func TestAuditFindsSharedWildcardNamespaces(t *testing.T) {
+	a := "arn:aws:iot:us-east-1:123456789012:"
+	for _, grant := range []string{
+		`"Action":"iot:Publish","Resource":"` + a + `topic/dev/*"`,
+		`"Action":"iot:Receive","Resource":"` + a + `topic/devices/*/telemetry"`,
+		`"Action":"iot:Subscribe","Resource":"` + a + `topicfilter/sensors/*"`,
+	} {
+		doc, err := Parse([]byte(`{"Version":"2012-10-17","Statement":[` +
+			`{"Effect":"Allow","Action":"iot:Connect","Resource":"` + a + `client/${iot:Connection.Thing.ThingName}","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},` +
+			`{"Effect":"Allow",` + grant + `}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := AuditDevice(doc, "sensor-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f) == 0 || f[0].Statement != 2 || f[0].Rule != RuleResourceUnscoped {
+			t.Errorf("AuditDevice(%s) = %+v, want a %s finding on statement 2", grant, f, RuleResourceUnscoped)
+		}
+	}
+}
+
+// A grant gated on a thing attribute is a grant to every device an operator gives that attribute: the audited device
+// is asked about with attributes unknown, so the gate counts as open.
+func TestAuditFindsAttributeGatedGrants(t *testing.T) {
+	a := "arn:aws:iot:us-east-1:123456789012:"
+	doc, err := Parse([]byte(`{"Version":"2012-10-17","Statement":[` +
+		`{"Effect":"Allow","Action":"iot:Connect","Resource":"` + a + `client/${iot:Connection.Thing.ThingName}","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},` +
+		`{"Effect":"Allow","Action":"iot:Publish","Resource":"` + a + `topic/things/*","Condition":{"StringEquals":{"iot:Connection.Thing.Attributes[role]":"gateway"}}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := AuditDevice(doc, "sensor-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f) == 0 || f[0].Statement != 2 {
+		t.Fatalf("AuditDevice = %+v, want a finding on statement 2", f)
+	}
+	// The evaluator itself still judges a device without the attribute as AWS does: the statement does not apply.
+	dec, err := doc.Evaluate(Request{Principal: DevicePrincipal("sensor-1"), Action: "iot:Publish", Resource: a + "topic/things/other/x"})
+	if err != nil || dec.Allowed {
+		t.Fatalf("Evaluate without the attribute = %+v, %v; want denied", dec, err)
+	}
+}

@@ -41,9 +41,12 @@ type Principal struct {
 	ThingName     string            // iot:Connection.Thing.ThingName
 	ThingTypeName string            // iot:Connection.Thing.ThingTypeName
 	Attributes    map[string]string // iot:Connection.Thing.Attributes[name]
-	IsAttached    bool              // iot:Connection.Thing.IsAttached
-	ClientID      string            // iot:ClientId: the MQTT client id of the connection (of the request for iot:Connect)
-	CertificateID string            // iot:CertificateId
+	// AnyAttributes: the thing's attributes are not known (an audit asks about every device, whatever an operator
+	// set on it): an attribute not in Attributes is an unknown key, met in an Allow and not in a Deny.
+	AnyAttributes bool
+	IsAttached    bool   // iot:Connection.Thing.IsAttached
+	ClientID      string // iot:ClientId: the MQTT client id of the connection (of the request for iot:Connect)
+	CertificateID string // iot:CertificateId
 	// Subject and Issuer hold the certificate's distinguished-name fields by their AWS IoT names (CommonName,
 	// Organization, OrganizationalUnit, Country, State, Locality, SerialNumber, ...): iot:Certificate.Subject.<name>.
 	Subject map[string]string
@@ -467,7 +470,11 @@ func (p *Principal) lookup(name string) ([]string, keyState) {
 	case n == "iot:connection.thing.isattached":
 		return []string{strconv.FormatBool(p.IsAttached)}, keyPresent
 	case strings.HasPrefix(n, "iot:connection.thing.attributes[") && strings.HasSuffix(n, "]"):
-		return field(p.Attributes, name[len("iot:connection.thing.attributes["):len(name)-1])
+		vals, st := field(p.Attributes, name[len("iot:connection.thing.attributes["):len(name)-1])
+		if st == keyAbsent && p.AnyAttributes {
+			return nil, keyUnknown
+		}
+		return vals, st
 	case n == "iot:clientid":
 		return one(p.ClientID)
 	case n == "iot:certificateid", n == "iot:certificate.id":

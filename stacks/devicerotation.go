@@ -231,6 +231,9 @@ func NewDeviceRotationStack(scope constructs.Construct, id string, props *Device
 		Timeout:     awscdk.Duration_Minutes(jsii.Number(5)),
 		Environment: env,
 		OnFailure:   true,
+		// RegisterCertificate (status REVOKED) keeps an aborted Private CA certificate from being auto-registered;
+		// like CreateCertificateFromCsr, the certificate it registers has no ARN before the call.
+		UnscopedActions: []string{"iot:RegisterCertificate"},
 	})
 
 	// Grants, each named by ARN; the resource types the functions reach by a device's own name or id are the only

@@ -18,6 +18,7 @@ var sdkErrorCodes = map[string]string{
 	"iot/CreateCertificateFromCsr":     "InternalFailureException InvalidRequestException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/CreateKeysAndCertificate":     "InternalFailureException InvalidRequestException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/RegisterCertificateWithoutCA": "CertificateStateException CertificateValidationException InternalFailureException InvalidRequestException ResourceAlreadyExistsException ServiceUnavailableException ThrottlingException UnauthorizedException",
+	"iot/RegisterCertificate":          "CertificateConflictException CertificateStateException CertificateValidationException InternalFailureException InvalidRequestException ResourceAlreadyExistsException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/DescribeCertificate":          "InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/UpdateCertificate":            "CertificateStateException InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",
 	"iot/DeleteCertificate":            "CertificateStateException DeleteConflictException InternalFailureException InvalidRequestException ResourceNotFoundException ServiceUnavailableException ThrottlingException UnauthorizedException",

@@ -292,6 +292,7 @@ var iotRoutes = func() []iotRoute {
 		{"POST", "/certificates", "CreateCertificateFromCsr"},
 		{"POST", "/keys-and-certificate", "CreateKeysAndCertificate"},
 		{"POST", "/certificate/register-no-ca", "RegisterCertificateWithoutCA"},
+		{"POST", "/certificate/register", "RegisterCertificate"}, // iot_register.go
 		{"GET", "/certificates/{}", "DescribeCertificate"},
 		{"PUT", "/certificates/{}", "UpdateCertificate"},
 		{"DELETE", "/certificates/{}", "DeleteCertificate"},
@@ -411,6 +412,8 @@ func (f *IoT) serve(w http.ResponseWriter, r *http.Request, op string, body []by
 		out, e = f.createKeysAndCertificate(q.Get("setAsActive") == "true")
 	case "RegisterCertificateWithoutCA":
 		out, e = f.registerCertificateWithoutCA(body)
+	case "RegisterCertificate":
+		out, e = f.registerCertificate(body)
 	case "DescribeCertificate":
 		out, e = f.describeCertificate(params[0])
 	case "UpdateCertificate":

@@ -3,6 +3,7 @@ package devrot
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -178,15 +179,36 @@ func (h *Completion) jobEnded(ctx context.Context, ev JobEvent, log *slog.Logger
 	if err := wire.CheckJobID(ev.JobID); err != nil {
 		return Result{}, refuse(metrics.ReasonMalformed, "%v", err)
 	}
-	switch ev.Status {
-	case "FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "REMOVED":
-	default:
+	if !endedUnsuccessfully(ev.Status) {
 		return Result{Status: "ignored"}, nil // SUCCEEDED: the confirmation is what counts
 	}
 	now := h.now()
 	r, found, err := h.Store.Get(ctx, thing, ev.JobID)
 	if err != nil {
 		return Result{}, err
+	}
+	if found && r.Status != StateIssuing && r.Status != StateIssued && r.Status != StateAborting {
+		return Result{Status: "ignored"}, nil // confirmed, retired or aborted already
+	}
+	// The event is a message on a topic, not AWS's word: the execution's own status must say it ended. Whether a
+	// client can publish on $aws/events/jobExecution/... no page settles (AWS's basic job policy example grants it),
+	// so a forged event must not undo another device's rotation. An event read before the status shows it is
+	// refused too; the sweep aborts a rotation that is never confirmed.
+	x, err := h.IoT.DescribeJobExecution(ctx, &iot.DescribeJobExecutionInput{JobId: aws.String(ev.JobID), ThingName: aws.String(thing)})
+	switch {
+	case isNotFound(err) && !found:
+		// No such execution (deleted, or never made): no CSR can pass the signer's check, so no tombstone either
+		// (a thing added to a continuous job later gets an execution of its own then).
+		return Result{Status: "ignored"}, nil
+	case isNotFound(err): // the job or its execution was deleted: it has ended
+	case err != nil:
+		return Result{}, fmt.Errorf("describe job execution %s/%s: %w", ev.JobID, thing, err)
+	case x.Execution == nil || !endedUnsuccessfully(string(x.Execution.Status)):
+		st := ""
+		if x.Execution != nil {
+			st = string(x.Execution.Status)
+		}
+		return Result{}, refuse(metrics.ReasonUnauthorized, "job event says %s, but execution %s/%s is %s", ev.Status, ev.JobID, thing, st)
 	}
 	if !found {
 		// Nothing issued yet: a tombstone makes a CSR still in flight lose its conditional write.
@@ -200,6 +222,15 @@ func (h *Completion) jobEnded(ctx context.Context, ev JobEvent, log *slog.Logger
 		return Result{Status: "aborted"}, err
 	}
 	return h.abort(ctx, r, "job "+ev.Status, now, log)
+}
+
+// endedUnsuccessfully: a job execution status that ends a rotation not confirmed.
+func endedUnsuccessfully(status string) bool {
+	switch status {
+	case "FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "REMOVED":
+		return true
+	}
+	return false
 }
 
 // abort revokes the new certificate of a rotation not confirmed; the old one is untouched.
@@ -251,8 +282,17 @@ func (h *Completion) revoke(ctx context.Context, id, certPEM string, fromPCA boo
 		}
 	}
 	arn := certARN(ctx, h.IoT, id)
+	if arn == "" && fromPCA && certPEM != "" {
+		// A Private CA certificate never presented: AWS IoT does not read the CA's revocation list, so whoever holds
+		// its key could still have it auto-registered and activated by JITR. Registered as REVOKED, it never is.
+		registered, err := h.registerRevoked(ctx, certPEM)
+		if err != nil || registered {
+			return err
+		}
+		arn = certARN(ctx, h.IoT, id) // registered by a connection meanwhile: revoke that record below
+	}
 	if arn == "" {
-		return nil // never registered (a Private CA certificate not yet presented) or already deleted
+		return nil // already deleted
 	}
 	if _, err := h.IoT.DetachThingPrincipal(ctx, &iot.DetachThingPrincipalInput{ThingName: aws.String(thing), Principal: aws.String(arn)}); err != nil && !isNotFound(err) {
 		return fmt.Errorf("detach %s from %s: %w", id, thing, err)
@@ -277,6 +317,51 @@ func (h *Completion) revoke(ctx context.Context, id, certPEM string, fromPCA boo
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
 	return nil
+}
+
+// registerRevoked registers a Private CA certificate (followed by its CA chain, as the signer keeps it) in AWS IoT
+// as REVOKED: false when AWS IoT holds it already.
+func (h *Completion) registerRevoked(ctx context.Context, certPEM string) (bool, error) {
+	leaf, caPEM := splitChain(certPEM)
+	_, err := h.IoT.RegisterCertificate(ctx, &iot.RegisterCertificateInput{
+		CertificatePem: aws.String(leaf), CaCertificatePem: nonEmpty(caPEM), Status: iottypes.CertificateStatusRevoked,
+	})
+	var exists *iottypes.ResourceAlreadyExistsException
+	if errors.As(err, &exists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("register the revoked certificate in AWS IoT: %w", err)
+	}
+	return true, nil
+}
+
+// splitChain splits "certificate, then its CA chain" into the first PEM block and the next one (the issuing CA).
+func splitChain(chain string) (leaf, ca string) {
+	rest := []byte(chain)
+	var blocks []string
+	for len(blocks) < 2 {
+		b, r := pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		blocks = append(blocks, string(pem.EncodeToMemory(b)))
+		rest = r
+	}
+	switch len(blocks) {
+	case 0:
+		return chain, ""
+	case 1:
+		return blocks[0], ""
+	}
+	return blocks[0], blocks[1]
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
 }
 
 func (h *Completion) revokeInPCA(ctx context.Context, certPEM, reason string) error {

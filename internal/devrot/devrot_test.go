@@ -235,6 +235,25 @@ func jobEvent(job, thing, status string) devrot.JobEvent {
 		ThingARN: "arn:aws:iot:us-east-1:123456789012:thing/" + thing, Status: status}
 }
 
+// endJob ends the thing's execution of the job in the fake with status, as the device (FAILED, REJECTED), AWS IoT's
+// timer (TIMED_OUT) or an operator (CANCELED) does, and returns the event AWS IoT then publishes.
+func (e *env) endJob(job, thing, status string) devrot.JobEvent {
+	e.t.Helper()
+	var err error
+	switch status {
+	case awsfake.JobTimedOut:
+		err = e.srv.IoT.TimeOutJobExecution(thing, job)
+	case awsfake.JobCanceled:
+		_, err = e.iot.CancelJobExecution(context.Background(), &iot.CancelJobExecutionInput{JobId: aws.String(job), ThingName: aws.String(thing), Force: true})
+	default:
+		_, err = e.srv.IoT.UpdateJobExecution(thing, job, status, nil, nil)
+	}
+	if err != nil {
+		e.t.Fatalf("end job execution %s/%s as %s: %v", job, thing, status, err)
+	}
+	return jobEvent(job, thing, status)
+}
+
 // rotate runs the signer for a fresh key and returns the issued message.
 func (e *env) rotate(d device, job string) (crypto.Signer, wire.CertificateMessage) {
 	e.t.Helper()
@@ -450,8 +469,9 @@ func TestFailedJobRevokesTheNewCertificate(t *testing.T) {
 			job := e.startJob(d.thing)
 			_, m := e.rotate(d, job)
 			rec := metricstest.Capture(t)
+			ev := e.endJob(job, d.thing, status)
 			for range 2 { // AWS delivers events at least once
-				if res := e.complete(jobEvent(job, d.thing, status)); res.Status != "aborted" && res.Status != "ignored" {
+				if res := e.complete(ev); res.Status != "aborted" && res.Status != "ignored" {
 					t.Fatalf("job event = %+v", res)
 				}
 			}
@@ -477,7 +497,7 @@ func TestAbortOfAPrivateCACertificate(t *testing.T) {
 	job := e.startJob(d.thing)
 	_, m := e.rotate(d, job)
 	e.jitr(m.CertificatePEM) // the device connected with it, then failed
-	e.complete(jobEvent(job, d.thing, "FAILED"))
+	e.complete(e.endJob(job, d.thing, "FAILED"))
 	if got := e.status(m.CertificateID); got != "REVOKED" || e.attached(d.thing, m.CertificateID) {
 		t.Fatalf("new Private CA certificate is %s, attached %v; want REVOKED, detached", got, e.attached(d.thing, m.CertificateID))
 	}
@@ -495,9 +515,10 @@ func TestJobEventBeforeTheCSR(t *testing.T) {
 	d := e.iotDevice("sensor-6")
 	job := e.startJob(d.thing)
 	// Events come out of order: the failure is handled before a CSR that was sent earlier.
-	e.complete(jobEvent(job, d.thing, "FAILED"))
+	e.complete(e.endJob(job, d.thing, "FAILED"))
 	_, csr := newCSR(t, d.thing)
-	// The job is no longer IN_PROGRESS in the fake only if the device reported; here it still is: the tombstone decides.
+	// The signer read the execution before it failed (IN_PROGRESS): the tombstone decides.
+	e.signer.IoT = staleExecution{e.signer.IoT}
 	if res := e.sign(d, job, csr); res.Status != "refused" {
 		t.Fatalf("CSR after the job ended = %+v, want refused", res)
 	}
@@ -535,7 +556,7 @@ func TestAbortWaitsForAWSIoTToDetach(t *testing.T) {
 	d := e.iotDevice("sensor-8")
 	job := e.startJob(d.thing)
 	_, m := e.rotate(d, job)
-	raw, _ := json.Marshal(jobEvent(job, d.thing, "FAILED"))
+	raw, _ := json.Marshal(e.endJob(job, d.thing, "FAILED"))
 	_, err := e.done.Handle(context.Background(), raw)
 	if err == nil && e.status(m.CertificateID) != "deleted" {
 		t.Fatal("abort reported success with the certificate still registered")
@@ -545,5 +566,122 @@ func TestAbortWaitsForAWSIoTToDetach(t *testing.T) {
 	}
 	if got := e.status(m.CertificateID); got != "deleted" {
 		t.Fatalf("new certificate is %s after sweeps, want deleted", got)
+	}
+}
+
+// A device that keeps the key of an aborted rotation must not be able to bring its Private CA certificate to life
+// later: AWS IoT does not read the CA's revocation list, so an unregistered certificate would be auto-registered and
+// activated by JITR on its first connection. The abort registers it in AWS IoT as REVOKED instead.
+func TestAbortedPrivateCACertificateNeverPresentedCannotRegisterLater(t *testing.T) {
+	e := newEnv(t)
+	d := e.pcaDevice("edge-9")
+	job := e.startJob(d.thing)
+	_, m := e.rotate(d, job)
+	ev := e.endJob(job, d.thing, "FAILED") // the device reports FAILED and keeps the new key
+	e.complete(ev)
+	if got := e.status(m.CertificateID); got != "REVOKED" {
+		t.Fatalf("aborted Private CA certificate is %q in AWS IoT, want REVOKED", got)
+	}
+	if _, err := e.srv.IoT.AutoRegister([]byte(m.CertificatePEM)); err == nil {
+		t.Fatal("the aborted certificate was auto-registered on a later connection")
+	}
+	e.complete(ev) // delivered again: the registration is not repeated
+	if got := e.status(d.certID); got != "ACTIVE" {
+		t.Fatalf("old certificate is %s, want ACTIVE", got)
+	}
+}
+
+// staleExecution answers DescribeJobExecution with IN_PROGRESS: what a signer read before the job failed.
+type staleExecution struct{ devrot.IoTAPI }
+
+func (staleExecution) DescribeJobExecution(_ context.Context, in *iot.DescribeJobExecutionInput, _ ...func(*iot.Options)) (*iot.DescribeJobExecutionOutput, error) {
+	return &iot.DescribeJobExecutionOutput{Execution: &iottypes.JobExecution{JobId: in.JobId, Status: iottypes.JobExecutionStatusInProgress}}, nil
+}
+
+// A job execution event is a message on a topic: one that says FAILED while the execution is still IN_PROGRESS (a
+// client that may publish on $aws/events/jobExecution/..., as AWS's basic job policy example allows) must not
+// revoke another device's new certificate or block its confirmation.
+func TestForgedJobEventChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	d := e.iotDevice("sensor-10")
+	job := e.startJob(d.thing)
+	_, m := e.rotate(d, job)
+	for _, status := range []string{"FAILED", "CANCELED", "TIMED_OUT", "REJECTED", "REMOVED"} {
+		if res := e.complete(jobEvent(job, d.thing, status)); res.Status != "refused" {
+			t.Fatalf("forged %s event = %+v, want refused", status, res)
+		}
+	}
+	if got := e.status(m.CertificateID); got != "ACTIVE" || !e.attached(d.thing, m.CertificateID) {
+		t.Fatalf("new certificate after forged events is %s, attached %v; want ACTIVE and attached", got, e.attached(d.thing, m.CertificateID))
+	}
+	if res := e.complete(devrot.ConfirmEvent{Principal: m.CertificateID, ThingName: d.thing, JobID: job}); res.Status != "confirmed" {
+		t.Fatalf("confirmation after forged events = %+v, want confirmed", res)
+	}
+	// A forged event for a thing with no rotation of the job leaves no tombstone either.
+	other := e.iotDevice("sensor-11")
+	job2 := e.startJob(other.thing)
+	if res := e.complete(jobEvent(job2, other.thing, "FAILED")); res.Status != "refused" {
+		t.Fatalf("forged event before the CSR = %+v, want refused", res)
+	}
+	if _, csr := newCSR(t, other.thing); e.sign(other, job2, csr).Status != "issued" {
+		t.Fatal("a forged event before the CSR blocked the rotation")
+	}
+	// Nor for a thing that has no execution of the job (yet): a continuous job gives a thing added later its own.
+	late := e.iotDevice("sensor-12")
+	if res := e.complete(jobEvent(job2, late.thing, "FAILED")); res.Status != "ignored" {
+		t.Fatalf("event for a thing without an execution = %+v, want ignored", res)
+	}
+	if _, found, err := e.done.Store.Get(context.Background(), late.thing, job2); err != nil || found {
+		t.Fatalf("rotation item for a thing without an execution: found %v, error %v; want none", found, err)
+	}
+}
+
+// project is what an AWS IoT rule's SELECT list passes on from a message: a payload field by name, and for
+// "<expression> AS <alias>" the value AWS computes (given in computed). A field the list does not name is dropped;
+// SELECT * passes the payload whole.
+func project(sql string, payload, computed map[string]any) json.RawMessage {
+	list := strings.TrimSpace(sql[len("SELECT "):strings.Index(sql, " FROM ")])
+	out := payload
+	if list != "*" {
+		out = map[string]any{}
+		for _, item := range strings.Split(list, ",") {
+			item = strings.TrimSpace(item)
+			if _, alias, ok := strings.Cut(item, " AS "); ok {
+				out[alias] = computed[alias]
+			} else if v, ok := payload[item]; ok {
+				out[item] = v
+			}
+		}
+	}
+	raw, _ := json.Marshal(out)
+	return raw
+}
+
+// A message on the job-events topic that is not AWS's must not pass for a confirmation: with the new certificate's
+// id (not a secret) it would retire the old certificate of a device that has not proven the new one.
+func TestJobEventsRuleCannotCarryAConfirmation(t *testing.T) {
+	e := newEnv(t)
+	d := e.iotDevice("sensor-13")
+	job := e.startJob(d.thing)
+	_, m := e.rotate(d, job)
+	for _, forged := range []map[string]any{
+		{"principal": m.CertificateID, "thingName": d.thing, "jobId": job},
+		{"jobId": job, "sweep": true},
+	} {
+		raw := project(wire.JobEventsRuleSQL, forged, nil)
+		res, err := e.done.Handle(context.Background(), raw)
+		if err == nil && res.Status != "refused" {
+			t.Fatalf("job-events rule passed %s as %+v", raw, res)
+		}
+	}
+	if got := e.status(d.certID); got != "ACTIVE" || !e.attached(d.thing, d.certID) {
+		t.Fatalf("old certificate after a forged message on the job-events topic is %s, attached %v; want ACTIVE and attached", got, e.attached(d.thing, d.certID))
+	}
+	// The confirm and CSR rules take the sender and the thing from AWS (principal(), topic(2)), never the payload.
+	raw := project(wire.ConfirmRuleSQL, map[string]any{"principal": d.certID, "thingName": "other", "jobId": job},
+		map[string]any{"principal": m.CertificateID, "thingName": d.thing})
+	var ev devrot.ConfirmEvent
+	if err := json.Unmarshal(raw, &ev); err != nil || ev.Principal != m.CertificateID || ev.ThingName != d.thing {
+		t.Fatalf("confirm rule passed %s", raw)
 	}
 }

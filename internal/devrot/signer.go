@@ -39,6 +39,7 @@ type IoTAPI interface {
 	DetachThingPrincipal(context.Context, *iot.DetachThingPrincipalInput, ...func(*iot.Options)) (*iot.DetachThingPrincipalOutput, error)
 	UpdateCertificate(context.Context, *iot.UpdateCertificateInput, ...func(*iot.Options)) (*iot.UpdateCertificateOutput, error)
 	DeleteCertificate(context.Context, *iot.DeleteCertificateInput, ...func(*iot.Options)) (*iot.DeleteCertificateOutput, error)
+	RegisterCertificate(context.Context, *iot.RegisterCertificateInput, ...func(*iot.Options)) (*iot.RegisterCertificateOutput, error)
 }
 
 // PCAAPI is the part of the AWS Private CA client the functions use.

@@ -65,6 +65,8 @@ type Event struct {
 	LogicalResourceID  string     `json:"LogicalResourceId"`
 	PhysicalResourceID string     `json:"PhysicalResourceId,omitempty"`
 	ResourceProperties Properties `json:"ResourceProperties"`
+	// OldResourceProperties are the properties before an Update.
+	OldResourceProperties Properties `json:"OldResourceProperties"`
 }
 
 // Properties of Custom::AuditConfiguration.
@@ -159,7 +161,11 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Response, error) {
 			// once this one exists.
 			log.Info("record name changed: a new record", "old", ev.PhysicalResourceID, "new", p.RecordName)
 		}
-		resp, err := h.apply(ctx, log, p)
+		var old *Properties
+		if ev.RequestType == "Update" {
+			old = &ev.OldResourceProperties
+		}
+		resp, err := h.apply(ctx, log, p, old)
 		if err != nil {
 			log.Error("request failed", "error", err.Error())
 		}
@@ -171,7 +177,7 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Response, error) {
 			log.Info("no record for this resource: nothing to restore", "physicalResourceId", name)
 			return Response{PhysicalResourceID: name}, nil
 		}
-		if err := h.restore(ctx, log, name); err != nil {
+		if err := h.restore(ctx, log, name, p); err != nil {
 			log.Error("request failed", "error", err.Error())
 			return Response{}, err
 		}
@@ -226,8 +232,22 @@ func (h *Handler) update(ctx context.Context, c current, set map[string]bool, ro
 	return nil
 }
 
-// apply turns on what p needs and records what it changed.
-func (h *Handler) apply(ctx context.Context, log *slog.Logger, p Properties) (Response, error) {
+// apply turns on what p needs and records what it changed. The record is a parameter others may be able to write, so
+// it is believed only where the template agrees: a check is turned off only when it is one of the resource's own
+// (p's or, on an update, old's), the audit role replaced only while it is old's role, the notification target only
+// while it is old's topic.
+func (h *Handler) apply(ctx context.Context, log *slog.Logger, p Properties, old *Properties) (Response, error) {
+	own := map[string]bool{}
+	for _, c := range p.Checks {
+		own[c] = true
+	}
+	var oldRole, oldTopic string
+	if old != nil {
+		for _, c := range old.Checks {
+			own[c] = true
+		}
+		oldRole, oldTopic = old.AuditRoleArn, old.TopicArn
+	}
 	rec, err := h.readRecord(ctx, p.RecordName)
 	if err != nil {
 		return Response{}, err
@@ -257,15 +277,18 @@ func (h *Handler) apply(ctx context.Context, log *slog.Logger, p Properties) (Re
 	for _, c := range next.Enabled {
 		if slices.Contains(next.Needs, c) || others[c] {
 			keep = append(keep, c)
-		} else if cur.enabled(c) {
+		} else if cur.enabled(c) && own[c] {
 			set[c] = false
 		}
 	}
 	next.Enabled = sorted(keep)
 
 	role := ""
-	if cur.role == "" || (rec.RoleSet && cur.role != p.AuditRoleArn) {
+	switch {
+	case cur.role == "" || (rec.RoleSet && cur.role != p.AuditRoleArn && cur.role == oldRole):
 		role, next.RoleSet = p.AuditRoleArn, true
+	case cur.role != p.AuditRoleArn:
+		next.RoleSet = false // the account's role is someone else's, whatever the record says
 	}
 	var target *iottypes.AuditNotificationTarget
 	sns, hasSNS := cur.targets[snsTarget]
@@ -277,8 +300,11 @@ func (h *Handler) apply(ctx context.Context, log *slog.Logger, p Properties) (Re
 			next.Previous = &targetRecord{Enabled: sns.Enabled, RoleArn: aws.ToString(sns.RoleArn), TargetArn: aws.ToString(sns.TargetArn)}
 		}
 		next.TargetSet = true
-	case rec.TargetSet && (aws.ToString(sns.TargetArn) != p.TopicArn || aws.ToString(sns.RoleArn) != p.NotifyRoleArn):
+	case rec.TargetSet && aws.ToString(sns.TargetArn) == p.TopicArn && aws.ToString(sns.RoleArn) != p.NotifyRoleArn,
+		rec.TargetSet && aws.ToString(sns.TargetArn) != p.TopicArn && oldTopic != "" && aws.ToString(sns.TargetArn) == oldTopic:
 		target = &ours
+	case aws.ToString(sns.TargetArn) != p.TopicArn && aws.ToString(sns.TargetArn) != oldTopic:
+		next.TargetSet, next.Previous = false, nil // the enabled target is someone else's
 	}
 
 	changed := len(set) > 0 || role != "" || target != nil
@@ -343,8 +369,10 @@ func (h *Handler) undo(ctx context.Context, before current, set map[string]bool,
 	return h.update(ctx, after, back, "", t)
 }
 
-// restore undoes what the record says this resource changed.
-func (h *Handler) restore(ctx context.Context, log *slog.Logger, name string) error {
+// restore undoes what the record says this resource changed, believing it only where p (the resource's properties)
+// agrees: only p's checks are turned off, the configuration deleted only while the audit role is p's, the target
+// restored only while it is p's topic.
+func (h *Handler) restore(ctx context.Context, log *slog.Logger, name string, p Properties) error {
 	rec, err := h.readRecord(ctx, name)
 	if err != nil {
 		return err
@@ -367,9 +395,12 @@ func (h *Handler) restore(ctx context.Context, log *slog.Logger, name string) er
 		switch {
 		case len(need[c]) > 0:
 			kept = append(kept, c)
-		case cur.enabled(c):
+		case cur.enabled(c) && slices.Contains(p.Checks, c):
 			off[c] = false
 		}
+	}
+	if rec.RoleSet && cur.role != p.AuditRoleArn {
+		rec.RoleSet = false
 	}
 	stillOn := false
 	for c, cfg := range cur.checks {
@@ -390,7 +421,7 @@ func (h *Handler) restore(ctx context.Context, log *slog.Logger, name string) er
 		return h.deleteRecord(ctx, name)
 	}
 	var target *iottypes.AuditNotificationTarget
-	if rec.TargetSet && hasSNS && sns.Enabled {
+	if rec.TargetSet && hasSNS && sns.Enabled && aws.ToString(sns.TargetArn) == p.TopicArn {
 		if p := rec.Previous; p != nil {
 			target = &iottypes.AuditNotificationTarget{Enabled: p.Enabled, RoleArn: nonEmpty(p.RoleArn), TargetArn: nonEmpty(p.TargetArn)}
 		} else {

@@ -111,7 +111,9 @@ func TestFreshAccountCreateUpdateDelete(t *testing.T) {
 	// Update: one check fewer, a new topic (the stack replaced its topic).
 	fewer := props(ourChecks[1:]...)
 	fewer.TopicArn = topic + "-2"
-	mustHandle(t, h, ev("Update", fewer))
+	up := ev("Update", fewer)
+	up.OldResourceProperties = props(ourChecks...) // as CloudFormation sends an update
+	mustHandle(t, h, up)
 	if got := srv.IoT.EnabledAuditChecks(); !slices.Equal(got, ourChecks[1:]) {
 		t.Errorf("after update, enabled checks = %v, want %v", got, ourChecks[1:])
 	}
@@ -120,7 +122,9 @@ func TestFreshAccountCreateUpdateDelete(t *testing.T) {
 	}
 	// The same update again changes nothing.
 	calls := srv.Calls(awsfake.ServiceIoT, "UpdateAccountAuditConfiguration")
-	mustHandle(t, h, ev("Update", fewer))
+	up = ev("Update", fewer)
+	up.OldResourceProperties = fewer
+	mustHandle(t, h, up)
 	if n := srv.Calls(awsfake.ServiceIoT, "UpdateAccountAuditConfiguration"); n != calls {
 		t.Errorf("a repeated update called UpdateAccountAuditConfiguration %d more times, want 0", n-calls)
 	}
@@ -234,5 +238,36 @@ func TestBadPropertiesChangeNothing(t *testing.T) {
 	if _, err := (&Handler{}).Handle(context.Background(), Event{RequestType: "Frobnicate"}); err == nil ||
 		!strings.Contains(err.Error(), "Frobnicate") {
 		t.Errorf("unknown request type: %v", err)
+	}
+}
+
+// Whoever can write the record parameter must not be able to make the stack's update or delete turn off the
+// operator's checks or delete the operator's configuration: a record is believed only for the checks of the
+// resource's own properties, and its roleSet only while the account's audit role is the resource's own.
+func TestForgedRecordCannotTurnOffOperatorChecks(t *testing.T) {
+	srv, h := setup(t)
+	operatorAccount(srv)
+	mustHandle(t, h, ev("Create", props(ourChecks...)))
+	before := srv.IoT.EnabledAuditChecks()
+	forged := `{"needs":[],"enabled":["LOGGING_DISABLED_CHECK","DEVICE_CERTIFICATE_EXPIRING_CHECK"],"roleSet":true}`
+
+	srv.SSM.Put(record, forged)
+	up := ev("Update", props(ourChecks...))
+	up.OldResourceProperties = props(ourChecks...)
+	mustHandle(t, h, up)
+	if got := srv.IoT.EnabledAuditChecks(); !slices.Contains(got, "LOGGING_DISABLED_CHECK") {
+		t.Fatalf("after an update over a forged record, enabled checks = %v: the operator's LOGGING_DISABLED_CHECK was turned off", got)
+	}
+	if role := srv.IoT.AuditConfiguration().RoleArn; role != operatorRole {
+		t.Fatalf("after an update over a forged record, audit role = %s, want the operator's", role)
+	}
+
+	srv.SSM.Put(record, forged)
+	mustHandle(t, h, ev("Delete", props(ourChecks...)))
+	if n := srv.Calls(awsfake.ServiceIoT, "DeleteAccountAuditConfiguration"); n != 0 {
+		t.Fatalf("DeleteAccountAuditConfiguration calls = %d: a forged record deleted the operator's configuration", n)
+	}
+	if got := srv.IoT.EnabledAuditChecks(); !slices.Contains(got, "LOGGING_DISABLED_CHECK") {
+		t.Fatalf("after a delete over a forged record, enabled checks = %v (before %v): the operator's check was turned off", got, before)
 	}
 }

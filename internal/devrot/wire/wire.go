@@ -62,9 +62,11 @@ const (
 // (https://docs.aws.amazon.com/iot/latest/developerguide/iot-sql-functions.html#iot-function-principal); the
 // payload's own fields are selected by name, so a payload cannot supply "principal" or "thingName".
 const (
-	CSRRuleSQL       = "SELECT principal() AS principal, topic(2) AS thingName, jobId, csr FROM '" + CSRTopicFilter + "'"
-	ConfirmRuleSQL   = "SELECT principal() AS principal, topic(2) AS thingName, jobId FROM '" + ConfirmTopicFilter + "'"
-	JobEventsRuleSQL = "SELECT * FROM '" + JobEventsTopicFilter + "' WHERE startswith(jobId, '" + JobIDPrefix + "')"
+	CSRRuleSQL     = "SELECT principal() AS principal, topic(2) AS thingName, jobId, csr FROM '" + CSRTopicFilter + "'"
+	ConfirmRuleSQL = "SELECT principal() AS principal, topic(2) AS thingName, jobId FROM '" + ConfirmTopicFilter + "'"
+	// The job-events rule names the event's fields too: a message on that topic that is not AWS's (no page says a
+	// client cannot publish there) cannot pose as a confirmation (principal) or a sweep.
+	JobEventsRuleSQL = "SELECT eventType, operation, jobId, thingArn, status FROM '" + JobEventsTopicFilter + "' WHERE startswith(jobId, '" + JobIDPrefix + "')"
 )
 
 // Document is the rotation job's document. The topics are those of the executing thing: "${thingName}" stands for
