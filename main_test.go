@@ -243,11 +243,11 @@ func TestAppQuietOnSuccess(t *testing.T) {
 	}
 	bin := buildApp(t)
 	root, _ := os.Getwd()
-	for i := 0; i < 3; i++ {
-		code, stdout, stderr := runApp(t, bin, root, map[string]interface{}{"thing_name": "quiet-device", "nag": "false"})
-		if code != 0 || stdout != "" || stderr != "" {
-			t.Errorf("run %d: app exit %d, stdout %q, stderr %q; want exit 0 and no output", i, code, stdout, stderr)
-		}
+	// One run: the message jsii-runtime-go sometimes prints at exit is dropped by the filter TestCopyFiltered checks,
+	// so repeating the run to meet that race adds time, not coverage.
+	code, stdout, stderr := runApp(t, bin, root, map[string]interface{}{"thing_name": "quiet-device", "nag": "false"})
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Errorf("app exit %d, stdout %q, stderr %q; want exit 0 and no output", code, stdout, stderr)
 	}
 }
 
