@@ -4,6 +4,9 @@
 #                and its self-test side by side (independent work: the 2-core machine is kept busy; output per step)
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# -trimpath keeps the checkout's path out of the build cache's keys (go vet, staticcheck, go test, go run): a fresh clone
+# (CI, a second worktree) reuses what an earlier checkout compiled and analysed instead of doing it all again.
+export GOFLAGS := -trimpath
 GO_PKGS_RUNTIME := ./lambdas/... ./internal/... ./policies/... ./cmd/...
 # staticcheck, pinned: `go run` fetches exactly this version once and keeps it in the module cache.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -41,11 +44,10 @@ lint:
 	@leaks=$$(go list -deps -test $(GO_PKGS_RUNTIME) | grep -E 'aws-cdk-go|jsii-runtime-go' | sort -u); \
 	 if [ -n "$$leaks" ]; then echo "runtime packages import CDK/jsii: $$leaks"; exit 1; fi
 
-# go vet runs in full in lint, so go test skips its own subset of vet checks. -trimpath keeps the checkout's path out
-# of the build cache's keys: a fresh clone (CI, a second worktree) reuses the compiled packages instead of rebuilding.
+# go vet runs in full in lint, so go test skips its own subset of vet checks.
 unit:
 	@echo "==> go test"
-	@go test -trimpath -vet=off -count=1 ./...
+	@go test -vet=off -count=1 ./...
 
 synth-check:
 	@echo "==> synth check"
