@@ -590,34 +590,11 @@ func (f *IoT) createKeysAndCertificate(setAsActive bool) (any, *apiError) {
 }
 
 func (f *IoT) registerCertificateWithoutCA(body []byte) (any, *apiError) {
-	var in struct {
-		PEM    string `json:"certificatePem"`
-		Status string `json:"status"`
-	}
-	if e := decodeJSON(body, &in, "InvalidRequestException"); e != nil {
+	in, cert, e := parseRegistration(body)
+	if e != nil {
 		return nil, e
 	}
-	if in.PEM == "" {
-		return nil, invalidRequest("certificatePem is required")
-	}
-	cert, err := parseCertificatePEM([]byte(in.PEM))
-	if err != nil {
-		return nil, errorf(400, "CertificateValidationException", "The certificate is not valid: %v", err)
-	}
-	status := in.Status
-	switch status {
-	case "":
-		status = "INACTIVE"
-	case "ACTIVE", "INACTIVE", "REVOKED":
-	default:
-		return nil, invalidRequest("status %s is not valid: use ACTIVE, INACTIVE or REVOKED", in.Status)
-	}
-	id := certificateID(cert.Raw)
-	if _, ok := f.certs[id]; ok {
-		return nil, alreadyExists(id, iotCertARNPfx+id, "The certificate is already provisioned or registered")
-	}
-	c := f.addCert(cert.Raw, status, "SNI_ONLY")
-	return map[string]any{"certificateArn": c.ARN, "certificateId": c.ID}, nil
+	return f.register(cert, in.Status, "SNI_ONLY", "")
 }
 
 func (f *IoT) cert(id string) (*iotCert, *apiError) {

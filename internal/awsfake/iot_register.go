@@ -1,5 +1,7 @@
 package awsfake
 
+import "crypto/x509"
+
 // RegisterCertificate: a device certificate registered under a registered CA certificate, in the status given.
 // https://docs.aws.amazon.com/iot/latest/apireference/API_RegisterCertificate.html: the certificate is registered in
 // the certificate mode of the CA that signed it; status is ACTIVE, INACTIVE or REVOKED. A certificate already in the
@@ -8,28 +10,9 @@ package awsfake
 // one registered here as REVOKED, as it refuses any certificate that is not pending activation.
 
 func (f *IoT) registerCertificate(body []byte) (any, *apiError) {
-	var in struct {
-		PEM    string `json:"certificatePem"`
-		CAPEM  string `json:"caCertificatePem"`
-		Status string `json:"status"`
-	}
-	if e := decodeJSON(body, &in, "InvalidRequestException"); e != nil {
+	in, cert, e := parseRegistration(body)
+	if e != nil {
 		return nil, e
-	}
-	if in.PEM == "" {
-		return nil, invalidRequest("certificatePem is required")
-	}
-	cert, err := parseCertificatePEM([]byte(in.PEM))
-	if err != nil {
-		return nil, errorf(400, "CertificateValidationException", "The certificate is not valid: %v", err)
-	}
-	status := in.Status
-	switch status {
-	case "":
-		status = "INACTIVE"
-	case "ACTIVE", "INACTIVE", "REVOKED":
-	default:
-		return nil, invalidRequest("status %s is not valid: use ACTIVE, INACTIVE or REVOKED", in.Status)
 	}
 	var ca *caCert
 	for _, c := range f.ext.cas {
@@ -41,12 +24,48 @@ func (f *IoT) registerCertificate(body []byte) (any, *apiError) {
 	if ca == nil {
 		return nil, errorf(400, "CertificateValidationException", "The certificate is not signed by a registered CA certificate")
 	}
+	return f.register(cert, in.Status, ca.Mode, ca.ID)
+}
+
+// registration is the body of RegisterCertificate and RegisterCertificateWithoutCA.
+type registration struct {
+	PEM    string `json:"certificatePem"`
+	CAPEM  string `json:"caCertificatePem"`
+	Status string `json:"status"`
+}
+
+// parseRegistration reads and checks a registration body: a parseable certificate and a status of ACTIVE, INACTIVE
+// or REVOKED (INACTIVE when none is given).
+func parseRegistration(body []byte) (registration, *x509.Certificate, *apiError) {
+	var in registration
+	if e := decodeJSON(body, &in, "InvalidRequestException"); e != nil {
+		return in, nil, e
+	}
+	if in.PEM == "" {
+		return in, nil, invalidRequest("certificatePem is required")
+	}
+	cert, err := parseCertificatePEM([]byte(in.PEM))
+	if err != nil {
+		return in, nil, errorf(400, "CertificateValidationException", "The certificate is not valid: %v", err)
+	}
+	switch in.Status {
+	case "":
+		in.Status = "INACTIVE"
+	case "ACTIVE", "INACTIVE", "REVOKED":
+	default:
+		return in, nil, invalidRequest("status %s is not valid: use ACTIVE, INACTIVE or REVOKED", in.Status)
+	}
+	return in, cert, nil
+}
+
+// register adds a registered certificate unless the registry already holds it.
+func (f *IoT) register(cert *x509.Certificate, status, mode, caID string) (any, *apiError) {
 	id := certificateID(cert.Raw)
 	if _, ok := f.certs[id]; ok {
 		return nil, alreadyExists(id, iotCertARNPfx+id, "The certificate is already provisioned or registered")
 	}
-	c := f.addCert(cert.Raw, status, ca.Mode)
-	c.CAID = ca.ID
+	c := f.addCert(cert.Raw, status, mode)
+	c.CAID = caID
 	return map[string]any{"certificateArn": c.ARN, "certificateId": c.ID}, nil
 }
 
