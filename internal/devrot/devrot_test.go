@@ -685,3 +685,40 @@ func TestJobEventsRuleCannotCarryAConfirmation(t *testing.T) {
 		t.Fatalf("confirm rule passed %s", raw)
 	}
 }
+
+// FuzzCompletionEvent feeds the completion function what its three rules could deliver, and anything else: a device
+// can publish on the confirm topic, and the job-events topic is not documented as closed to clients. Whatever arrives,
+// the function must not panic, and only a confirmation sent with the rotation's new certificate may retire the old
+// one.
+func FuzzCompletionEvent(f *testing.F) {
+	e := newEnv(f)
+	d := e.iotDevice("fuzz-sensor")
+	job := e.startJob(d.thing)
+	_, m := e.rotate(d, job)
+	for _, v := range []any{
+		devrot.ConfirmEvent{Principal: d.certID, ThingName: d.thing, JobID: job},
+		jobEvent(job, d.thing, "FAILED"),
+		jobEvent(job, d.thing, "SUCCEEDED"),
+		map[string]any{"eventType": "JOB_EXECUTION", "principal": m.CertificateID, "thingName": d.thing, "jobId": job},
+		map[string]bool{"sweep": true},
+		map[string]string{"detail-type": "Scheduled Event"},
+	} {
+		raw, _ := json.Marshal(v)
+		f.Add(raw)
+	}
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"principal":null}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		before := e.status(d.certID)
+		_, _ = e.done.Handle(context.Background(), raw)
+		if after := e.status(d.certID); after == before {
+			return
+		}
+		var ev struct {
+			Principal string `json:"principal"`
+		}
+		if json.Unmarshal(raw, &ev) != nil || ev.Principal != m.CertificateID {
+			t.Fatalf("old certificate went from %s to %s after %q, which was not sent with the new certificate", before, e.status(d.certID), raw)
+		}
+	})
+}
